@@ -1,0 +1,184 @@
+// The file system seam. Every file the engine writes or reads goes through an
+// Env, so tests can inject ENOSPC, failed fsync, short writes and crashes by
+// wrapping the real one (EnvWrapper) without root. Env::Default() is the POSIX
+// implementation; it is thread safe, and so must be any wrapper.
+//
+// Files are opened with O_CLOEXEC; EINTR is retried; errno becomes a Status in
+// PosixError(). Objects returned by an Env are owned by the caller.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/base/status.h"
+
+namespace sync_agent {
+
+// Reads a file from the start, or from an offset, in order.
+class SequentialFile {
+ public:
+  SequentialFile() = default;
+  SequentialFile(const SequentialFile&) = delete;
+  SequentialFile& operator=(const SequentialFile&) = delete;
+  virtual ~SequentialFile() = default;
+  // Reads up to n bytes; 0 means end of file.
+  virtual Result<size_t> Read(void* buf, size_t n) = 0;
+  virtual Status Skip(uint64_t n) = 0;
+};
+
+// Positional reads; safe to call from several threads at once.
+class RandomAccessFile {
+ public:
+  RandomAccessFile() = default;
+  RandomAccessFile(const RandomAccessFile&) = delete;
+  RandomAccessFile& operator=(const RandomAccessFile&) = delete;
+  virtual ~RandomAccessFile() = default;
+  // Reads up to n bytes at offset; fewer only at end of file.
+  virtual Result<size_t> ReadAt(uint64_t offset, void* buf, size_t n) const = 0;
+};
+
+// Appends to a file. Data is durable only after Sync() returned OK.
+class WritableFile {
+ public:
+  WritableFile() = default;
+  WritableFile(const WritableFile&) = delete;
+  WritableFile& operator=(const WritableFile&) = delete;
+  virtual ~WritableFile() = default;  // closes without syncing
+  virtual Status Append(const void* data, size_t n) = 0;
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+  // Bytes in the file (the initial size plus what was appended).
+  virtual uint64_t Size() const = 0;
+};
+
+struct FileInfo {
+  enum class Type { kRegular, kDirectory, kSymlink, kOther };
+  Type type = Type::kOther;
+  uint64_t size = 0;
+  uint32_t mode = 0;  // permission bits only
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  uint64_t device = 0;
+  uint64_t nlink = 0;
+};
+
+struct DirEntry {
+  std::string name;
+  FileInfo::Type type = FileInfo::Type::kOther;  // from d_type; kOther when unknown
+};
+
+class Env {
+ public:
+  Env() = default;
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  virtual ~Env() = default;
+
+  // The process-wide POSIX Env. Never deleted.
+  static Env* Default();
+
+  virtual Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) = 0;
+  // Creates or truncates.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                uint32_t mode) = 0;
+  // Opens for appending, creating the file if it does not exist.
+  virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
+                                                                  uint32_t mode) = 0;
+
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;   // follows symlinks
+  virtual Result<FileInfo> Lstat(const std::string& path) = 0;  // does not
+  virtual Result<std::vector<DirEntry>> ListDir(const std::string& path) = 0;
+
+  virtual Status CreateDir(const std::string& path, uint32_t mode) = 0;  // OK if it exists
+  virtual Status RemoveFile(const std::string& path) = 0;  // also removes symlinks
+  virtual Status RemoveDir(const std::string& path) = 0;   // empty directories only
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status Link(const std::string& existing, const std::string& link) = 0;
+  virtual Status Symlink(const std::string& target, const std::string& link) = 0;
+  virtual Result<std::string> ReadLink(const std::string& path) = 0;
+  virtual Status Chmod(const std::string& path, uint32_t mode) = 0;
+  virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  // fsync() of a directory, so that renames and creations in it are durable.
+  virtual Status SyncDir(const std::string& path) = 0;
+  // Bytes available to an unprivileged user on the file system holding path.
+  virtual Result<uint64_t> FreeSpace(const std::string& path) = 0;
+};
+
+// Forwards every call to another Env; tests override what they need.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& p) override {
+    return target_->NewSequentialFile(p);
+  }
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& p) override {
+    return target_->NewRandomAccessFile(p);
+  }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p,
+                                                        uint32_t mode) override {
+    return target_->NewWritableFile(p, mode);
+  }
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p,
+                                                          uint32_t mode) override {
+    return target_->NewAppendableFile(p, mode);
+  }
+  Result<FileInfo> Stat(const std::string& p) override { return target_->Stat(p); }
+  Result<FileInfo> Lstat(const std::string& p) override { return target_->Lstat(p); }
+  Result<std::vector<DirEntry>> ListDir(const std::string& p) override {
+    return target_->ListDir(p);
+  }
+  Status CreateDir(const std::string& p, uint32_t mode) override {
+    return target_->CreateDir(p, mode);
+  }
+  Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
+  Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
+  Status Rename(const std::string& f, const std::string& t) override {
+    return target_->Rename(f, t);
+  }
+  Status Link(const std::string& e, const std::string& l) override { return target_->Link(e, l); }
+  Status Symlink(const std::string& t, const std::string& l) override {
+    return target_->Symlink(t, l);
+  }
+  Result<std::string> ReadLink(const std::string& p) override { return target_->ReadLink(p); }
+  Status Chmod(const std::string& p, uint32_t mode) override { return target_->Chmod(p, mode); }
+  Status Truncate(const std::string& p, uint64_t size) override {
+    return target_->Truncate(p, size);
+  }
+  Status SyncDir(const std::string& p) override { return target_->SyncDir(p); }
+  Result<uint64_t> FreeSpace(const std::string& p) override { return target_->FreeSpace(p); }
+
+ private:
+  Env* target_;
+};
+
+// Helpers built on any Env.
+
+// Creates path and every missing parent.
+Status CreateDirs(Env* env, const std::string& path, uint32_t mode = 0755);
+// Removes path recursively; OK if it does not exist. Does not follow symlinks.
+Status RemoveTree(Env* env, const std::string& path);
+// Reads a whole file; fails with kInvalidArgument if it is larger than max_bytes.
+Result<std::string> ReadFileToString(Env* env, const std::string& path, uint64_t max_bytes);
+// The durable-write recipe: write to a temporary file in the same directory,
+// fsync it, rename it over path, fsync the directory. Readers see the old or
+// the new content, never a mix. On failure the temporary file is removed.
+Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data,
+                           uint32_t mode = 0644);
+// Copies a file's content (used when a hard link is not possible).
+Status CopyFile(Env* env, const std::string& from, const std::string& to, uint32_t mode);
+bool FileExists(Env* env, const std::string& path);
+
+// Path helpers (pure string operations).
+std::string JoinPath(std::string_view a, std::string_view b);
+std::string DirName(std::string_view path);
+std::string BaseName(std::string_view path);
+
+}  // namespace sync_agent

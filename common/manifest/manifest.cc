@@ -1,0 +1,372 @@
+#include "common/manifest/manifest.h"
+
+#include <Poco/Dynamic/Var.h>
+#include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <unordered_set>
+
+#include "common/base/json_text.h"
+#include "common/base/time_util.h"
+#include "common/hash/content_hasher.h"
+
+namespace sync_agent {
+namespace {
+
+using Poco::JSON::Object;
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+bool IsValidNameComponent(std::string_view s, size_t max_len) {
+  if (s.empty() || s.size() > max_len || s[0] == '.') return false;
+  return std::all_of(s.begin(), s.end(), IsNameChar);
+}
+
+std::string EntryLabel(size_t index, std::string_view path) {
+  return "manifest files[" + std::to_string(index) + "] " + JsonQuote(path);
+}
+
+// Converts Poco parse errors and type mismatches into one Status.
+Status Malformed(std::string_view what, std::string_view detail) {
+  return Status::InvalidArgument(what, detail);
+}
+
+Result<Object::Ptr> ParseObject(std::string_view json, std::string_view what) {
+  try {
+    Poco::JSON::Parser parser;
+    Poco::Dynamic::Var v = parser.parse(std::string(json));
+    if (v.type() != typeid(Object::Ptr)) {
+      return Malformed(what, "top level is not a JSON object");
+    }
+    return v.extract<Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return Malformed(what, "not valid JSON: " + e.displayText());
+  } catch (const std::exception& e) {
+    return Malformed(what, std::string("not valid JSON: ") + e.what());
+  }
+}
+
+Result<std::string> GetString(const Object::Ptr& obj, const std::string& key, std::string_view what,
+                              bool required = true) {
+  if (!obj->has(key) || obj->isNull(key)) {
+    if (!required) return std::string();
+    return Malformed(what, "missing \"" + key + "\"");
+  }
+  Poco::Dynamic::Var v = obj->get(key);
+  if (!v.isString()) return Malformed(what, "\"" + key + "\" is not a string");
+  return v.extract<std::string>();
+}
+
+Result<uint64_t> GetUnsigned(const Object::Ptr& obj, const std::string& key,
+                             std::string_view what) {
+  if (!obj->has(key)) return Malformed(what, "missing \"" + key + "\"");
+  Poco::Dynamic::Var v = obj->get(key);
+  if (!v.isInteger()) return Malformed(what, "\"" + key + "\" is not a whole number");
+  try {
+    if (v.isSigned()) {
+      Poco::Int64 i = v.convert<Poco::Int64>();
+      if (i < 0) return Malformed(what, "\"" + key + "\" is negative");
+      return static_cast<uint64_t>(i);
+    }
+    return static_cast<uint64_t>(v.convert<Poco::UInt64>());
+  } catch (const Poco::Exception& e) {
+    return Malformed(what, "\"" + key + "\" is out of range");
+  }
+}
+
+Status CheckKnownKeys(const Object::Ptr& obj, std::initializer_list<std::string_view> known,
+                      std::string_view what) {
+  for (const auto& [k, v] : *obj) {
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      return Malformed(what, "unknown key " + JsonQuote(k));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+uint64_t Manifest::TotalBytes() const {
+  uint64_t total = 0;
+  for (const auto& f : files) total += f.size;
+  return total;
+}
+
+bool IsValidRepoName(std::string_view name) {
+  size_t slash = name.find('/');
+  if (slash == std::string_view::npos) return false;
+  return IsValidNameComponent(name.substr(0, slash), 96) &&
+         IsValidNameComponent(name.substr(slash + 1), 96);
+}
+
+bool IsValidRevisionId(std::string_view id) { return IsValidNameComponent(id, 128); }
+
+std::string CheckRelativePath(std::string_view path, const ManifestLimits& limits) {
+  if (path.empty()) return "path is empty";
+  if (path.size() > limits.max_path_bytes) {
+    return "path is longer than " + std::to_string(limits.max_path_bytes) + " bytes";
+  }
+  if (path.front() == '/') return "path is absolute";
+  if (path.back() == '/') return "path ends with '/'";
+  if (!IsValidUtf8(path)) return "path is not valid UTF-8";
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f) return "path contains a control character";
+    if (c == '\\') return "path contains a backslash";
+  }
+  size_t depth = 0;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view comp = path.substr(start, end - start);
+    if (comp.empty()) return "path contains an empty component ('//')";
+    if (comp == ".") return "path contains a '.' component";
+    if (comp == "..") return "path contains a '..' component";
+    if (comp.size() > limits.max_component_bytes) {
+      return "a path component is longer than " + std::to_string(limits.max_component_bytes) +
+             " bytes";
+    }
+    if (++depth > limits.max_depth) {
+      return "path is nested deeper than " + std::to_string(limits.max_depth) + " directories";
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
+  if (m.format != kManifestFormat) {
+    return Status::Unsupported("manifest format " + std::to_string(m.format),
+                               "this sync-agent reads format " + std::to_string(kManifestFormat) +
+                                   "; upgrade sync-agent");
+  }
+  if (!IsValidRepoName(m.repo)) {
+    return Status::InvalidArgument("manifest repo " + JsonQuote(m.repo),
+                                   "not of the form org/name");
+  }
+  if (!IsValidRevisionId(m.revision)) {
+    return Status::InvalidArgument("manifest revision " + JsonQuote(m.revision),
+                                   "must be 1-128 characters of [A-Za-z0-9._-]");
+  }
+  if (!m.parent.empty() && !IsValidRevisionId(m.parent)) {
+    return Status::InvalidArgument("manifest parent " + JsonQuote(m.parent),
+                                   "must be 1-128 characters of [A-Za-z0-9._-]");
+  }
+  if (m.files.size() > limits.max_files) {
+    return Status::InvalidArgument("manifest", "lists " + std::to_string(m.files.size()) +
+                                                   " files, more than the limit of " +
+                                                   std::to_string(limits.max_files));
+  }
+  std::unordered_set<std::string_view> paths;
+  paths.reserve(m.files.size() * 2);
+  uint64_t total = 0;
+  for (size_t i = 0; i < m.files.size(); ++i) {
+    const ManifestEntry& e = m.files[i];
+    std::string why = CheckRelativePath(e.path, limits);
+    if (!why.empty()) return Status::InvalidArgument(EntryLabel(i, e.path), why);
+    if (!paths.insert(e.path).second) {
+      return Status::InvalidArgument(EntryLabel(i, e.path), "path is listed twice");
+    }
+    if (e.size > limits.max_file_size) {
+      return Status::InvalidArgument(EntryLabel(i, e.path),
+                                     "size " + std::to_string(e.size) + " is beyond the limit of " +
+                                         std::to_string(limits.max_file_size) + " bytes");
+    }
+    total += e.size;
+    if (total > limits.max_total_size) {
+      return Status::InvalidArgument(EntryLabel(i, e.path),
+                                     "total size passes the limit of " +
+                                         std::to_string(limits.max_total_size) + " bytes");
+    }
+    if (e.mode != 0644 && e.mode != 0755) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%04o", e.mode);
+      return Status::InvalidArgument(EntryLabel(i, e.path),
+                                     std::string("mode ") + buf + " is not 0644 or 0755");
+    }
+    if (!IsLowerHex(e.sha256, 64)) {
+      return Status::InvalidArgument(EntryLabel(i, e.path),
+                                     "sha256 is not 64 lowercase hex digits");
+    }
+    if (!IsLowerHex(e.xxh3_128, 32)) {
+      return Status::InvalidArgument(EntryLabel(i, e.path),
+                                     "xxh3_128 is not 32 lowercase hex digits");
+    }
+  }
+  // A path that is a file must not also be a directory of another path.
+  for (size_t i = 0; i < m.files.size(); ++i) {
+    std::string_view p = m.files[i].path;
+    for (size_t pos = p.find('/'); pos != std::string_view::npos; pos = p.find('/', pos + 1)) {
+      if (paths.count(p.substr(0, pos))) {
+        return Status::InvalidArgument(
+            EntryLabel(i, p), "its directory " + JsonQuote(p.substr(0, pos)) +
+                                  " is also listed as a file");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+std::string SerializeManifest(const Manifest& m) {
+  std::string out = "{\n";
+  out += "  \"format\": " + std::to_string(m.format) + ",\n";
+  out += "  \"repo\": " + JsonQuote(m.repo) + ",\n";
+  out += "  \"revision\": " + JsonQuote(m.revision) + ",\n";
+  out += "  \"created\": " + JsonQuote(m.created) + ",\n";
+  if (!m.parent.empty()) out += "  \"parent\": " + JsonQuote(m.parent) + ",\n";
+  out += "  \"file_count\": " + std::to_string(m.files.size()) + ",\n";
+  out += "  \"total_size\": " + std::to_string(m.TotalBytes()) + ",\n";
+  out += "  \"files\": [";
+  for (size_t i = 0; i < m.files.size(); ++i) {
+    const ManifestEntry& e = m.files[i];
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", e.mode);
+    out += i ? ",\n    {" : "\n    {";
+    out += "\"path\": " + JsonQuote(e.path);
+    out += ", \"size\": " + std::to_string(e.size);
+    out += ", \"mode\": \"" + std::string(mode) + "\"";
+    out += ", \"sha256\": \"" + e.sha256 + "\"";
+    out += ", \"xxh3_128\": \"" + e.xxh3_128 + "\"}";
+  }
+  out += m.files.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return out;
+}
+
+Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limits) {
+  SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, "manifest"));
+  Manifest m;
+  {
+    SA_ASSIGN_OR_RETURN(uint64_t format, GetUnsigned(obj, "format", "manifest"));
+    if (format != kManifestFormat) {
+      return Status::Unsupported("manifest format " + std::to_string(format),
+                                 "this sync-agent reads format " +
+                                     std::to_string(kManifestFormat) + "; upgrade sync-agent");
+    }
+    m.format = static_cast<int>(format);
+  }
+  SA_RETURN_IF_ERROR(CheckKnownKeys(obj,
+                                    {"format", "repo", "revision", "created", "parent",
+                                     "file_count", "total_size", "files"},
+                                    "manifest"));
+  SA_ASSIGN_OR_RETURN(m.repo, GetString(obj, "repo", "manifest"));
+  SA_ASSIGN_OR_RETURN(m.revision, GetString(obj, "revision", "manifest"));
+  SA_ASSIGN_OR_RETURN(m.created, GetString(obj, "created", "manifest"));
+  SA_ASSIGN_OR_RETURN(m.parent, GetString(obj, "parent", "manifest", false));
+  SystemTime created;
+  if (!ParseIsoTime(m.created, &created)) {
+    return Status::InvalidArgument("manifest created " + JsonQuote(m.created),
+                                   "not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z");
+  }
+  if (!obj->has("files")) return Malformed("manifest", "missing \"files\"");
+  Poco::JSON::Array::Ptr files = obj->getArray("files");
+  if (files.isNull()) return Malformed("manifest", "\"files\" is not an array");
+  if (files->size() > limits.max_files) {
+    return Status::InvalidArgument("manifest", "lists " + std::to_string(files->size()) +
+                                                   " files, more than the limit of " +
+                                                   std::to_string(limits.max_files));
+  }
+  m.files.reserve(files->size());
+  for (size_t i = 0; i < files->size(); ++i) {
+    std::string what = "manifest files[" + std::to_string(i) + "]";
+    Object::Ptr f = files->getObject(static_cast<unsigned>(i));
+    if (f.isNull()) return Malformed(what, "not an object");
+    ManifestEntry e;
+    SA_ASSIGN_OR_RETURN(e.path, GetString(f, "path", what));
+    what = EntryLabel(i, e.path);
+    SA_RETURN_IF_ERROR(CheckKnownKeys(f, {"path", "size", "mode", "sha256", "xxh3_128"}, what));
+    SA_ASSIGN_OR_RETURN(e.size, GetUnsigned(f, "size", what));
+    SA_ASSIGN_OR_RETURN(std::string mode, GetString(f, "mode", what));
+    char* end = nullptr;
+    unsigned long mode_value = std::strtoul(mode.c_str(), &end, 8);
+    if (mode.empty() || *end != '\0' || mode_value > 07777) {
+      return Malformed(what, "mode " + JsonQuote(mode) + " is not an octal number");
+    }
+    e.mode = static_cast<uint32_t>(mode_value);
+    SA_ASSIGN_OR_RETURN(e.sha256, GetString(f, "sha256", what));
+    SA_ASSIGN_OR_RETURN(e.xxh3_128, GetString(f, "xxh3_128", what));
+    m.files.push_back(std::move(e));
+  }
+  if (obj->has("file_count")) {
+    SA_ASSIGN_OR_RETURN(uint64_t count, GetUnsigned(obj, "file_count", "manifest"));
+    if (count != m.files.size()) {
+      return Malformed("manifest", "file_count " + std::to_string(count) + " does not match the " +
+                                       std::to_string(m.files.size()) + " files listed");
+    }
+  }
+  SA_RETURN_IF_ERROR(ValidateManifest(m, limits));
+  if (obj->has("total_size")) {
+    SA_ASSIGN_OR_RETURN(uint64_t total, GetUnsigned(obj, "total_size", "manifest"));
+    if (total != m.TotalBytes()) {
+      return Malformed("manifest", "total_size " + std::to_string(total) +
+                                       " does not match the sum of file sizes " +
+                                       std::to_string(m.TotalBytes()));
+    }
+  }
+  return m;
+}
+
+std::string SerializePointer(const RevisionPointer& p) {
+  std::string out = "{\n";
+  out += "  \"format\": " + std::to_string(p.format) + ",\n";
+  out += "  \"repo\": " + JsonQuote(p.repo) + ",\n";
+  out += "  \"revision\": " + JsonQuote(p.revision) + ",\n";
+  out += "  \"manifest\": " + JsonQuote(p.manifest) + ",\n";
+  out += "  \"manifest_sha256\": " + JsonQuote(p.manifest_sha256) + ",\n";
+  out += "  \"published\": " + JsonQuote(p.published) + "\n";
+  out += "}\n";
+  return out;
+}
+
+Result<RevisionPointer> ParsePointer(std::string_view json) {
+  if (json.size() > 64 * 1024) {
+    return Status::InvalidArgument("revision pointer", "larger than 64 KiB");
+  }
+  SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, "revision pointer"));
+  RevisionPointer p;
+  SA_ASSIGN_OR_RETURN(uint64_t format, GetUnsigned(obj, "format", "revision pointer"));
+  if (format != kPointerFormat) {
+    return Status::Unsupported("revision pointer format " + std::to_string(format),
+                               "this sync-agent reads format " + std::to_string(kPointerFormat) +
+                                   "; upgrade sync-agent");
+  }
+  p.format = static_cast<int>(format);
+  SA_ASSIGN_OR_RETURN(p.repo, GetString(obj, "repo", "revision pointer"));
+  SA_ASSIGN_OR_RETURN(p.revision, GetString(obj, "revision", "revision pointer"));
+  SA_ASSIGN_OR_RETURN(p.manifest, GetString(obj, "manifest", "revision pointer"));
+  SA_ASSIGN_OR_RETURN(p.manifest_sha256, GetString(obj, "manifest_sha256", "revision pointer"));
+  SA_ASSIGN_OR_RETURN(p.published, GetString(obj, "published", "revision pointer", false));
+  if (!IsValidRepoName(p.repo)) {
+    return Status::InvalidArgument("revision pointer repo " + JsonQuote(p.repo),
+                                   "not of the form org/name");
+  }
+  if (!IsValidRevisionId(p.revision)) {
+    return Status::InvalidArgument("revision pointer revision " + JsonQuote(p.revision),
+                                   "must be 1-128 characters of [A-Za-z0-9._-]");
+  }
+  if (p.manifest != PublishedManifestPath(p.revision)) {
+    return Status::InvalidArgument("revision pointer manifest " + JsonQuote(p.manifest),
+                                   "expected " + JsonQuote(PublishedManifestPath(p.revision)));
+  }
+  if (!IsLowerHex(p.manifest_sha256, 64)) {
+    return Status::InvalidArgument("revision pointer manifest_sha256",
+                                   "not 64 lowercase hex digits");
+  }
+  return p;
+}
+
+std::string PublishedObjectPath(std::string_view sha256) {
+  return "objects/" + std::string(sha256.substr(0, 2)) + "/" + std::string(sha256);
+}
+
+std::string PublishedManifestPath(std::string_view revision) {
+  return "revisions/" + std::string(revision) + ".json";
+}
+
+}  // namespace sync_agent
