@@ -16,6 +16,8 @@ namespace sync_agent {
 
 inline constexpr int kManifestFormat = 1;
 inline constexpr int kPointerFormat = 1;
+// Manifests larger than this are refused before parsing.
+inline constexpr uint64_t kMaxManifestBytes = 512ULL << 20;
 
 struct ManifestEntry {
   std::string path;  // relative, '/'-separated, normalized

@@ -1,0 +1,317 @@
+#include "agent/commands.h"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "agent/args.h"
+#include "agent/signals.h"
+#include "common/base/log.h"
+#include "common/base/time_util.h"
+#include "common/config/config.h"
+#include "common/db/state_db.h"
+#include "common/fs/env.h"
+#include "common/publish/publisher.h"
+#include "common/sync/run_lock.h"
+#include "common/sync/status_report.h"
+#include "common/sync/sync_engine.h"
+
+namespace sync_agent {
+namespace {
+
+const OptionSpec kConfigOpt{"config", true, "FILE",
+                            "config file (default /etc/sync-agent/sync-agent.toml)"};
+const OptionSpec kLogFormatOpt{"log-format", true, "FMT",
+                               "log lines as \"plain\" (default) or \"json\""};
+const OptionSpec kHelpOpt{"help", false, "", "show this help"};
+
+void PrintError(const std::string& msg) { std::fprintf(stderr, "sync-agent: %s\n", msg.c_str()); }
+
+// Parses args; on --help prints help and returns kExitOk through *exit_code.
+bool ParseOrExit(const std::string& usage, const std::vector<std::string>& args,
+                 const std::vector<OptionSpec>& specs, ParsedArgs* parsed, int* exit_code) {
+  std::string error;
+  if (!ParseArgs(args, specs, parsed, &error)) {
+    PrintError(error);
+    std::fprintf(stderr, "%s\noptions:\n%s", usage.c_str(), FormatOptions(specs).c_str());
+    *exit_code = kExitUsage;
+    return false;
+  }
+  if (parsed->Has("help")) {
+    std::printf("%s\noptions:\n%s", usage.c_str(), FormatOptions(specs).c_str());
+    *exit_code = kExitOk;
+    return false;
+  }
+  return true;
+}
+
+bool ApplyLogFormat(const ParsedArgs& args, const std::string& from_config) {
+  std::string fmt = args.Get("log-format", from_config.empty() ? "plain" : from_config);
+  LogFormat f;
+  if (!ParseLogFormat(fmt, &f)) {
+    PrintError("--log-format must be \"plain\" or \"json\", not \"" + fmt + "\"");
+    return false;
+  }
+  SetLogFormat(f);
+  return true;
+}
+
+int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
+
+std::string DatabasePath(const Config& c) { return JoinPath(c.state_dir, "state.db"); }
+
+SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,
+                                const std::atomic<bool>* cancel) {
+  SyncEngineOptions o;
+  o.state_dir = c.state_dir;
+  o.mirror_root = c.mirror_root;
+  o.keep_revisions = c.keep_revisions;
+  o.io_timeout = c.http_timeout;
+  o.trigger = trigger;
+  o.cancel = cancel;
+  return o;
+}
+
+// One pass over every configured repository under the run lock.
+// Returns kExitOk, kExitFailed or kExitBusy.
+int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
+            const std::string& only_repo, SignalWatcher* signals) {
+  Env* env = Env::Default();
+  Status s = CreateDirs(env, config.state_dir, 0755);
+  if (!s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  RunLock lock;
+  s = lock.TryAcquire(config.state_dir);
+  if (!s.ok()) {
+    if (s.code() == Status::Code::kBusy) {
+      LogWarning(s.message());
+      return kExitBusy;
+    }
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  SyncEngine engine(env, db, EngineOptions(config, trigger, signals->stop_flag()));
+  s = engine.Init();
+  if (!s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  int failed = 0;
+  int done = 0;
+  for (const RepoConfig& repo : config.repos) {
+    if (!only_repo.empty() && repo.name != only_repo) continue;
+    if (signals->stop_requested()) break;
+    RepoSyncResult r = engine.SyncRepo(repo);
+    ++done;
+    if (!r.status.ok()) ++failed;
+  }
+  if (!only_repo.empty() && done == 0) {
+    PrintError("repository " + only_repo + " is not in " + config.path);
+    return kExitUsage;
+  }
+  if (signals->stop_requested()) return kExitFailed;
+  return failed ? kExitFailed : kExitOk;
+}
+
+Result<std::unique_ptr<StateDb>> OpenDatabase(const Config& config) {
+  SA_RETURN_IF_ERROR(CreateDirs(Env::Default(), config.state_dir, 0755));
+  return StateDb::Open(DatabasePath(config));
+}
+
+}  // namespace
+
+int CmdOnce(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent --once [--config FILE] [--repo ORG/NAME]\n"
+      "Syncs every configured repository once. Exits 0 only if all succeeded,\n"
+      "1 if any failed, 75 if another sync-agent run holds the lock.";
+  std::vector<OptionSpec> specs = {
+      kConfigOpt, kLogFormatOpt,
+      {"repo", true, "ORG/NAME", "sync only this configured repository"}, kHelpOpt};
+  ParsedArgs parsed;
+  int code;
+  if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
+  if (!parsed.positional.empty()) {
+    PrintError("unexpected argument \"" + parsed.positional[0] + "\"");
+    return kExitUsage;
+  }
+  auto config = LoadConfig(parsed.Get("config", kDefaultConfigPath));
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
+  if (!ApplyLogFormat(parsed, config->log_format)) return kExitUsage;
+  SignalWatcher signals;
+  auto db = OpenDatabase(*config);
+  if (!db.ok()) {
+    PrintError(db.status().ToString());
+    return kExitFailed;
+  }
+  return SyncAll(*config, db->get(), "once", parsed.Get("repo"), &signals);
+}
+
+int CmdRun(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent run [--config FILE]\n"
+      "Runs as a daemon: syncs every repository each interval (with 10% jitter)\n"
+      "until SIGTERM or SIGINT; SIGHUP reloads the config file.";
+  std::vector<OptionSpec> specs = {kConfigOpt, kLogFormatOpt, kHelpOpt};
+  ParsedArgs parsed;
+  int code;
+  if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
+  std::string path = parsed.Get("config", kDefaultConfigPath);
+  auto loaded = LoadConfig(path);
+  if (!loaded.ok()) {
+    PrintError(loaded.status().message());
+    return kExitUsage;
+  }
+  Config config = std::move(loaded).value();
+  if (!ApplyLogFormat(parsed, config.log_format)) return kExitUsage;
+  SignalWatcher signals;
+  auto db = OpenDatabase(config);
+  if (!db.ok()) {
+    PrintError(db.status().ToString());
+    return kExitFailed;
+  }
+  LogInfo("daemon started", {{"config", path},
+                             {"repos", std::to_string(config.repos.size())},
+                             {"interval", FormatDuration(config.interval)}});
+  std::mt19937_64 rng(std::random_device{}());
+  while (!signals.stop_requested()) {
+    int rc = SyncAll(config, db->get(), "daemon", "", &signals);
+    if (rc == kExitBusy) LogWarning("skipped this cycle: another run holds the lock");
+    if (signals.stop_requested()) break;
+    std::uniform_real_distribution<double> jitter(0.9, 1.1);
+    auto wait = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(config.interval.count()) * jitter(rng)));
+    LogInfo("next sync", {{"in", FormatDuration(std::chrono::milliseconds(wait.count() / 1000 * 1000))}});
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (!signals.stop_requested()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      signals.WaitFor(left);
+      if (signals.TakeReload()) {
+        auto fresh = LoadConfig(path);
+        if (!fresh.ok()) {
+          LogError("reload failed; keeping the previous config",
+                   {{"error", fresh.status().message()}});
+        } else if (fresh->state_dir != config.state_dir) {
+          LogError("reload: state_dir cannot change while running; restart the daemon",
+                   {{"state_dir", fresh->state_dir}});
+        } else {
+          config = std::move(fresh).value();
+          LogFormat f;
+          if (ParseLogFormat(config.log_format, &f) && !parsed.Has("log-format")) SetLogFormat(f);
+          LogInfo("config reloaded", {{"repos", std::to_string(config.repos.size())},
+                                      {"interval", FormatDuration(config.interval)}});
+          break;  // sync now with the new config
+        }
+      }
+    }
+  }
+  LogInfo("daemon stopped");
+  return kExitOk;
+}
+
+int CmdStatus(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent status [--config FILE] [--json] [ORG/NAME]\n"
+      "Shows per repository the active revision, the last run and whether it is\n"
+      "stale. With a repository name, also its revisions and recent runs.\n"
+      "Exits 1 when a repository's last run failed or it is stale.";
+  std::vector<OptionSpec> specs = {kConfigOpt, {"json", false, "", "print JSON"}, kLogFormatOpt,
+                                   kHelpOpt};
+  ParsedArgs parsed;
+  int code;
+  if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
+  if (parsed.positional.size() > 1) {
+    PrintError("status takes at most one repository name");
+    return kExitUsage;
+  }
+  std::string repo = parsed.positional.empty() ? "" : parsed.positional[0];
+  auto config = LoadConfig(parsed.Get("config", kDefaultConfigPath));
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
+  StatusReport report;
+  std::string db_path = DatabasePath(*config);
+  if (!FileExists(Env::Default(), db_path)) {
+    report = EmptyStatusReport(*config, NowMs());
+    if (!repo.empty()) {
+      std::erase_if(report.repos, [&](const RepoStatus& r) { return r.name != repo; });
+    }
+  } else {
+    auto db = StateDb::OpenReadOnly(db_path);
+    if (!db.ok()) {
+      PrintError(db.status().ToString());
+      return kExitFailed;
+    }
+    auto built = BuildStatusReport(db->get(), *config, repo, NowMs());
+    if (!built.ok()) {
+      PrintError(built.status().message());
+      return kExitUsage;
+    }
+    report = std::move(built).value();
+  }
+  bool detail = !repo.empty();
+  std::string out = parsed.Has("json") ? FormatStatusJson(report, detail)
+                                       : FormatStatusText(report, detail);
+  std::fputs(out.c_str(), stdout);
+  return report.healthy() ? kExitOk : kExitFailed;
+}
+
+int CmdPublish(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent publish DIR --repo ORG/NAME --out PUBLISH_ROOT [--revision ID]\n"
+      "Publishes the files under DIR as a new revision of ORG/NAME under\n"
+      "PUBLISH_ROOT/ORG/NAME/ (objects, a manifest and the \"latest\" pointer).\n"
+      "If nothing changed since the latest revision, nothing is published.";
+  std::vector<OptionSpec> specs = {
+      {"repo", true, "ORG/NAME", "repository name"},
+      {"out", true, "DIR", "publish root served to nodes"},
+      {"revision", true, "ID", "revision id to use (default: time and content hash)"},
+      {"allow-unchanged", false, "", "publish a new revision even if nothing changed"},
+      kLogFormatOpt,
+      kHelpOpt};
+  ParsedArgs parsed;
+  int code;
+  if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
+  if (!ApplyLogFormat(parsed, "")) return kExitUsage;
+  if (parsed.positional.size() != 1 || !parsed.Has("repo") || !parsed.Has("out")) {
+    PrintError("publish needs DIR, --repo and --out");
+    std::fprintf(stderr, "%s\n", usage.c_str());
+    return kExitUsage;
+  }
+  PublishOptions opt;
+  opt.input_dir = parsed.positional[0];
+  opt.repo = parsed.Get("repo");
+  opt.out_root = parsed.Get("out");
+  opt.revision = parsed.Get("revision");
+  opt.allow_unchanged = parsed.Has("allow-unchanged");
+  auto r = PublishDirectory(Env::Default(), opt);
+  if (!r.ok()) {
+    PrintError(r.status().ToString());
+    return r.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  const Manifest& m = r->manifest;
+  if (r->unchanged) {
+    std::printf("%s unchanged: latest revision %s already has this content (%zu files, %s)\n",
+                m.repo.c_str(), m.revision.c_str(), m.files.size(),
+                FormatBytes(m.TotalBytes()).c_str());
+    return kExitOk;
+  }
+  std::printf("published %s revision %s: %zu files, %s; wrote %llu objects (%s), reused %llu (%s)\n",
+              m.repo.c_str(), m.revision.c_str(), m.files.size(),
+              FormatBytes(m.TotalBytes()).c_str(),
+              static_cast<unsigned long long>(r->objects_written),
+              FormatBytes(r->bytes_written).c_str(),
+              static_cast<unsigned long long>(r->objects_reused),
+              FormatBytes(r->bytes_reused).c_str());
+  return kExitOk;
+}
+
+}  // namespace sync_agent

@@ -1,0 +1,193 @@
+// StateDb: the node's memory in SQLite. What the node has (revisions, every
+// file version with its hashes, objects in the node's object store), where it
+// came from (sources and their poll state), and how each run went.
+//
+// Opening applies the migrations embedded from schema/migrations in one
+// transaction each; a database newer than this binary is refused. The
+// database runs in WAL mode so `status` can read while a sync writes.
+// A StateDb is used by one thread at a time; separate processes may each open
+// their own (SQLite's locking with a busy timeout arbitrates).
+//
+// The tables and their columns are documented in schema/database.md.
+// Timestamps the caller does not pass (started_at, fetched_at, stored_at,
+// checked_at, updated_at when 0) are taken from the system clock. Methods that
+// take a repository name create the repository row if they write and it does
+// not exist yet; readers return nothing for an unknown repository. Each write
+// method is one transaction: on failure nothing of it was written.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/manifest/manifest.h"
+
+namespace sync_agent {
+
+class SqliteDatabase;  // common/db/sqlite.h
+
+enum class RevisionState { kStaged, kActive, kRetained, kCollected };
+const char* RevisionStateName(RevisionState s);
+
+struct RevisionRow {
+  int64_t id = 0;
+  std::string revision;
+  std::string manifest_sha256;
+  std::string source;   // where the manifest came from
+  std::string created;  // from the manifest
+  RevisionState state = RevisionState::kStaged;
+  int64_t fetched_at_ms = 0;
+  int64_t activated_at_ms = 0;  // 0 if never activated
+  uint64_t file_count = 0;
+  uint64_t total_bytes = 0;
+};
+
+struct FileRow {
+  std::string path;
+  uint64_t size = 0;
+  uint32_t mode = 0;
+  std::string sha256;
+  std::string xxh3_128;
+};
+
+struct ObjectRow {
+  std::string sha256;
+  std::string xxh3_128;
+  uint64_t size = 0;
+};
+
+// What the last poll of a source saw, for conditional requests.
+struct PollState {
+  std::string etag;
+  std::string last_modified;
+  std::string revision;        // revision the pointer named
+  std::string pointer_sha256;  // sha256 of the pointer bytes
+};
+
+enum class RunOutcome { kRunning, kUnchanged, kUpdated, kFailed, kInterrupted };
+const char* RunOutcomeName(RunOutcome o);
+
+struct RunRow {
+  int64_t id = 0;
+  std::string repo;
+  int64_t started_at_ms = 0;
+  int64_t finished_at_ms = 0;  // 0 while running (or if the process died)
+  RunOutcome outcome = RunOutcome::kRunning;
+  std::string trigger;        // "once", "daemon", ...
+  std::string from_revision;  // active revision when the run started
+  std::string to_revision;    // revision activated by the run, if any
+  std::string source;         // source used
+  uint64_t bytes_downloaded = 0;
+  uint64_t bytes_reused = 0;
+  uint64_t files_downloaded = 0;
+  uint64_t files_reused = 0;
+  std::string error;
+};
+
+struct PartialTransfer {
+  std::string sha256;
+  std::string url;
+  uint64_t size = 0;            // expected final size
+  uint64_t bytes_received = 0;  // as last recorded (the file on disk is the truth)
+  int64_t updated_at_ms = 0;
+};
+
+struct RepoSummary {
+  std::string name;
+  std::optional<RevisionRow> active;
+  std::optional<RunRow> last_run;
+  std::optional<RunRow> last_success;  // last run with outcome unchanged or updated
+};
+
+class StateDb {
+ public:
+  ~StateDb();
+  StateDb(const StateDb&) = delete;
+  StateDb& operator=(const StateDb&) = delete;
+
+  // Opens (creating if needed) the database at path and applies pending migrations.
+  // The directory must exist (kNotFound naming it otherwise). A file that is not
+  // a database fails with kCorruption; a database written by a newer sync-agent
+  // (user_version above LatestSchemaVersion()) with kUnsupported, untouched.
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& path);
+  // Opens an existing database without migrating or writing (for `status`).
+  // kNotFound if the file does not exist; kUnsupported if its schema is newer
+  // or older than this binary's (an older one is migrated by the next Open()).
+  // Every write method fails.
+  static Result<std::unique_ptr<StateDb>> OpenReadOnly(const std::string& path);
+
+  int SchemaVersion() const;
+  static int LatestSchemaVersion();
+
+  // Repositories.
+  Result<int64_t> EnsureRepo(const std::string& name);
+  Result<std::vector<std::string>> RepoNames();
+
+  // Poll state per (repo, source).
+  Result<std::optional<PollState>> GetPollState(const std::string& repo, const std::string& source);
+  Status SetPollState(const std::string& repo, const std::string& source, const PollState& s);
+
+  // Runs. BeginRun returns the run id; FinishRun sets finished_at, outcome and counters.
+  Result<int64_t> BeginRun(const std::string& repo, const std::string& trigger,
+                           const std::string& from_revision);
+  Status FinishRun(int64_t run_id, const RunRow& result);  // uses outcome..error fields
+  // Runs left 'running' by a process that died: mark them interrupted, with
+  // reason as their error; finished_at stays unset. Call only while holding the
+  // agent's lock, so that no other process has a run in progress.
+  Status CloseAbandonedRuns(const std::string& reason);
+  // Newest first (by id, i.e. start order); limit <= 0 means all.
+  Result<std::vector<RunRow>> RecentRuns(const std::string& repo, int limit);
+
+  // Revisions. RecordRevision inserts the revision (state staged) and all its
+  // files in one transaction; recording the same revision again is a no-op
+  // that returns the existing id, except that a collected revision becomes
+  // staged again (its objects are wanted again). Recording a revision id again
+  // with a different manifest_sha256 fails with kCorruption; a manifest whose
+  // repo is set and differs from repo fails with kInvalidArgument.
+  Result<int64_t> RecordRevision(const std::string& repo, const Manifest& manifest,
+                                 const std::string& manifest_sha256, const std::string& source);
+  // Makes revision the active one (sets activated_at); the previously active
+  // one becomes retained. One transaction. Activating the active revision is a
+  // no-op; a collected one is refused (kInvalidArgument); an unknown one kNotFound.
+  Status ActivateRevision(const std::string& repo, const std::string& revision, int64_t now_ms);
+  // Any state but kActive (use ActivateRevision); the active revision cannot be
+  // collected. kNotFound for an unknown revision.
+  Status SetRevisionState(const std::string& repo, const std::string& revision,
+                          RevisionState state);
+  Result<std::optional<RevisionRow>> GetRevision(const std::string& repo,
+                                                 const std::string& revision);
+  Result<std::optional<RevisionRow>> ActiveRevision(const std::string& repo);
+  // Newest first (by fetched_at, then id).
+  Result<std::vector<RevisionRow>> ListRevisions(const std::string& repo);
+  // Sorted by path. kNotFound for an unknown revision id.
+  Result<std::vector<FileRow>> RevisionFiles(int64_t revision_id);
+
+  // The node's object store index. PutObject inserts or updates (keeping the
+  // first stored_at); removing an absent object or partial is not an error.
+  Status PutObject(const ObjectRow& object);
+  Result<std::optional<ObjectRow>> GetObject(const std::string& sha256);
+  Status RemoveObject(const std::string& sha256);
+  // Objects that no revision in state staged, active or retained references.
+  Result<std::vector<std::string>> UnreferencedObjects();
+  Result<std::vector<ObjectRow>> AllObjects();
+
+  // Partial downloads that can be resumed.
+  Status UpsertPartial(const PartialTransfer& p);
+  Result<std::optional<PartialTransfer>> GetPartial(const std::string& sha256);
+  Status RemovePartial(const std::string& sha256);
+  Result<std::vector<PartialTransfer>> ListPartials();
+
+  // Everything `status` shows, per repository known to the database, sorted by
+  // name, read from one consistent snapshot.
+  Result<std::vector<RepoSummary>> Summaries();
+
+ private:
+  explicit StateDb(std::unique_ptr<SqliteDatabase> db);
+  std::unique_ptr<SqliteDatabase> db_;
+  int schema_version_ = 0;
+};
+
+}  // namespace sync_agent

@@ -1,0 +1,91 @@
+// HttpClient: the agent's HTTP/1.1 client, on Poco::Net. It streams response
+// bodies to a caller's sink in large pieces (memory use does not grow with
+// the body), keeps connections alive between requests to the same host, and
+// turns every Poco exception into a Status that names the URL.
+//
+// Thread safety: one HttpClient per thread. Cancellation: set *cancel and the
+// transfer stops within one read timeout or one body chunk.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/base/status.h"
+
+namespace sync_agent {
+
+struct HttpClientOptions {
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds io_timeout{60000};  // no byte for this long: the request fails
+  int max_redirects = 5;
+  std::string ca_file;  // for https; empty: the system's CA store
+  std::string user_agent = "sync-agent/" SA_VERSION;
+};
+
+struct HttpRequest {
+  std::string url;  // http:// or https://
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string if_none_match;      // sent as If-None-Match when not empty
+  std::string if_modified_since;  // sent as If-Modified-Since when not empty
+  // Range: bytes=<first>-[<last>] when set.
+  std::optional<uint64_t> range_first;
+  std::optional<uint64_t> range_last;
+  bool head = false;  // HEAD instead of GET
+  const std::atomic<bool>* cancel = nullptr;
+  // Called once for a 200 or 206 response after its headers and before the
+  // first body byte goes to the sink. A non-OK Status aborts the request.
+  std::function<Status(const struct HttpResponse&)> on_headers;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string reason;
+  std::map<std::string, std::string> headers;  // keys lowercased
+  std::string etag;
+  std::string last_modified;
+  std::optional<uint64_t> content_length;
+  // From Content-Range on a 206: the first byte and the full size ("*" -> nullopt).
+  std::optional<uint64_t> range_first;
+  std::optional<uint64_t> range_total;
+  std::string final_url;  // after redirects
+};
+
+// Receives the body in order. A non-OK Status aborts the transfer and is returned by Get.
+using BodySink = std::function<Status(const char* data, size_t n)>;
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpClientOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends the request, following redirects. For 200 and 206 the body goes to
+  // sink (if sink is set) and the call fails with kNetwork if the connection
+  // ends before Content-Length bytes arrived. For other statuses the body is
+  // read and dropped (up to a small limit) and the response is returned with
+  // OK status: the caller decides what 304, 404 or 416 mean. Transport
+  // failures (refused, reset, timeout, TLS) return kNetwork naming the URL.
+  Result<HttpResponse> Send(const HttpRequest& request, const BodySink& sink);
+
+  // Convenience: GET into a string, at most max_bytes (kInvalidArgument past that).
+  Result<std::pair<HttpResponse, std::string>> Fetch(const HttpRequest& request,
+                                                     uint64_t max_bytes);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "Tue, 15 Nov 1994 08:12:31 GMT" for a Unix time in seconds.
+std::string FormatHttpDate(int64_t unix_seconds);
+
+}  // namespace sync_agent

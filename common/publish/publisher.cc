@@ -1,0 +1,255 @@
+#include "common/publish/publisher.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <vector>
+
+#include "common/base/json_text.h"
+#include "common/base/log.h"
+#include "common/base/time_util.h"
+#include "common/fs/env.h"
+#include "common/hash/content_hasher.h"
+
+namespace sync_agent {
+namespace {
+
+constexpr uint32_t kDirMode = 0755;  // published trees are served by nginx's workers
+
+// Holds an exclusive flock on a file for the lifetime of the object.
+class PublishLock {
+ public:
+  PublishLock() = default;
+  PublishLock(const PublishLock&) = delete;
+  PublishLock& operator=(const PublishLock&) = delete;
+  ~PublishLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Acquire(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return PosixError("open lock " + path, errno);
+    int rc;
+    do {
+      rc = ::flock(fd_, LOCK_EX);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) return PosixError("lock " + path, errno);
+    return Status::OK();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct ScannedFile {
+  std::string rel;
+  std::string abs;
+  uint32_t mode;
+};
+
+Status Scan(Env* env, const std::string& root, const std::string& rel,
+            std::vector<ScannedFile>* out) {
+  std::string dir = rel.empty() ? root : JoinPath(root, rel);
+  SA_ASSIGN_OR_RETURN(auto entries, env->ListDir(dir));
+  std::sort(entries.begin(), entries.end(),
+            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  for (const auto& e : entries) {
+    std::string child_rel = rel.empty() ? e.name : rel + "/" + e.name;
+    std::string child_abs = JoinPath(root, child_rel);
+    if (rel.empty() && e.name == ".git") {
+      LogInfo("publish: skipping .git directory", {{"path", child_abs}});
+      continue;
+    }
+    SA_ASSIGN_OR_RETURN(FileInfo linfo, env->Lstat(child_abs));
+    FileInfo info = linfo;
+    if (linfo.type == FileInfo::Type::kSymlink) {
+      auto target = env->Stat(child_abs);
+      if (!target.ok()) {
+        return Status::InvalidArgument("publish " + child_abs, "symlink points nowhere");
+      }
+      info = *target;
+      if (info.type != FileInfo::Type::kRegular) {
+        return Status::InvalidArgument("publish " + child_abs,
+                                       "symlink does not point to a regular file");
+      }
+    }
+    if (info.type == FileInfo::Type::kDirectory) {
+      SA_RETURN_IF_ERROR(Scan(env, root, child_rel, out));
+    } else if (info.type == FileInfo::Type::kRegular) {
+      out->push_back({child_rel, child_abs, (info.mode & 0111) ? 0755u : 0644u});
+    } else {
+      return Status::InvalidArgument("publish " + child_abs,
+                                     "not a regular file or directory (socket, FIFO or device)");
+    }
+  }
+  return Status::OK();
+}
+
+// Copies src into the object store at dest, verifying that the bytes copied
+// hash to the expected digest (the working tree may change under us).
+Status CopyIntoStore(Env* env, const std::string& src, const std::string& dest,
+                     const ContentDigest& expected) {
+  std::string tmp = dest + ".tmp." + std::to_string(::getpid());
+  Status s = [&]() -> Status {
+    SA_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(src));
+    SA_ASSIGN_OR_RETURN(auto out, env->NewWritableFile(tmp, 0644));
+    ContentHasher hasher;
+    std::vector<char> buf(1 << 20);
+    while (true) {
+      SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
+      if (n == 0) break;
+      hasher.Update(buf.data(), n);
+      SA_RETURN_IF_ERROR(out->Append(buf.data(), n));
+    }
+    ContentDigest got = hasher.Finish();
+    if (got.sha256 != expected.sha256) {
+      return Status::Corruption("publish " + src, "file changed while it was being published");
+    }
+    SA_RETURN_IF_ERROR(out->Sync());
+    SA_RETURN_IF_ERROR(out->Close());
+    SA_RETURN_IF_ERROR(env->Chmod(tmp, 0644));
+    return env->Rename(tmp, dest);
+  }();
+  if (!s.ok()) env->RemoveFile(tmp);
+  return s;
+}
+
+std::string CompactTimestamp(SystemTime t) {
+  std::string iso = FormatIsoTime(t);  // 2026-11-25T03:04:05Z
+  std::string out;
+  for (char c : iso) {
+    if (c != '-' && c != ':') out.push_back(c);
+  }
+  return out;  // 20261125T030405Z
+}
+
+}  // namespace
+
+Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
+  if (!IsValidRepoName(opt.repo)) {
+    return Status::InvalidArgument("repository name " + JsonQuote(opt.repo),
+                                   "use org/name with letters, digits, '.', '_' and '-'");
+  }
+  if (!opt.revision.empty() && !IsValidRevisionId(opt.revision)) {
+    return Status::InvalidArgument("revision " + JsonQuote(opt.revision),
+                                   "must be 1-128 characters of [A-Za-z0-9._-]");
+  }
+  auto in_info = env->Stat(opt.input_dir);
+  if (!in_info.ok() || in_info->type != FileInfo::Type::kDirectory) {
+    return Status::InvalidArgument("publish " + opt.input_dir, "not a directory");
+  }
+  std::string repo_dir = JoinPath(opt.out_root, opt.repo);
+  SA_RETURN_IF_ERROR(CreateDirs(env, JoinPath(repo_dir, "objects"), kDirMode));
+  SA_RETURN_IF_ERROR(CreateDirs(env, JoinPath(repo_dir, "revisions"), kDirMode));
+  PublishLock lock;
+  SA_RETURN_IF_ERROR(lock.Acquire(JoinPath(repo_dir, ".publish.lock")));
+
+  // The previous revision, if any, becomes the parent.
+  RevisionPointer previous;
+  bool has_previous = false;
+  {
+    auto body = ReadFileToString(env, JoinPath(repo_dir, kPointerName), 64 * 1024);
+    if (body.ok()) {
+      auto p = ParsePointer(*body);
+      if (!p.ok()) return p.status().WithContext("publish: the current latest pointer is broken");
+      previous = std::move(p).value();
+      has_previous = true;
+    } else if (!body.status().IsNotFound()) {
+      return body.status();
+    }
+  }
+
+  std::vector<ScannedFile> files;
+  SA_RETURN_IF_ERROR(Scan(env, opt.input_dir, "", &files));
+  std::sort(files.begin(), files.end(),
+            [](const ScannedFile& a, const ScannedFile& b) { return a.rel < b.rel; });
+
+  PublishResult result;
+  Manifest& m = result.manifest;
+  m.repo = opt.repo;
+  ManifestLimits limits;
+  std::set<std::string> touched_dirs;
+  for (const ScannedFile& f : files) {
+    std::string why = CheckRelativePath(f.rel, limits);
+    if (!why.empty()) return Status::InvalidArgument("publish " + f.abs, why);
+    SA_ASSIGN_OR_RETURN(ContentDigest d, HashFile(env, f.abs));
+    std::string object = JoinPath(repo_dir, PublishedObjectPath(d.sha256));
+    auto existing = env->Stat(object);
+    if (existing.ok() && existing->size == d.size) {
+      result.objects_reused++;
+      result.bytes_reused += d.size;
+    } else {
+      SA_RETURN_IF_ERROR(CreateDirs(env, DirName(object), kDirMode));
+      SA_RETURN_IF_ERROR(CopyIntoStore(env, f.abs, object, d));
+      touched_dirs.insert(DirName(object));
+      result.objects_written++;
+      result.bytes_written += d.size;
+    }
+    m.files.push_back({f.rel, d.size, f.mode, d.sha256, d.xxh3_128});
+  }
+  // Object renames must be durable before a manifest names them.
+  for (const std::string& dir : touched_dirs) SA_RETURN_IF_ERROR(env->SyncDir(dir));
+  SA_RETURN_IF_ERROR(env->SyncDir(JoinPath(repo_dir, "objects")));
+
+  // Content fingerprint: the manifest's file list alone, independent of time.
+  Manifest content_only = m;
+  content_only.revision = "x";
+  content_only.created = "1970-01-01T00:00:00Z";
+  std::string fingerprint = Sha256Hex(SerializeManifest(content_only));
+
+  if (has_previous && !opt.allow_unchanged && opt.revision.empty()) {
+    auto prev_body =
+        ReadFileToString(env, JoinPath(repo_dir, previous.manifest), kMaxManifestBytes);
+    if (prev_body.ok()) {
+      auto prev = ParseManifest(*prev_body);
+      if (prev.ok()) {
+        Manifest prev_content = *prev;
+        prev_content.revision = "x";
+        prev_content.created = "1970-01-01T00:00:00Z";
+        prev_content.parent.clear();
+        Manifest cur = content_only;
+        cur.parent.clear();
+        if (SerializeManifest(prev_content) == SerializeManifest(cur)) {
+          result.unchanged = true;
+          result.manifest = std::move(prev).value();
+          return result;
+        }
+      }
+    }
+  }
+
+  SystemTime now = std::chrono::system_clock::now();
+  m.created = FormatIsoTime(now);
+  m.parent = has_previous ? previous.revision : "";
+  m.revision = opt.revision.empty() ? CompactTimestamp(now) + "-" + fingerprint.substr(0, 12)
+                                    : opt.revision;
+  if (has_previous && m.revision == previous.revision) {
+    return Status::InvalidArgument("revision " + JsonQuote(m.revision),
+                                   "is already the latest published revision");
+  }
+  SA_RETURN_IF_ERROR(ValidateManifest(m));
+
+  std::string manifest_text = SerializeManifest(m);
+  std::string manifest_rel = PublishedManifestPath(m.revision);
+  std::string manifest_path = JoinPath(repo_dir, manifest_rel);
+  if (FileExists(env, manifest_path)) {
+    return Status::InvalidArgument("revision " + JsonQuote(m.revision),
+                                   "was published before (" + manifest_path + " exists)");
+  }
+  SA_RETURN_IF_ERROR(WriteFileAtomically(env, manifest_path, manifest_text, 0644));
+
+  RevisionPointer pointer;
+  pointer.repo = m.repo;
+  pointer.revision = m.revision;
+  pointer.manifest = manifest_rel;
+  pointer.manifest_sha256 = Sha256Hex(manifest_text);
+  pointer.published = FormatIsoTime(std::chrono::system_clock::now());
+  SA_RETURN_IF_ERROR(
+      WriteFileAtomically(env, JoinPath(repo_dir, kPointerName), SerializePointer(pointer), 0644));
+  return result;
+}
+
+}  // namespace sync_agent

@@ -1,0 +1,65 @@
+// FileSource: a publish root on a local (or network-mounted) file system.
+#include <vector>
+
+#include "common/fs/env.h"
+#include "common/hash/content_hasher.h"
+#include "common/source/source_impl.h"
+
+namespace sync_agent {
+
+FileSource::FileSource(std::string root, std::string dir, Env* env, SourceOptions options)
+    : root_(std::move(root)), dir_(std::move(dir)), env_(env), options_(options) {}
+
+Result<PointerFetch> FileSource::FetchPointer(const std::string& repo,
+                                              const PointerValidators* prev) {
+  std::string path = JoinPath(JoinPath(dir_, repo), kPointerName);
+  auto body = ReadFileToString(env_, path, 64 * 1024);
+  if (!body.ok()) {
+    if (body.status().IsNotFound()) {
+      return Status::NotFound("source " + root_,
+                              "no published revision of " + repo + " (" + path +
+                                  " does not exist); run `sync-agent publish` on the origin");
+    }
+    return body.status();
+  }
+  PointerFetch fetch;
+  fetch.validators.pointer_sha256 = Sha256Hex(*body);
+  if (prev != nullptr && prev->pointer_sha256 == fetch.validators.pointer_sha256) {
+    fetch.not_modified = true;
+    return fetch;
+  }
+  fetch.body = std::move(body).value();
+  return fetch;
+}
+
+Result<std::string> FileSource::FetchManifest(const std::string& repo,
+                                              const std::string& revision) {
+  std::string path = JoinPath(JoinPath(dir_, repo), PublishedManifestPath(revision));
+  auto body = ReadFileToString(env_, path, kMaxManifestBytes);
+  if (!body.ok()) return body.status().WithContext("source " + root_);
+  return body;
+}
+
+std::string FileSource::ObjectLocation(const std::string& repo, const std::string& sha256) const {
+  return JoinPath(JoinPath(dir_, repo), PublishedObjectPath(sha256));
+}
+
+Status FileSource::FetchObject(const std::string& repo, const std::string& sha256,
+                               uint64_t offset, ObjectSink* sink) {
+  std::string path = ObjectLocation(repo, sha256);
+  SA_ASSIGN_OR_RETURN(auto file, env_->NewSequentialFile(path));
+  SA_RETURN_IF_ERROR(file->Skip(offset));
+  SA_RETURN_IF_ERROR(sink->Begin(offset));
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+      return Status::Cancelled("read " + path, "stop requested");
+    }
+    SA_ASSIGN_OR_RETURN(size_t n, file->Read(buf.data(), buf.size()));
+    if (n == 0) break;
+    SA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
+  }
+  return Status::OK();
+}
+
+}  // namespace sync_agent

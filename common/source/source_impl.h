@@ -1,0 +1,51 @@
+// The concrete Source kinds. Callers normally use MakeSource(); tests may
+// construct these directly.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/http/http_client.h"
+#include "common/source/source.h"
+
+namespace sync_agent {
+
+class FileSource final : public Source {
+ public:
+  // root: the URL as configured; dir: the absolute directory it names.
+  FileSource(std::string root, std::string dir, Env* env, SourceOptions options);
+  const std::string& root() const override { return root_; }
+  Result<PointerFetch> FetchPointer(const std::string& repo,
+                                    const PointerValidators* prev) override;
+  Result<std::string> FetchManifest(const std::string& repo, const std::string& revision) override;
+  Status FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
+                     ObjectSink* sink) override;
+  std::string ObjectLocation(const std::string& repo, const std::string& sha256) const override;
+
+ private:
+  std::string root_;
+  std::string dir_;
+  Env* env_;
+  SourceOptions options_;
+};
+
+class HttpSource final : public Source {
+ public:
+  HttpSource(std::string root, SourceOptions options);
+  const std::string& root() const override { return root_; }
+  Result<PointerFetch> FetchPointer(const std::string& repo,
+                                    const PointerValidators* prev) override;
+  Result<std::string> FetchManifest(const std::string& repo, const std::string& revision) override;
+  Status FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
+                     ObjectSink* sink) override;
+  std::string ObjectLocation(const std::string& repo, const std::string& sha256) const override;
+
+ private:
+  std::string Url(const std::string& repo, const std::string& rel) const;
+
+  std::string root_;
+  SourceOptions options_;
+  HttpClient client_;
+};
+
+}  // namespace sync_agent

@@ -1,0 +1,146 @@
+#include "common/store/object_store.h"
+
+#include <vector>
+
+#include "common/fs/env.h"
+
+namespace sync_agent {
+
+ObjectStore::ObjectStore(Env* env, std::string state_dir)
+    : env_(env),
+      objects_dir_(JoinPath(state_dir, "objects")),
+      partial_dir_(JoinPath(state_dir, "partial")) {}
+
+Status ObjectStore::Init() {
+  SA_RETURN_IF_ERROR(CreateDirs(env_, objects_dir_, 0755));
+  return CreateDirs(env_, partial_dir_, 0700);
+}
+
+std::string ObjectStore::ObjectPath(const std::string& sha256) const {
+  return JoinPath(JoinPath(objects_dir_, sha256.substr(0, 2)), sha256);
+}
+
+std::string ObjectStore::PartialPath(const std::string& sha256) const {
+  return JoinPath(partial_dir_, sha256 + ".part");
+}
+
+bool ObjectStore::Has(const std::string& sha256, uint64_t size) const {
+  auto info = env_->Stat(ObjectPath(sha256));
+  return info.ok() && info->type == FileInfo::Type::kRegular && info->size == size;
+}
+
+uint64_t ObjectStore::PartialSize(const std::string& sha256) const {
+  auto info = env_->Stat(PartialPath(sha256));
+  return info.ok() ? info->size : 0;
+}
+
+Status ObjectStore::Remove(const std::string& sha256) {
+  Status s = env_->RemoveFile(ObjectPath(sha256));
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status ObjectStore::RemovePartial(const std::string& sha256) {
+  Status s = env_->RemoveFile(PartialPath(sha256));
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status ObjectStore::ImportFile(const std::string& path, const ContentDigest& expected) {
+  ObjectDownload dl(this, {expected.sha256, expected.xxh3_128, expected.size}, path);
+  SA_RETURN_IF_ERROR(dl.Begin(0));
+  SA_ASSIGN_OR_RETURN(auto in, env_->NewSequentialFile(path));
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
+    if (n == 0) break;
+    SA_RETURN_IF_ERROR(dl.Write(buf.data(), n));
+  }
+  return dl.Finish();
+}
+
+ObjectDownload::ObjectDownload(ObjectStore* store, Expected expected, std::string origin,
+                               std::function<void(uint64_t)> progress)
+    : store_(store),
+      expected_(std::move(expected)),
+      origin_(std::move(origin)),
+      progress_(std::move(progress)),
+      partial_(store->PartialPath(expected_.sha256)) {}
+
+ObjectDownload::~ObjectDownload() = default;
+
+uint64_t ObjectDownload::ResumeOffset() const {
+  uint64_t have = store_->PartialSize(expected_.sha256);
+  return have > expected_.size ? 0 : have;
+}
+
+Status ObjectDownload::Begin(uint64_t offset) {
+  Env* env = store_->env();
+  file_.reset();
+  hasher_ = std::make_unique<ContentHasher>();
+  uint64_t have = store_->PartialSize(expected_.sha256);
+  if (offset > have || offset > expected_.size) {
+    return Status::Network("download " + origin_, "source resumed at byte " +
+                                                      std::to_string(offset) + " but only " +
+                                                      std::to_string(have) + " are on disk");
+  }
+  if (offset == 0) {
+    SA_ASSIGN_OR_RETURN(file_, env->NewWritableFile(partial_, 0600));
+  } else {
+    if (have > offset) SA_RETURN_IF_ERROR(env->Truncate(partial_, offset));
+    // Re-hash what is on disk so the final digest covers the whole object.
+    SA_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(partial_));
+    std::vector<char> buf(1 << 20);
+    uint64_t left = offset;
+    while (left > 0) {
+      SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), std::min<uint64_t>(buf.size(), left)));
+      if (n == 0) return Status::IOError("read " + partial_, "shorter than expected");
+      hasher_->Update(buf.data(), n);
+      left -= n;
+    }
+    SA_ASSIGN_OR_RETURN(file_, env->NewAppendableFile(partial_, 0600));
+  }
+  resumed_from_ = offset;
+  begun_ = true;
+  return Status::OK();
+}
+
+Status ObjectDownload::Write(const char* data, size_t n) {
+  if (!begun_) return Status::IOError("download " + origin_, "data before Begin");
+  if (hasher_->size() + n > expected_.size) {
+    return Status::Corruption("download " + origin_,
+                              "source sent more than the " + std::to_string(expected_.size) +
+                                  " bytes the manifest lists");
+  }
+  hasher_->Update(data, n);
+  Status s = file_->Append(data, n);
+  if (!s.ok()) return s;
+  bytes_written_ += n;
+  if (progress_) progress_(hasher_->size());
+  return Status::OK();
+}
+
+Status ObjectDownload::Finish() {
+  if (!begun_) return Status::IOError("download " + origin_, "finished before Begin");
+  Env* env = store_->env();
+  SA_RETURN_IF_ERROR(file_->Sync());
+  SA_RETURN_IF_ERROR(file_->Close());
+  file_.reset();
+  uint64_t got_size = hasher_->size();
+  ContentDigest d = hasher_->Finish();
+  if (got_size != expected_.size) {
+    return Status::Network("download " + origin_, "got " + std::to_string(got_size) + " of " +
+                                                      std::to_string(expected_.size) + " bytes");
+  }
+  if (d.sha256 != expected_.sha256 || d.xxh3_128 != expected_.xxh3_128) {
+    store_->RemovePartial(expected_.sha256);
+    return Status::Corruption("download " + origin_,
+                              "content hashes to sha256 " + d.sha256 + ", the manifest says " +
+                                  expected_.sha256 + "; the source serves wrong bytes");
+  }
+  std::string dest = store_->ObjectPath(expected_.sha256);
+  SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));
+  SA_RETURN_IF_ERROR(env->Chmod(partial_, 0444));
+  SA_RETURN_IF_ERROR(env->Rename(partial_, dest));
+  return env->SyncDir(DirName(dest));
+}
+
+}  // namespace sync_agent

@@ -1,0 +1,49 @@
+#include "common/sync/run_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+namespace sync_agent {
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status RunLock::TryAcquire(const std::string& state_dir) {
+  std::string path = state_dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return PosixError("open lock file " + path, errno);
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+      return Status::Busy("another sync-agent run" +
+                              (holder.empty() ? std::string() : " (pid " + holder + ")") +
+                              " holds " + path,
+                          "wait for it to finish; this run changed nothing");
+    }
+    return PosixError("lock " + path, err);
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) {
+    if (::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      // The pid is informational only.
+    }
+  }
+  fd_ = fd;
+  return Status::OK();
+}
+
+}  // namespace sync_agent

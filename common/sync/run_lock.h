@@ -1,0 +1,28 @@
+// RunLock: one sync at a time per state directory. A second agent (a timer
+// run while an operator runs --once) gets kBusy naming the holder's pid
+// instead of corrupting anything. The lock is an flock(2), so it is released
+// by the kernel when the holder dies, even by SIGKILL.
+#pragma once
+
+#include <string>
+
+#include "common/base/status.h"
+
+namespace sync_agent {
+
+class RunLock {
+ public:
+  RunLock() = default;
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+  // Takes <state_dir>/lock without waiting.
+  Status TryAcquire(const std::string& state_dir);
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace sync_agent

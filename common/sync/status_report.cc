@@ -1,0 +1,245 @@
+#include "common/sync/status_report.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "common/base/json_text.h"
+#include "common/base/time_util.h"
+
+namespace sync_agent {
+namespace {
+
+std::string Age(int64_t now_ms, int64_t then_ms) {
+  return FormatAge(std::chrono::milliseconds(now_ms - then_ms));
+}
+
+std::string Iso(int64_t ms) { return ms ? FormatIsoTime(FromUnixMillis(ms)) : ""; }
+
+void Classify(RepoStatus* r, const StatusReport& rep) {
+  if (r->last_run && (r->last_run->outcome == RunOutcome::kFailed ||
+                      r->last_run->outcome == RunOutcome::kInterrupted)) {
+    r->failing = true;
+    r->problem = std::string("last run ") + RunOutcomeName(r->last_run->outcome) + ": " +
+                 r->last_run->error;
+  }
+  int64_t last_ok = r->last_success ? r->last_success->finished_at_ms : 0;
+  if (last_ok == 0) {
+    r->stale = true;
+    if (r->problem.empty()) r->problem = "never synced successfully";
+  } else if (rep.now_ms - last_ok > rep.stale_after_ms) {
+    r->stale = true;
+    if (r->problem.empty()) {
+      r->problem = "no successful check for " +
+                   FormatDuration(std::chrono::milliseconds((rep.now_ms - last_ok) / 1000 * 1000)) +
+                   " (stale_after " + FormatDuration(std::chrono::milliseconds(rep.stale_after_ms)) +
+                   ")";
+    }
+  }
+}
+
+std::string Percent(uint64_t part, uint64_t whole) {
+  if (whole == 0) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * static_cast<double>(part) / whole);
+  return buf;
+}
+
+void AppendRunJson(std::string* o, const RunRow& r) {
+  *o += "{\"id\":" + std::to_string(r.id);
+  *o += ",\"started_at\":" + JsonQuote(Iso(r.started_at_ms));
+  *o += ",\"finished_at\":" + (r.finished_at_ms ? JsonQuote(Iso(r.finished_at_ms)) : "null");
+  *o += ",\"outcome\":" + JsonQuote(RunOutcomeName(r.outcome));
+  *o += ",\"trigger\":" + JsonQuote(r.trigger);
+  *o += ",\"from_revision\":" + JsonQuote(r.from_revision);
+  *o += ",\"to_revision\":" + JsonQuote(r.to_revision);
+  *o += ",\"source\":" + JsonQuote(r.source);
+  *o += ",\"bytes_downloaded\":" + std::to_string(r.bytes_downloaded);
+  *o += ",\"bytes_reused\":" + std::to_string(r.bytes_reused);
+  *o += ",\"files_downloaded\":" + std::to_string(r.files_downloaded);
+  *o += ",\"files_reused\":" + std::to_string(r.files_reused);
+  *o += ",\"error\":" + (r.error.empty() ? std::string("null") : JsonQuote(r.error));
+  *o += "}";
+}
+
+void AppendRevisionJson(std::string* o, const RevisionRow& r) {
+  *o += "{\"revision\":" + JsonQuote(r.revision);
+  *o += ",\"state\":" + JsonQuote(RevisionStateName(r.state));
+  *o += ",\"created\":" + JsonQuote(r.created);
+  *o += ",\"fetched_at\":" + JsonQuote(Iso(r.fetched_at_ms));
+  *o += ",\"activated_at\":" + (r.activated_at_ms ? JsonQuote(Iso(r.activated_at_ms)) : "null");
+  *o += ",\"files\":" + std::to_string(r.file_count);
+  *o += ",\"bytes\":" + std::to_string(r.total_bytes);
+  *o += ",\"source\":" + JsonQuote(r.source);
+  *o += ",\"manifest_sha256\":" + JsonQuote(r.manifest_sha256);
+  *o += "}";
+}
+
+}  // namespace
+
+bool StatusReport::healthy() const {
+  return std::none_of(repos.begin(), repos.end(), [](const RepoStatus& r) {
+    return r.configured && (r.stale || r.failing);
+  });
+}
+
+StatusReport EmptyStatusReport(const Config& config, int64_t now_ms) {
+  StatusReport rep;
+  rep.config_path = config.path;
+  rep.state_dir = config.state_dir;
+  rep.mirror_root = config.mirror_root;
+  rep.now_ms = now_ms;
+  rep.stale_after_ms = config.stale_after.count();
+  for (const auto& rc : config.repos) {
+    RepoStatus r;
+    r.name = rc.name;
+    Classify(&r, rep);
+    rep.repos.push_back(std::move(r));
+  }
+  return rep;
+}
+
+Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
+                                       const std::string& detail_repo, int64_t now_ms) {
+  StatusReport rep = EmptyStatusReport(config, now_ms);
+  rep.repos.clear();
+  SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
+  std::vector<std::string> names;
+  for (const auto& rc : config.repos) names.push_back(rc.name);
+  for (const auto& s : summaries) {
+    if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
+  }
+  for (const auto& name : names) {
+    if (!detail_repo.empty() && name != detail_repo) continue;
+    RepoStatus r;
+    r.name = name;
+    r.configured = std::any_of(config.repos.begin(), config.repos.end(),
+                               [&](const RepoConfig& rc) { return rc.name == name; });
+    for (const auto& s : summaries) {
+      if (s.name != name) continue;
+      r.active = s.active;
+      r.last_run = s.last_run;
+      r.last_success = s.last_success;
+    }
+    Classify(&r, rep);
+    if (!detail_repo.empty()) {
+      SA_ASSIGN_OR_RETURN(r.revisions, db->ListRevisions(name));
+      SA_ASSIGN_OR_RETURN(r.runs, db->RecentRuns(name, 20));
+    }
+    rep.repos.push_back(std::move(r));
+  }
+  if (!detail_repo.empty() && rep.repos.empty()) {
+    return Status::NotFound("repository " + detail_repo,
+                            "not in the config and never synced on this node");
+  }
+  return rep;
+}
+
+std::string FormatStatusText(const StatusReport& rep, bool detail) {
+  std::string o;
+  if (rep.repos.empty()) {
+    o += "no repositories configured in " + rep.config_path + "\n";
+    return o;
+  }
+  for (const auto& r : rep.repos) {
+    std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
+    if (!r.configured) state += " (not in config)";
+    o += r.name + ": " + state + "\n";
+    if (r.active) {
+      o += "  active revision: " + r.active->revision + " (activated " +
+           Age(rep.now_ms, r.active->activated_at_ms) + ", " + std::to_string(r.active->file_count) +
+           " files, " + FormatBytes(r.active->total_bytes) + ")\n";
+    } else {
+      o += "  active revision: none\n";
+    }
+    if (r.last_run) {
+      const RunRow& lr = *r.last_run;
+      int64_t when = lr.finished_at_ms ? lr.finished_at_ms : lr.started_at_ms;
+      o += std::string("  last run:        ") + RunOutcomeName(lr.outcome) + " " +
+           Age(rep.now_ms, when) + " (" + Iso(when) + ")";
+      if (lr.outcome == RunOutcome::kUpdated) {
+        uint64_t changed = lr.bytes_downloaded + lr.bytes_reused;
+        o += ", downloaded " + FormatBytes(lr.bytes_downloaded) + ", reused " +
+             FormatBytes(lr.bytes_reused) + " (" + Percent(lr.bytes_reused, changed) + ")";
+      }
+      o += "\n";
+      if (!lr.error.empty()) o += "  last error:      " + lr.error + "\n";
+    } else {
+      o += "  last run:        never\n";
+    }
+    if (r.last_success) {
+      o += "  last success:    " + Age(rep.now_ms, r.last_success->finished_at_ms) + "\n";
+    }
+    if (r.stale || r.failing) o += "  problem:         " + r.problem + "\n";
+    if (detail) {
+      o += "  revisions:\n";
+      for (const auto& rv : r.revisions) {
+        o += "    " + rv.revision + "  " + RevisionStateName(rv.state) + "  " +
+             std::to_string(rv.file_count) + " files  " + FormatBytes(rv.total_bytes);
+        if (rv.activated_at_ms) o += "  activated " + Iso(rv.activated_at_ms);
+        o += "\n";
+      }
+      o += "  recent runs:\n";
+      for (const auto& run : r.runs) {
+        o += "    " + Iso(run.started_at_ms) + "  " + RunOutcomeName(run.outcome) + "  " +
+             (run.to_revision.empty() ? "-" : run.to_revision) + "  down " +
+             FormatBytes(run.bytes_downloaded) + "  reused " + FormatBytes(run.bytes_reused);
+        if (!run.error.empty()) o += "  error: " + run.error;
+        o += "\n";
+      }
+    }
+  }
+  return o;
+}
+
+std::string FormatStatusJson(const StatusReport& rep, bool detail) {
+  std::string o = "{\"healthy\":" + std::string(rep.healthy() ? "true" : "false");
+  o += ",\"now\":" + JsonQuote(Iso(rep.now_ms));
+  o += ",\"config\":" + JsonQuote(rep.config_path);
+  o += ",\"state_dir\":" + JsonQuote(rep.state_dir);
+  o += ",\"mirror_root\":" + JsonQuote(rep.mirror_root);
+  o += ",\"stale_after_seconds\":" + std::to_string(rep.stale_after_ms / 1000);
+  o += ",\"repos\":[";
+  bool first = true;
+  for (const auto& r : rep.repos) {
+    if (!first) o += ",";
+    first = false;
+    o += "{\"name\":" + JsonQuote(r.name);
+    o += ",\"configured\":" + std::string(r.configured ? "true" : "false");
+    o += ",\"stale\":" + std::string(r.stale ? "true" : "false");
+    o += ",\"failing\":" + std::string(r.failing ? "true" : "false");
+    o += ",\"problem\":" + (r.problem.empty() ? std::string("null") : JsonQuote(r.problem));
+    if (r.active) {
+      o += ",\"active_revision\":" + JsonQuote(r.active->revision);
+      o += ",\"activated_at\":" + JsonQuote(Iso(r.active->activated_at_ms));
+    } else {
+      o += ",\"active_revision\":null,\"activated_at\":null";
+    }
+    o += ",\"last_run\":";
+    if (r.last_run) {
+      AppendRunJson(&o, *r.last_run);
+    } else {
+      o += "null";
+    }
+    o += ",\"last_success_at\":" +
+         (r.last_success ? JsonQuote(Iso(r.last_success->finished_at_ms)) : "null");
+    if (detail) {
+      o += ",\"revisions\":[";
+      for (size_t i = 0; i < r.revisions.size(); ++i) {
+        if (i) o += ",";
+        AppendRevisionJson(&o, r.revisions[i]);
+      }
+      o += "],\"runs\":[";
+      for (size_t i = 0; i < r.runs.size(); ++i) {
+        if (i) o += ",";
+        AppendRunJson(&o, r.runs[i]);
+      }
+      o += "]";
+    }
+    o += "}";
+  }
+  o += "]}\n";
+  return o;
+}
+
+}  // namespace sync_agent

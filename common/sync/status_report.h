@@ -1,0 +1,50 @@
+// StatusReport: what `sync-agent status` tells an operator or a monitor, built
+// from the database and the config. It never writes.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/config/config.h"
+#include "common/db/state_db.h"
+
+namespace sync_agent {
+
+struct RepoStatus {
+  std::string name;
+  bool configured = true;  // false: in the database but no longer in the config
+  std::optional<RevisionRow> active;
+  std::optional<RunRow> last_run;
+  std::optional<RunRow> last_success;
+  bool stale = false;     // no successful check within stale_after
+  bool failing = false;   // the last run failed or was interrupted
+  std::string problem;    // one line for humans when stale or failing
+  // Details, only for a single-repository report.
+  std::vector<RevisionRow> revisions;
+  std::vector<RunRow> runs;
+};
+
+struct StatusReport {
+  std::string config_path;
+  std::string state_dir;
+  std::string mirror_root;
+  int64_t now_ms = 0;
+  int64_t stale_after_ms = 0;
+  std::vector<RepoStatus> repos;
+  bool healthy() const;  // no repository stale or failing
+};
+
+// detail_repo: when not empty, only that repository, with revisions and runs.
+Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
+                                       const std::string& detail_repo, int64_t now_ms);
+// A report for a node that has never run (no database yet): every configured
+// repository is stale.
+StatusReport EmptyStatusReport(const Config& config, int64_t now_ms);
+
+std::string FormatStatusText(const StatusReport& report, bool detail);
+std::string FormatStatusJson(const StatusReport& report, bool detail);
+
+}  // namespace sync_agent

@@ -1,0 +1,377 @@
+#include "common/sync/sync_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_set>
+
+#include "common/base/json_text.h"
+#include "common/base/log.h"
+#include "common/base/time_util.h"
+#include "common/fs/env.h"
+#include "common/hash/content_hasher.h"
+#include "common/mirror/mirror_tree.h"
+#include "common/store/object_store.h"
+#include "common/sync/sync_plan.h"
+
+namespace sync_agent {
+namespace {
+
+int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
+
+// Partial-transfer progress is written to SQLite at most this often.
+constexpr uint64_t kProgressRecordBytes = 64ULL << 20;
+// Free space kept beyond what a run needs.
+constexpr uint64_t kFreeSpaceMargin = 64ULL << 20;
+
+}  // namespace
+
+struct SyncEngine::RunContext {
+  std::string repo;
+  std::unique_ptr<Source> source;
+  std::string source_url;
+  PointerFetch pointer_fetch;
+  RevisionPointer pointer;
+  Manifest manifest;
+  std::string manifest_sha256;
+  SyncPlan plan;
+  std::string active_revision;  // what the symlink named at the start
+  ObjectStore* store = nullptr;
+  MirrorTree* mirror = nullptr;
+  bool unchanged = false;
+  RunRow counters;
+};
+
+SyncEngine::SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory)
+    : env_(env), db_(db), options_(std::move(options)), factory_(std::move(factory)) {
+  if (!factory_) {
+    factory_ = [env](const std::string& url, const SourceOptions& o) {
+      return MakeSource(url, env, o);
+    };
+  }
+}
+
+Status SyncEngine::Init() {
+  SA_RETURN_IF_ERROR(CreateDirs(env_, options_.state_dir, 0755));
+  SA_RETURN_IF_ERROR(CreateDirs(env_, options_.mirror_root, 0755));
+  ObjectStore store(env_, options_.state_dir);
+  SA_RETURN_IF_ERROR(store.Init());
+  return db_->CloseAbandonedRuns("the agent stopped during the run (killed or crashed)");
+}
+
+Status SyncEngine::Reconcile(const std::string& repo) {
+  MirrorTree mirror(env_, options_.mirror_root);
+  SA_RETURN_IF_ERROR(mirror.CleanStaging(repo));
+  auto served = mirror.ActiveRevision(repo);
+  if (!served.ok()) {
+    if (served.status().IsNotFound()) return Status::OK();
+    return served.status();
+  }
+  // The symlink is the truth about what is served: an agent killed between
+  // the swap and the database update left the database one step behind.
+  SA_ASSIGN_OR_RETURN(auto active, db_->ActiveRevision(repo));
+  if (active && active->revision == *served) return Status::OK();
+  SA_ASSIGN_OR_RETURN(auto row, db_->GetRevision(repo, *served));
+  if (row) {
+    LogWarning("database was behind the served tree; recording the served revision as active",
+               {{"repo", repo}, {"revision", *served}});
+    return db_->ActivateRevision(repo, *served, NowMs());
+  }
+  LogWarning("served revision is not in the database", {{"repo", repo}, {"revision", *served}});
+  return Status::OK();
+}
+
+RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
+  RepoSyncResult result;
+  RunContext ctx;
+  ctx.repo = repo.name;
+  ObjectStore store(env_, options_.state_dir);
+  MirrorTree mirror(env_, options_.mirror_root);
+  ctx.store = &store;
+  ctx.mirror = &mirror;
+
+  Status s = db_->EnsureRepo(repo.name).status();
+  if (s.ok()) s = Reconcile(repo.name);
+  auto served = mirror.ActiveRevision(repo.name);
+  if (served.ok()) ctx.active_revision = *served;
+  result.from_revision = ctx.active_revision;
+
+  int64_t run_id = 0;
+  if (s.ok()) {
+    auto id = db_->BeginRun(repo.name, options_.trigger, ctx.active_revision);
+    if (id.ok()) {
+      run_id = *id;
+    } else {
+      s = id.status();
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (s.ok()) s = RunStages(repo, &ctx);
+
+  RunRow& row = ctx.counters;
+  row.source = ctx.source_url;
+  row.from_revision = ctx.active_revision;
+  if (!s.ok()) {
+    row.outcome = s.IsCancelled() ? RunOutcome::kInterrupted : RunOutcome::kFailed;
+    row.error = s.ToString();
+  } else if (ctx.unchanged) {
+    row.outcome = RunOutcome::kUnchanged;
+    row.to_revision = ctx.active_revision;
+  } else {
+    row.outcome = RunOutcome::kUpdated;
+    row.to_revision = ctx.manifest.revision;
+  }
+  if (run_id != 0) {
+    Status fs = db_->FinishRun(run_id, row);
+    if (!fs.ok()) {
+      LogError("could not record the run in the database", {{"error", fs.ToString()}});
+      if (s.ok()) s = fs;
+    }
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - start)
+                .count();
+  if (s.ok()) {
+    if (ctx.unchanged) {
+      LogInfo("up to date", {{"repo", repo.name}, {"revision", ctx.active_revision}});
+    } else {
+      LogInfo("updated", {{"repo", repo.name},
+                          {"from", ctx.active_revision.empty() ? "(none)" : ctx.active_revision},
+                          {"to", ctx.manifest.revision},
+                          {"downloaded", FormatBytes(row.bytes_downloaded)},
+                          {"reused", FormatBytes(row.bytes_reused)},
+                          {"took", FormatDuration(std::chrono::milliseconds(ms))}});
+    }
+  } else {
+    LogError("sync failed", {{"repo", repo.name}, {"error", s.ToString()}});
+  }
+  result.outcome = row.outcome;
+  result.status = s;
+  result.to_revision = row.to_revision;
+  result.counters = row;
+  return result;
+}
+
+Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
+  SourceOptions source_options;
+  source_options.io_timeout = options_.io_timeout;
+  source_options.cancel = options_.cancel;
+
+  // Poll: the first source that answers wins; the others are fallbacks.
+  Status last_error;
+  for (const std::string& url : repo.sources) {
+    auto source = factory_(url, source_options);
+    if (!source.ok()) {
+      last_error = source.status();
+      continue;
+    }
+    SA_ASSIGN_OR_RETURN(auto prev, db_->GetPollState(repo.name, url));
+    PointerValidators validators;
+    bool have_prev = prev.has_value() && !ctx->active_revision.empty() &&
+                     prev->revision == ctx->active_revision;
+    if (have_prev) validators = {prev->etag, prev->last_modified, prev->pointer_sha256};
+    auto fetched = (*source)->FetchPointer(repo.name, have_prev ? &validators : nullptr);
+    if (!fetched.ok()) {
+      if (fetched.status().IsCancelled()) return fetched.status();
+      LogWarning("source failed", {{"repo", repo.name}, {"source", url},
+                                   {"error", fetched.status().ToString()}});
+      last_error = fetched.status();
+      continue;
+    }
+    ctx->source = std::move(source).value();
+    ctx->source_url = url;
+    ctx->pointer_fetch = std::move(fetched).value();
+    break;
+  }
+  if (!ctx->source) {
+    if (repo.sources.size() > 1) {
+      return last_error.WithContext("no source of " + repo.name + " answered; last error");
+    }
+    return last_error;
+  }
+
+  if (ctx->pointer_fetch.not_modified) {
+    ctx->unchanged = true;
+    return Status::OK();
+  }
+  auto pointer = ParsePointer(ctx->pointer_fetch.body);
+  if (!pointer.ok()) {
+    return pointer.status().WithContext("source " + ctx->source_url + " serves a bad pointer for " +
+                                        repo.name);
+  }
+  ctx->pointer = std::move(pointer).value();
+  if (ctx->pointer.repo != repo.name) {
+    return Status::InvalidArgument("source " + ctx->source_url,
+                                   "the pointer for " + repo.name + " names repository " +
+                                       ctx->pointer.repo);
+  }
+  PollState poll{ctx->pointer_fetch.validators.etag, ctx->pointer_fetch.validators.last_modified,
+                 ctx->pointer.revision, ctx->pointer_fetch.validators.pointer_sha256};
+  if (ctx->pointer.revision == ctx->active_revision &&
+      ctx->mirror->HasTree(repo.name, ctx->active_revision)) {
+    ctx->unchanged = true;
+    return db_->SetPollState(repo.name, ctx->source_url, poll);
+  }
+
+  // Manifest: verified against the pointer, then validated, before any disk write.
+  SA_ASSIGN_OR_RETURN(std::string manifest_text,
+                      ctx->source->FetchManifest(repo.name, ctx->pointer.revision));
+  ctx->manifest_sha256 = Sha256Hex(manifest_text);
+  if (ctx->manifest_sha256 != ctx->pointer.manifest_sha256) {
+    return Status::Corruption("manifest of " + repo.name + " revision " + ctx->pointer.revision,
+                              "sha256 " + ctx->manifest_sha256 + " differs from the pointer's " +
+                                  ctx->pointer.manifest_sha256 +
+                                  " (truncated or replaced in transit)");
+  }
+  auto manifest = ParseManifest(manifest_text);
+  if (!manifest.ok()) {
+    return manifest.status().WithContext("revision " + ctx->pointer.revision + " of " + repo.name +
+                                         " from " + ctx->source_url);
+  }
+  ctx->manifest = std::move(manifest).value();
+  if (ctx->manifest.repo != repo.name || ctx->manifest.revision != ctx->pointer.revision) {
+    return Status::InvalidArgument("manifest from " + ctx->source_url,
+                                   "describes " + ctx->manifest.repo + " revision " +
+                                       ctx->manifest.revision + ", expected " + repo.name +
+                                       " revision " + ctx->pointer.revision);
+  }
+  SA_RETURN_IF_ERROR(db_->RecordRevision(repo.name, ctx->manifest, ctx->manifest_sha256,
+                                         ctx->source_url)
+                         .status());
+
+  // Plan and check space before transferring anything.
+  ctx->plan = PlanSync(ctx->manifest, *ctx->store);
+  uint64_t have_partial = 0;
+  for (const ObjectFetch& f : ctx->plan.fetches) {
+    have_partial += std::min(ctx->store->PartialSize(f.sha256), f.size);
+  }
+  uint64_t need = ctx->plan.bytes_to_fetch - have_partial;
+  auto free_space = env_->FreeSpace(options_.state_dir);
+  if (free_space.ok() && need + kFreeSpaceMargin > *free_space) {
+    return Status::NoSpace("sync " + repo.name + " revision " + ctx->manifest.revision,
+                           "needs " + FormatBytes(need) + " more in " + options_.state_dir +
+                               " but only " + FormatBytes(*free_space) +
+                               " are free; free space or move state_dir");
+  }
+  LogInfo("syncing", {{"repo", repo.name},
+                      {"revision", ctx->manifest.revision},
+                      {"files", std::to_string(ctx->manifest.files.size())},
+                      {"to_download", FormatBytes(ctx->plan.bytes_to_fetch)},
+                      {"reused", FormatBytes(ctx->plan.bytes_reused)}});
+  ctx->counters.bytes_reused = ctx->plan.bytes_reused;
+  ctx->counters.files_reused = ctx->plan.files_reused;
+
+  SA_RETURN_IF_ERROR(Transfer(ctx));
+  if (options_.cancel && options_.cancel->load()) {
+    return Status::Cancelled("sync " + repo.name, "stop requested");
+  }
+
+  // Assemble beside the served revision, then swap.
+  AssembleStats stats;
+  ObjectStore* store = ctx->store;
+  SA_RETURN_IF_ERROR(ctx->mirror->Assemble(
+      repo.name, ctx->manifest, [store](const std::string& sha) { return store->ObjectPath(sha); },
+      &stats));
+  if (stats.copied > 0) {
+    LogInfo("some files were copied instead of hard-linked (executable, another file system or "
+            "link limit)",
+            {{"repo", repo.name}, {"copied", std::to_string(stats.copied)}});
+  }
+  if (options_.cancel && options_.cancel->load()) {
+    ctx->mirror->RemoveTree(repo.name, ctx->manifest.revision);
+    return Status::Cancelled("sync " + repo.name, "stop requested");
+  }
+  SA_RETURN_IF_ERROR(ctx->mirror->Swap(repo.name, ctx->manifest.revision));
+  SA_RETURN_IF_ERROR(db_->ActivateRevision(repo.name, ctx->manifest.revision, NowMs()));
+  SA_RETURN_IF_ERROR(db_->SetPollState(repo.name, ctx->source_url, poll));
+
+  Status cs = Collect(repo.name, ctx->manifest.revision);
+  if (!cs.ok()) {
+    // The new revision is live; a failed clean-up is retried next run.
+    LogWarning("could not collect old revisions", {{"repo", repo.name}, {"error", cs.ToString()}});
+  }
+  return Status::OK();
+}
+
+Status SyncEngine::Transfer(RunContext* ctx) {
+  for (const ObjectFetch& f : ctx->plan.fetches) {
+    if (options_.cancel && options_.cancel->load()) {
+      return Status::Cancelled("sync " + ctx->repo, "stop requested");
+    }
+    std::string origin = ctx->source->ObjectLocation(ctx->repo, f.sha256);
+    uint64_t last_recorded = 0;
+    PartialTransfer partial{f.sha256, origin, f.size, 0, 0};
+    ObjectDownload dl(ctx->store, {f.sha256, f.xxh3_128, f.size},
+                      origin + " (" + f.first_path + ")", [&](uint64_t on_disk) {
+                        if (on_disk - last_recorded >= kProgressRecordBytes) {
+                          last_recorded = on_disk;
+                          partial.bytes_received = on_disk;
+                          partial.updated_at_ms = NowMs();
+                          db_->UpsertPartial(partial);
+                        }
+                      });
+    uint64_t offset = dl.ResumeOffset();
+    if (offset > 0) {
+      LogInfo("resuming download", {{"repo", ctx->repo},
+                                    {"path", f.first_path},
+                                    {"from", FormatBytes(offset)},
+                                    {"of", FormatBytes(f.size)}});
+    }
+    Status s;
+    if (offset == f.size && f.size > 0) {
+      s = dl.Begin(offset);  // everything is on disk already; only verify
+    } else {
+      s = ctx->source->FetchObject(ctx->repo, f.sha256, offset, &dl);
+    }
+    if (s.ok()) s = dl.Finish();
+    ctx->counters.bytes_downloaded += dl.bytes_written();
+    if (!s.ok()) {
+      partial.bytes_received = ctx->store->PartialSize(f.sha256);
+      partial.updated_at_ms = NowMs();
+      if (partial.bytes_received > 0) db_->UpsertPartial(partial);
+      return s.WithContext(ctx->repo + " " + JsonQuote(f.first_path));
+    }
+    ctx->counters.files_downloaded++;
+    SA_RETURN_IF_ERROR(db_->PutObject({f.sha256, f.xxh3_128, f.size}));
+    SA_RETURN_IF_ERROR(db_->RemovePartial(f.sha256));
+  }
+  return Status::OK();
+}
+
+Status SyncEngine::Collect(const std::string& repo, const std::string& keep_target) {
+  SA_ASSIGN_OR_RETURN(auto revisions, db_->ListRevisions(repo));
+  // Keep the active revision and the most recently activated retained ones.
+  std::vector<RevisionRow> live;
+  for (const auto& r : revisions) {
+    if (r.state == RevisionState::kActive || r.state == RevisionState::kRetained) live.push_back(r);
+  }
+  std::sort(live.begin(), live.end(), [](const RevisionRow& a, const RevisionRow& b) {
+    if (a.state != b.state) return a.state == RevisionState::kActive;
+    return a.activated_at_ms > b.activated_at_ms;
+  });
+  std::unordered_set<std::string> keep;
+  for (size_t i = 0; i < live.size() && static_cast<int>(i) < options_.keep_revisions; ++i) {
+    keep.insert(live[i].revision);
+  }
+  keep.insert(keep_target);
+  MirrorTree mirror(env_, options_.mirror_root);
+  for (const auto& r : revisions) {
+    if (keep.count(r.revision) || r.state == RevisionState::kCollected) continue;
+    SA_RETURN_IF_ERROR(mirror.RemoveTree(repo, r.revision));
+    SA_RETURN_IF_ERROR(db_->SetRevisionState(repo, r.revision, RevisionState::kCollected));
+    LogInfo("collected old revision", {{"repo", repo}, {"revision", r.revision}});
+  }
+  // Trees on disk that the database does not keep (left by a lost database).
+  SA_ASSIGN_OR_RETURN(auto trees, mirror.ListTrees(repo));
+  for (const auto& t : trees) {
+    if (!keep.count(t)) SA_RETURN_IF_ERROR(mirror.RemoveTree(repo, t));
+  }
+  ObjectStore store(env_, options_.state_dir);
+  SA_ASSIGN_OR_RETURN(auto unreferenced, db_->UnreferencedObjects());
+  for (const auto& sha : unreferenced) {
+    SA_RETURN_IF_ERROR(store.Remove(sha));
+    SA_RETURN_IF_ERROR(db_->RemoveObject(sha));
+  }
+  return Status::OK();
+}
+
+}  // namespace sync_agent

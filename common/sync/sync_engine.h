@@ -1,0 +1,78 @@
+// SyncEngine: brings one configured repository on this node to the revision
+// its source publishes, as a pipeline of stages that each can fail cleanly:
+//
+//   poll     conditional read of the source's pointer; stop if unchanged
+//   fetch    the manifest, verified against the pointer's sha256 and validated
+//   plan     per file: reuse from the object store, or download
+//   transfer downloads (resuming partial files), hashing while writing
+//   verify   size, sha256 and xxh3-128 of every object before it is stored
+//   assemble the complete revision tree beside the served one
+//   swap     one atomic rename makes it visible
+//   record   SQLite: revision, files, run outcome and counters
+//   collect  old revisions beyond keep_revisions, unreferenced objects
+//
+// Whatever fails, the served tree stays exactly the old revision and the run
+// is recorded as failed with the reason; downloaded bytes are kept for the
+// next run. The caller holds the RunLock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/base/status.h"
+#include "common/config/config.h"
+#include "common/db/state_db.h"
+#include "common/source/source.h"
+
+namespace sync_agent {
+
+class Env;
+
+struct SyncEngineOptions {
+  std::string state_dir;
+  std::string mirror_root;
+  int keep_revisions = 2;
+  std::chrono::milliseconds io_timeout{60000};
+  std::string trigger = "once";  // recorded with each run
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Makes the Source for a configured URL. Tests inject faulty sources here.
+using SourceFactory =
+    std::function<Result<std::unique_ptr<Source>>(const std::string& url, const SourceOptions&)>;
+
+struct RepoSyncResult {
+  RunOutcome outcome = RunOutcome::kFailed;
+  Status status;
+  std::string from_revision;
+  std::string to_revision;
+  RunRow counters;
+};
+
+class SyncEngine {
+ public:
+  // env, db must outlive the engine. A null factory means MakeSource.
+  SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory = nullptr);
+
+  // Prepares state_dir and mirror_root; marks runs left open by a dead process.
+  Status Init();
+  // Syncs one repository; never throws; records the run.
+  RepoSyncResult SyncRepo(const RepoConfig& repo);
+
+ private:
+  struct RunContext;
+  Status Reconcile(const std::string& repo);
+  Status RunStages(const RepoConfig& repo, RunContext* ctx);
+  Status Transfer(RunContext* ctx);
+  Status Collect(const std::string& repo, const std::string& keep_target);
+
+  Env* env_;
+  StateDb* db_;
+  SyncEngineOptions options_;
+  SourceFactory factory_;
+};
+
+}  // namespace sync_agent
