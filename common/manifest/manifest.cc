@@ -39,6 +39,11 @@ Status Malformed(std::string_view what, std::string_view detail) {
 }
 
 Result<Object::Ptr> ParseObject(std::string_view json, std::string_view what) {
+  // Poco would report bad UTF-8 as an unterminated string; say what it is.
+  size_t bad = Utf8ErrorOffset(json);
+  if (bad != std::string_view::npos) {
+    return Malformed(what, "text is not valid UTF-8 (at byte " + std::to_string(bad) + ")");
+  }
   try {
     Poco::JSON::Parser parser;
     Poco::Dynamic::Var v = parser.parse(std::string(json));

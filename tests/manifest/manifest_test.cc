@@ -1,0 +1,131 @@
+#include "common/manifest/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "tests/support/test_util.h"
+
+namespace sync_agent {
+namespace {
+
+Manifest SampleManifest() {
+  Manifest m;
+  m.repo = "acme/llm-7b";
+  m.revision = "20260101T000000Z-abc";
+  m.created = "2026-01-01T00:00:00Z";
+  m.parent = "20251231T000000Z-def";
+  m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b')});
+  m.files.push_back({"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'),
+                     std::string(32, 'd')});
+  return m;
+}
+
+TEST(ManifestTest, RoundTripKeepsEveryField) {
+  Manifest m = SampleManifest();
+  std::string text = SerializeManifest(m);
+  auto parsed = ParseManifest(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->repo, m.repo);
+  EXPECT_EQ(parsed->revision, m.revision);
+  EXPECT_EQ(parsed->created, m.created);
+  EXPECT_EQ(parsed->parent, m.parent);
+  ASSERT_EQ(parsed->files.size(), 2u);
+  EXPECT_EQ(parsed->files[1].path, "sub dir/ünïcode name.bin");
+  EXPECT_EQ(parsed->files[1].mode, 0755u);
+  EXPECT_EQ(parsed->files[0].size, 12u);
+  EXPECT_EQ(SerializeManifest(*parsed), text);  // stable serialization
+}
+
+TEST(ManifestTest, EmptyFileListIsValid) {
+  Manifest m = SampleManifest();
+  m.files.clear();
+  auto parsed = ParseManifest(SerializeManifest(m));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->files.empty());
+}
+
+TEST(ManifestTest, PointerRoundTrip) {
+  RevisionPointer p;
+  p.repo = "acme/llm-7b";
+  p.revision = "r-1";
+  p.manifest = PublishedManifestPath("r-1");
+  p.manifest_sha256 = std::string(64, 'e');
+  p.published = "2026-01-01T00:00:00Z";
+  auto parsed = ParsePointer(SerializePointer(p));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->revision, "r-1");
+  EXPECT_EQ(parsed->manifest, "revisions/r-1.json");
+}
+
+TEST(ManifestTest, PointerNamingAnotherManifestPathIsRejected) {
+  RevisionPointer p;
+  p.repo = "acme/llm-7b";
+  p.revision = "r-1";
+  p.manifest = "../../etc/passwd";
+  p.manifest_sha256 = std::string(64, 'e');
+  auto parsed = ParsePointer(SerializePointer(p));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("expected \"revisions/r-1.json\""), std::string::npos)
+      << parsed.status().ToString();
+}
+
+TEST(ManifestTest, NamesAreChecked) {
+  EXPECT_TRUE(IsValidRepoName("acme/llm-7b"));
+  EXPECT_TRUE(IsValidRepoName("Org_1/model.v2"));
+  EXPECT_FALSE(IsValidRepoName("acme"));
+  EXPECT_FALSE(IsValidRepoName("acme/x/y"));
+  EXPECT_FALSE(IsValidRepoName("../x"));
+  EXPECT_FALSE(IsValidRepoName("acme/.hidden"));
+  EXPECT_FALSE(IsValidRepoName("acme/"));
+  EXPECT_TRUE(IsValidRevisionId("20260101T000000Z-abc"));
+  EXPECT_FALSE(IsValidRevisionId(""));
+  EXPECT_FALSE(IsValidRevisionId(".."));
+  EXPECT_FALSE(IsValidRevisionId("a/b"));
+  EXPECT_FALSE(IsValidRevisionId(std::string(129, 'a')));
+}
+
+TEST(ManifestTest, ObjectPathsAreContentAddressed) {
+  std::string sha = "ab" + std::string(62, '0');
+  EXPECT_EQ(PublishedObjectPath(sha), "objects/ab/" + sha);
+}
+
+// Every file in tests/manifest/corpus/NAME.json is a malformed or hostile
+// manifest; NAME.expect holds a phrase its rejection message must contain.
+TEST(ManifestCorpusTest, EveryMalformedManifestIsRejectedWithItsOwnMessage) {
+  std::string dir = std::string(SA_SOURCE_DIR) + "/tests/manifest/corpus";
+  int checked = 0;
+  std::set<std::string> messages;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".json") continue;
+    std::string name = entry.path().stem().string();
+    std::string json = testing::ReadFile(entry.path().string());
+    std::string expect = testing::ReadFile(dir + "/" + name + ".expect");
+    while (!expect.empty() && expect.back() == '\n') expect.pop_back();
+    ASSERT_FALSE(expect.empty()) << name;
+    auto parsed = ParseManifest(json);
+    ASSERT_FALSE(parsed.ok()) << name << " was accepted";
+    EXPECT_NE(parsed.status().message().find(expect), std::string::npos)
+        << name << ": message \"" << parsed.status().message() << "\" lacks \"" << expect << "\"";
+    messages.insert(parsed.status().message());
+    ++checked;
+  }
+  EXPECT_GE(checked, 30);
+  EXPECT_EQ(messages.size(), static_cast<size_t>(checked)) << "two corpus entries share a message";
+}
+
+TEST(ManifestTest, TooManyFilesIsRejectedBeforeReadingThem) {
+  ManifestLimits limits;
+  limits.max_files = 2;
+  Manifest m = SampleManifest();
+  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b')});
+  auto parsed = ParseManifest(SerializeManifest(m), limits);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("more than the limit of 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sync_agent
