@@ -224,8 +224,15 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
   SystemTime now = std::chrono::system_clock::now();
   m.created = FormatIsoTime(now);
   m.parent = has_previous ? previous.revision : "";
-  m.revision = opt.revision.empty() ? CompactTimestamp(now) + "-" + fingerprint.substr(0, 12)
-                                    : opt.revision;
+  m.revision = opt.revision;
+  if (m.revision.empty()) {
+    // Time, then content: ids sort by publication and differ when content does.
+    std::string base = CompactTimestamp(now) + "-" + fingerprint.substr(0, 12);
+    m.revision = base;
+    for (int n = 2; FileExists(env, JoinPath(repo_dir, PublishedManifestPath(m.revision))); ++n) {
+      m.revision = base + "-" + std::to_string(n);
+    }
+  }
   if (has_previous && m.revision == previous.revision) {
     return Status::InvalidArgument("revision " + JsonQuote(m.revision),
                                    "is already the latest published revision");

@@ -1,0 +1,52 @@
+# Shared by scripts/test, scripts/demo and the benchmarks: install what the
+# build and the tests need (Debian 12 packages, idempotent) and build.
+# shellcheck shell=bash
+
+SA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Build and test dependencies.
+SA_PACKAGES=(
+  build-essential cmake pkg-config
+  librsync-dev libgit2-dev libsqlite3-dev libpoco-dev libxxhash-dev
+  libgtest-dev libgmock-dev libssl-dev libtomlplusplus-dev
+  nginx curl git git-lfs fcgiwrap sqlite3 systemd ca-certificates
+)
+
+sa_log() { printf '==> %s\n' "$*" >&2; }
+
+# Installs the packages that are missing. Runs apt-get only when needed.
+sa_install_packages() {
+  local missing=()
+  local p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  sa_log "installing: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  # A package's service may fail to start where there is no init system; that is fine here.
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends --fix-broken "${missing[@]}"
+  # Debian starts nginx after installing it; the tests run their own instances.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+    "${sudo[@]}" systemctl stop nginx || true
+  fi
+}
+
+sa_install_deps() { sa_install_packages "${SA_PACKAGES[@]}"; }
+
+# sa_build DIR [cmake args...]: configures and builds into DIR with 2 jobs.
+sa_build() {
+  local dir="$1"
+  shift
+  sa_log "building in $dir"
+  cmake -S "$SA_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j2
+}

@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "common/base/json_text.h"
+#include "common/base/status.h"
+#include "common/base/time_util.h"
+
+namespace sync_agent {
+namespace {
+
+TEST(StatusTest, CarriesCodeAndMessage) {
+  Status s = Status::IOError("open /x", "Permission denied");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "open /x: Permission denied");
+  EXPECT_EQ(s.ToString(), "I/O error: open /x: Permission denied");
+  EXPECT_EQ(s.WithContext("sync a/b").message(), "sync a/b: open /x: Permission denied");
+  EXPECT_TRUE(Status::OK().ok());
+  EXPECT_EQ(Status::OK().WithContext("x").ToString(), "OK");
+}
+
+TEST(StatusTest, PosixErrorMapsErrno) {
+  EXPECT_EQ(PosixError("w", ENOSPC).code(), Status::Code::kNoSpace);
+  EXPECT_EQ(PosixError("w", EDQUOT).code(), Status::Code::kNoSpace);
+  EXPECT_TRUE(PosixError("o", ENOENT).IsNotFound());
+  EXPECT_EQ(PosixError("o", EACCES).code(), Status::Code::kIOError);
+  EXPECT_NE(PosixError("o", EACCES).message().find("Permission denied"), std::string::npos);
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return Status::InvalidArgument("odd", std::to_string(x));
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  SA_ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST(ResultTest, PropagatesErrors) {
+  EXPECT_EQ(*Quarter(8), 2);
+  EXPECT_EQ(Quarter(6).status().message(), "odd: 3");
+}
+
+TEST(TimeTest, IsoRoundTrip) {
+  SystemTime t;
+  ASSERT_TRUE(ParseIsoTime("2026-11-25T03:04:05Z", &t));
+  EXPECT_EQ(FormatIsoTime(t), "2026-11-25T03:04:05Z");
+  ASSERT_TRUE(ParseIsoTime("2026-11-25T03:04:05.250Z", &t));
+  EXPECT_EQ(FormatIsoTime(t, true), "2026-11-25T03:04:05.250Z");
+  EXPECT_FALSE(ParseIsoTime("2026-11-25 03:04:05", &t));
+  EXPECT_FALSE(ParseIsoTime("2026-13-25T03:04:05Z", &t));
+  EXPECT_FALSE(ParseIsoTime("2026-11-25T03:04:05Zjunk", &t));
+}
+
+TEST(TimeTest, Durations) {
+  EXPECT_EQ(ParseDuration("5m")->count(), 300000);
+  EXPECT_EQ(ParseDuration("90s")->count(), 90000);
+  EXPECT_EQ(ParseDuration("1h30m")->count(), 5400000);
+  EXPECT_EQ(ParseDuration("250ms")->count(), 250);
+  EXPECT_EQ(ParseDuration("2d")->count(), 172800000);
+  EXPECT_EQ(ParseDuration("42")->count(), 42000);
+  EXPECT_FALSE(ParseDuration("").ok());
+  EXPECT_FALSE(ParseDuration("5 minutes").ok());
+  EXPECT_FALSE(ParseDuration("-5m").ok());
+  EXPECT_FALSE(ParseDuration("5x").ok());
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(5400000)), "1h30m");
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(250)), "250ms");
+}
+
+TEST(TimeTest, Sizes) {
+  EXPECT_EQ(*ParseByteSize("50MB"), 50000000u);
+  EXPECT_EQ(*ParseByteSize("4GiB"), 4ull << 30);
+  EXPECT_EQ(*ParseByteSize("123"), 123u);
+  EXPECT_FALSE(ParseByteSize("12 parsecs").ok());
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(FormatBytes(12), "12 B");
+}
+
+TEST(JsonTextTest, EscapesAndValidatesUtf8) {
+  EXPECT_EQ(JsonQuote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+  EXPECT_TRUE(IsValidUtf8("plain ünïcødé 日本"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_EQ(Utf8ErrorOffset("ab\xe2\x82"), 2u);  // truncated sequence
+}
+
+}  // namespace
+}  // namespace sync_agent
