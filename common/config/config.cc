@@ -1,0 +1,420 @@
+#include "common/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/json_text.h"
+#include "common/base/log.h"
+#include "common/base/time_util.h"
+#include "common/fs/env.h"
+#include "common/manifest/manifest.h"
+
+namespace sync_agent {
+namespace {
+
+constexpr uint64_t kMaxConfigBytes = 1 << 20;
+constexpr int64_t kMinKeepRevisions = 1;
+constexpr int64_t kMaxKeepRevisions = 100;
+// Below one second a timer or a socket timeout is a typo, not a setting.
+constexpr std::chrono::milliseconds kMinInterval{1000};
+constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
+
+constexpr const char* kTopLevelKeys[] = {
+    "state_dir",      "mirror_root", "interval",     "stale_after",
+    "keep_revisions", "log_format",  "http_timeout", "repo"};
+constexpr const char* kRepoKeys[] = {"name", "sources"};
+
+const char* TypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+  }
+  return "an unknown type";
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// Turns an absolute path into its canonical spelling: no repeated slashes, no
+// "." components, no trailing slash (except for "/" itself). ".." is refused
+// rather than resolved, because resolving it lexically is wrong when a
+// component is a symlink. Returns an empty string on success, else the reason.
+std::string NormalizeAbsolutePath(std::string_view in, std::string* out) {
+  if (in.empty() || in.front() != '/') return "must be an absolute path (starting with '/')";
+  std::string result;
+  size_t i = 0;
+  while (i < in.size()) {
+    while (i < in.size() && in[i] == '/') ++i;
+    size_t end = in.find('/', i);
+    if (end == std::string_view::npos) end = in.size();
+    std::string_view component = in.substr(i, end - i);
+    i = end;
+    if (component.empty() || component == ".") continue;
+    if (component == "..") return "must not contain \"..\"";
+    result += '/';
+    result += component;
+  }
+  *out = result.empty() ? "/" : result;
+  return {};
+}
+
+bool HasControlOrSpace(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+}
+
+// Validates a publish root URL and brings it into the one spelling that
+// duplicate detection and the database compare: lower-case scheme, no
+// trailing slash. Returns an empty string on success, else the reason.
+std::string NormalizeSource(std::string_view in, std::string* out) {
+  constexpr const char* kForm = "use http://host/path, https://host/path or file:///absolute/path";
+  if (in.empty()) return "it is empty";
+  if (!IsValidUtf8(in) || HasControlOrSpace(in)) {
+    return "it contains a space or control character";
+  }
+  size_t sep = in.find("://");
+  if (sep == std::string_view::npos) return kForm;
+  std::string scheme(in.substr(0, sep));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string_view rest = in.substr(sep + 3);
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    return "it must not contain a query ('?') or fragment ('#'); it names a directory";
+  }
+  if (scheme == "file") {
+    if (rest.empty() || rest.front() != '/') {
+      return "file:// must be followed by an absolute path, e.g. file:///data/published";
+    }
+    std::string path;
+    std::string why = NormalizeAbsolutePath(rest, &path);
+    if (!why.empty()) return "the path " + why;
+    *out = "file://" + path;
+    return {};
+  }
+  if (scheme != "http" && scheme != "https") return kForm;
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (authority.empty()) return "there is no host name after " + scheme + "://";
+  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  *out = scheme + "://" + std::string(authority) + std::string(path);
+  return {};
+}
+
+// Walks a parsed document and checks every rule. Errors are kInvalidArgument
+// with the message "<path>:<line>: <what is wrong>"; the first error wins.
+class ConfigValidator {
+ public:
+  explicit ConfigValidator(const std::string& path) : path_(path) {}
+
+  Result<Config> Validate(const toml::table& root) {
+    Config config;
+    config.path = path_;
+    SA_RETURN_IF_ERROR(CheckKnownKeys(root, kTopLevelKeys, ""));
+
+    SA_RETURN_IF_ERROR(GetDirectory(root, "state_dir", &config.state_dir));
+    SA_RETURN_IF_ERROR(GetDirectory(root, "mirror_root", &config.mirror_root));
+    SA_RETURN_IF_ERROR(CheckDisjoint(root, config));
+
+    SA_RETURN_IF_ERROR(GetDuration(root, "interval", kMinInterval, &config.interval));
+    bool has_stale_after = root.contains("stale_after");
+    SA_RETURN_IF_ERROR(
+        GetDuration(root, "stale_after", std::chrono::milliseconds(1), &config.stale_after));
+    if (!has_stale_after) {
+      config.stale_after = 3 * config.interval;
+    } else if (config.stale_after < config.interval) {
+      return Error(root.get("stale_after")->source(),
+                   "\"stale_after\" (" + FormatDuration(config.stale_after) +
+                       ") must not be shorter than \"interval\" (" +
+                       FormatDuration(config.interval) +
+                       "), or every repository would be reported stale between checks");
+    }
+    SA_RETURN_IF_ERROR(GetDuration(root, "http_timeout", kMinHttpTimeout, &config.http_timeout));
+
+    if (const toml::node* node = root.get("keep_revisions")) {
+      const auto* value = node->as_integer();
+      if (value == nullptr) return TypeError("keep_revisions", "", *node, "an integer");
+      int64_t n = value->get();
+      if (n < kMinKeepRevisions || n > kMaxKeepRevisions) {
+        return Error(node->source(), "\"keep_revisions\" must be between " +
+                                         std::to_string(kMinKeepRevisions) + " and " +
+                                         std::to_string(kMaxKeepRevisions) + ", not " +
+                                         std::to_string(n));
+      }
+      config.keep_revisions = static_cast<int>(n);
+    }
+
+    if (const toml::node* node = root.get("log_format")) {
+      const auto* value = node->as_string();
+      if (value == nullptr) return TypeError("log_format", "", *node, "a string");
+      LogFormat unused;
+      if (!ParseLogFormat(value->get(), &unused)) {
+        return Error(node->source(), "\"log_format\" must be \"plain\" or \"json\", not " +
+                                         JsonQuote(value->get()));
+      }
+      config.log_format = value->get();
+    }
+
+    if (const toml::node* node = root.get("repo")) {
+      SA_RETURN_IF_ERROR(GetRepos(*node, &config.repos));
+    }
+    return config;
+  }
+
+ private:
+  std::string Where(const toml::source_region& region) const {
+    if (region.begin.line == 0) return path_;
+    return path_ + ":" + std::to_string(region.begin.line);
+  }
+
+  Status Error(const toml::source_region& region, std::string_view detail) const {
+    return Status::InvalidArgument(Where(region), detail);
+  }
+
+  // in is "" for the top level or "[[repo]]".
+  Status TypeError(std::string_view key, std::string_view in, const toml::node& node,
+                   std::string_view expected) const {
+    std::string what = JsonQuote(key);
+    if (!in.empty()) what += " in " + std::string(in);
+    return Error(node.source(),
+                 what + " must be " + std::string(expected) + ", not " + TypeName(node.type()));
+  }
+
+  Status CheckKnownKeys(const toml::table& table, std::span<const char* const> known,
+                        std::string_view in) const {
+    // The table iterates in key order; report the unknown key that comes first in the file.
+    const toml::key* first = nullptr;
+    for (const auto& [key, value] : table) {
+      bool is_known =
+          std::any_of(known.begin(), known.end(), [&](const char* k) { return key.str() == k; });
+      if (!is_known && (first == nullptr || key.source().begin.line < first->source().begin.line)) {
+        first = &key;
+      }
+    }
+    if (first == nullptr) return Status::OK();
+    std::string detail = "unknown key " + JsonQuote(first->str());
+    if (!in.empty()) detail += " in " + std::string(in);
+    for (const char* k : known) {
+      if (EditDistance(first->str(), k) <= 2) {
+        detail += "; did you mean \"" + std::string(k) + "\"?";
+        break;
+      }
+    }
+    detail += " (known keys: ";
+    for (size_t i = 0; i < known.size(); ++i) {
+      if (i > 0) detail += ", ";
+      detail += known[i];
+    }
+    detail += ")";
+    return Error(first->source(), detail);
+  }
+
+  Status GetDirectory(const toml::table& root, const char* key, std::string* out) const {
+    const toml::node* node = root.get(key);
+    if (node == nullptr) return Status::OK();
+    const auto* value = node->as_string();
+    if (value == nullptr) return TypeError(key, "", *node, "a string (an absolute path)");
+    std::string why = NormalizeAbsolutePath(value->get(), out);
+    if (!why.empty()) {
+      return Error(node->source(), JsonQuote(key) + " " + JsonQuote(value->get()) + " " + why);
+    }
+    return Status::OK();
+  }
+
+  // The database and staging area must never be served, and the agent prunes
+  // the mirror tree: neither directory may hold the other.
+  Status CheckDisjoint(const toml::table& root, const Config& config) const {
+    const std::string& a = config.state_dir;
+    const std::string& b = config.mirror_root;
+    auto inside = [](const std::string& inner, const std::string& outer) {
+      if (outer == "/") return true;
+      return inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+             inner[outer.size()] == '/';
+    };
+    std::string problem;
+    if (a == b) {
+      problem = "are the same directory";
+    } else if (inside(a, b)) {
+      problem = "overlap: state_dir is inside mirror_root";
+    } else if (inside(b, a)) {
+      problem = "overlap: mirror_root is inside state_dir";
+    }
+    if (problem.empty()) return Status::OK();
+    const toml::node* node = root.get("mirror_root");
+    if (node == nullptr) node = root.get("state_dir");
+    toml::source_region region = node != nullptr ? node->source() : toml::source_region{};
+    return Error(region, "state_dir " + JsonQuote(a) + " and mirror_root " + JsonQuote(b) + " " +
+                             problem + "; they must be separate directories");
+  }
+
+  Status GetDuration(const toml::table& root, const char* key, std::chrono::milliseconds min,
+                     std::chrono::milliseconds* out) const {
+    const toml::node* node = root.get(key);
+    if (node == nullptr) return Status::OK();
+    const auto* value = node->as_string();
+    if (value == nullptr) return TypeError(key, "", *node, "a duration string such as \"5m\"");
+    Result<std::chrono::milliseconds> d = ParseDuration(value->get());
+    if (!d.ok()) return Error(node->source(), JsonQuote(key) + ": " + d.status().message());
+    if (*d < min) {
+      return Error(node->source(), JsonQuote(key) + " must be at least " + FormatDuration(min) +
+                                       ", not " + JsonQuote(value->get()));
+    }
+    *out = *d;
+    return Status::OK();
+  }
+
+  Status GetRepos(const toml::node& node, std::vector<RepoConfig>* out) const {
+    const toml::array* array = node.as_array();
+    // An empty array ("repo = []") is not an array of tables to toml++, but it is zero repos.
+    if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
+      return TypeError("repo", "", node, "an array of tables (write each as [[repo]])");
+    }
+    std::map<std::string, uint32_t> first_line;  // repo name -> line of its [[repo]]
+    for (const toml::node& element : *array) {
+      const toml::table& table = *element.as_table();
+      RepoConfig repo;
+      SA_RETURN_IF_ERROR(CheckKnownKeys(table, kRepoKeys, "[[repo]]"));
+
+      const toml::node* name = table.get("name");
+      if (name == nullptr) return Error(table.source(), "[[repo]] has no \"name\"");
+      const auto* name_value = name->as_string();
+      if (name_value == nullptr) return TypeError("name", "[[repo]]", *name, "a string");
+      repo.name = name_value->get();
+      if (!IsValidRepoName(repo.name)) {
+        return Error(name->source(),
+                     "[[repo]] name " + JsonQuote(repo.name) +
+                         " is not of the form org/name (each part 1-96 characters of "
+                         "[A-Za-z0-9._-], not starting with '.')");
+      }
+      auto [it, inserted] = first_line.emplace(repo.name, name->source().begin.line);
+      if (!inserted) {
+        return Error(name->source(), "duplicate [[repo]] name " + JsonQuote(repo.name) +
+                                         " (first defined on line " + std::to_string(it->second) +
+                                         ")");
+      }
+
+      SA_RETURN_IF_ERROR(GetSources(table, &repo));
+      out->push_back(std::move(repo));
+    }
+    return Status::OK();
+  }
+
+  Status GetSources(const toml::table& table, RepoConfig* repo) const {
+    const toml::node* node = table.get("sources");
+    const std::string label = "[[repo]] " + JsonQuote(repo->name);
+    if (node == nullptr) return Error(table.source(), label + " has no \"sources\"");
+    const toml::array* array = node->as_array();
+    if (array == nullptr) return TypeError("sources", label, *node, "an array of strings");
+    if (array->empty()) {
+      return Error(node->source(), label + " \"sources\" is empty; list at least one publish root");
+    }
+    for (const toml::node& element : *array) {
+      const auto* value = element.as_string();
+      if (value == nullptr) {
+        return TypeError("sources", label, element, "an array of strings");
+      }
+      std::string normalized;
+      std::string why = NormalizeSource(value->get(), &normalized);
+      if (!why.empty()) {
+        return Error(element.source(),
+                     label + " source " + JsonQuote(value->get()) + " is not valid: " + why);
+      }
+      if (std::find(repo->sources.begin(), repo->sources.end(), normalized) !=
+          repo->sources.end()) {
+        return Error(element.source(),
+                     label + " lists source " + JsonQuote(normalized) + " more than once");
+      }
+      repo->sources.push_back(std::move(normalized));
+    }
+    return Status::OK();
+  }
+
+  const std::string& path_;
+};
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text, const std::string& path) {
+  toml::table root;
+  // The Debian build of toml++ is a shared library compiled with exceptions
+  // (namespace toml::v3::ex); both modes are handled so the code does not
+  // depend on that packaging choice.
+#if TOML_EXCEPTIONS
+  try {
+    root = toml::parse(text, std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    const toml::source_position& pos = e.source().begin;
+    return Status::InvalidArgument(
+        path + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column), e.description());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(path, std::string("cannot parse TOML: ") + e.what());
+  }
+#else
+  toml::parse_result result = toml::parse(text, std::string_view(path));
+  if (!result) {
+    const toml::source_position& pos = result.error().source().begin;
+    return Status::InvalidArgument(
+        path + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column),
+        result.error().description());
+  }
+  root = std::move(result).table();
+#endif
+  return ConfigValidator(path).Validate(root);
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  Result<std::string> text = ReadFileToString(Env::Default(), path, kMaxConfigBytes);
+  if (!text.ok()) {
+    const Status& s = text.status();
+    if (s.IsNotFound()) {
+      return Status::NotFound("config file " + path + " does not exist",
+                              "create it; README.md, section \"Configuration\", describes the "
+                              "format and has an example");
+    }
+    if (s.code() == Status::Code::kInvalidArgument) return s;  // larger than the limit
+    return Status::IOError("cannot read config file " + path, s.message());
+  }
+  return ParseConfig(*text, path);
+}
+
+}  // namespace sync_agent

@@ -1,0 +1,473 @@
+#include "common/config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "tests/support/test_util.h"
+
+namespace sync_agent {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr const char* kPath = "/etc/sync-agent/sync-agent.toml";
+
+// The example from README.md, comments included.
+constexpr const char* kFullExample =
+    R"(state_dir      = "/var/lib/sync-agent"   # SQLite database, staging, object store
+mirror_root    = "/srv/mirror"           # served tree: <mirror_root>/<org/name>/<path>
+interval       = "5m"
+stale_after    = "15m"                   # optional, default 3 x interval
+keep_revisions = 2
+log_format     = "plain"                 # or "json"
+http_timeout   = "60s"
+[[repo]]
+name    = "acme/llm-7b"
+sources = ["http://origin.example.net/models", "file:///data/published"]
+)";
+
+// A minimal valid [[repo]] to append to documents under test.
+constexpr const char* kRepo = R"(
+[[repo]]
+name = "acme/llm-7b"
+sources = ["http://origin.example.net/models"]
+)";
+
+Status ParseError(const std::string& text) {
+  Result<Config> r = ParseConfig(text, kPath);
+  EXPECT_FALSE(r.ok()) << "accepted:\n" << text;
+  return r.status();
+}
+
+TEST(ConfigTest, FullExample) {
+  Result<Config> r = ParseConfig(kFullExample, kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = *r;
+  EXPECT_EQ(c.path, kPath);
+  EXPECT_EQ(c.state_dir, "/var/lib/sync-agent");
+  EXPECT_EQ(c.mirror_root, "/srv/mirror");
+  EXPECT_EQ(c.interval, minutes(5));
+  EXPECT_EQ(c.stale_after, minutes(15));
+  EXPECT_EQ(c.keep_revisions, 2);
+  EXPECT_EQ(c.log_format, "plain");
+  EXPECT_EQ(c.http_timeout, seconds(60));
+  ASSERT_EQ(c.repos.size(), 1u);
+  EXPECT_EQ(c.repos[0].name, "acme/llm-7b");
+  EXPECT_THAT(c.repos[0].sources,
+              ::testing::ElementsAre("http://origin.example.net/models", "file:///data/published"));
+}
+
+TEST(ConfigTest, EmptyFileGivesDefaultsAndNoRepos) {
+  Result<Config> r = ParseConfig("# nothing configured yet\n", "/tmp/x.toml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = *r;
+  EXPECT_EQ(c.path, "/tmp/x.toml");
+  EXPECT_EQ(c.state_dir, "/var/lib/sync-agent");
+  EXPECT_EQ(c.mirror_root, "/srv/mirror");
+  EXPECT_EQ(c.interval, minutes(5));
+  EXPECT_EQ(c.stale_after, minutes(15));
+  EXPECT_EQ(c.keep_revisions, 2);
+  EXPECT_EQ(c.log_format, "plain");
+  EXPECT_EQ(c.http_timeout, seconds(60));
+  EXPECT_TRUE(c.repos.empty());
+}
+
+TEST(ConfigTest, EmptyRepoArrayIsZeroRepos) {
+  Result<Config> r = ParseConfig("repo = []\n", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->repos.empty());
+}
+
+TEST(ConfigTest, StaleAfterDefaultsToThreeIntervals) {
+  Result<Config> r = ParseConfig("interval = \"2m\"\n", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->interval, minutes(2));
+  EXPECT_EQ(r->stale_after, minutes(6));
+}
+
+TEST(ConfigTest, ExplicitStaleAfterIsKept) {
+  Result<Config> r = ParseConfig("interval = \"90s\"\nstale_after = \"1h\"\n", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->interval, seconds(90));
+  EXPECT_EQ(r->stale_after, minutes(60));
+}
+
+TEST(ConfigTest, OtherValuesAccepted) {
+  Result<Config> r = ParseConfig(
+      "keep_revisions = 100\nlog_format = \"json\"\nhttp_timeout = \"1s\"\ninterval = \"1s\"\n",
+      kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->keep_revisions, 100);
+  EXPECT_EQ(r->log_format, "json");
+  EXPECT_EQ(r->http_timeout, seconds(1));
+  EXPECT_EQ(r->interval, seconds(1));
+  EXPECT_EQ(r->stale_after, seconds(3));
+}
+
+TEST(ConfigTest, DirectoriesAreNormalized) {
+  Result<Config> r = ParseConfig(
+      "state_dir = \"/var//lib/./sync-agent/\"\nmirror_root = \"/srv/mirror///\"\n", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state_dir, "/var/lib/sync-agent");
+  EXPECT_EQ(r->mirror_root, "/srv/mirror");
+}
+
+TEST(ConfigTest, SourcesAreNormalized) {
+  Result<Config> r = ParseConfig(R"([[repo]]
+name = "acme/a"
+sources = ["HTTP://origin.example.net:8080/models/", "https://cdn.example.net/", "file:///data//published/"]
+[[repo]]
+name = "acme/b"
+sources = ["http://origin.example.net/models"]
+)",
+                                 kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->repos.size(), 2u);
+  EXPECT_THAT(r->repos[0].sources,
+              ::testing::ElementsAre("http://origin.example.net:8080/models",
+                                     "https://cdn.example.net", "file:///data/published"));
+  EXPECT_EQ(r->repos[1].name, "acme/b");
+  // The same source in two repositories is fine.
+  EXPECT_THAT(r->repos[1].sources, ::testing::ElementsAre("http://origin.example.net/models"));
+}
+
+TEST(ConfigTest, InlineTablesInRepoArrayAreAccepted) {
+  Result<Config> r =
+      ParseConfig("repo = [{ name = \"acme/x\", sources = [\"file:///data/p\"] }]\n", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->repos.size(), 1u);
+  EXPECT_EQ(r->repos[0].name, "acme/x");
+}
+
+TEST(ConfigTest, UnknownTopLevelKeyNamesKeyLineAndSuggestion) {
+  Status s = ParseError(R"(state_dir      = "/var/lib/sync-agent"
+mirror_root    = "/srv/mirror"
+
+# comment
+
+
+intreval       = "5m"
+)");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":7: unknown key \"intreval\""));
+  EXPECT_THAT(s.message(), HasSubstr("did you mean \"interval\"?"));
+  EXPECT_THAT(s.message(), HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
+                                     "keep_revisions, log_format, http_timeout, repo)"));
+}
+
+TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
+  // "zzz" sorts after "aaa" but comes first in the file.
+  Status s = ParseError("zzz = 1\naaa = 2\n");
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":1: unknown key \"zzz\""));
+  EXPECT_THAT(s.message(), Not(HasSubstr("did you mean")));
+}
+
+TEST(ConfigTest, UnknownKeyInRepoNamesKeyAndLine) {
+  Status s = ParseError(R"(interval = "5m"
+[[repo]]
+name = "acme/llm-7b"
+sources = ["http://origin.example.net/models"]
+[[repo]]
+name = "acme/other"
+source = ["http://origin.example.net/models"]
+)");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(s.message(),
+              StartsWith(std::string(kPath) + ":7: unknown key \"source\" in [[repo]]"));
+  EXPECT_THAT(s.message(), HasSubstr("did you mean \"sources\"?"));
+  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources)"));
+}
+
+TEST(ConfigTest, SubTableInRepoIsAnUnknownKey) {
+  Status s = ParseError(std::string(kRepo) + "[repo.mirror]\npath = \"/x\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("unknown key \"mirror\" in [[repo]]"));
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":5:"));
+}
+
+TEST(ConfigTest, SyntaxErrorReportsLineAndColumn) {
+  Status s = ParseError("interval = \"5m\"\nkeep_revisions = [1,\n  2,, ]\n");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":3:5: "));
+  EXPECT_THAT(s.message(), HasSubstr("array"));
+}
+
+TEST(ConfigTest, UnterminatedStringIsASyntaxError) {
+  Status s = ParseError("state_dir = \"/var/lib\n");
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":1:"));
+}
+
+TEST(ConfigTest, DuplicateKeyIsASyntaxError) {
+  Status s = ParseError("interval = \"5m\"\ninterval = \"6m\"\n");
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":2:"));
+  EXPECT_THAT(s.message(), HasSubstr("interval"));
+}
+
+// One rejected document, the line the message must point at and text it must contain.
+struct BadCase {
+  const char* label;
+  std::string text;
+  int line;
+  std::vector<std::string> needles;
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.label; }
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, RejectedWithKeyAndLine) {
+  const BadCase& c = GetParam();
+  Result<Config> r = ParseConfig(c.text, kPath);
+  ASSERT_FALSE(r.ok()) << "accepted:\n" << c.text;
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+  EXPECT_THAT(r.status().message(),
+              StartsWith(std::string(kPath) + ":" + std::to_string(c.line) + ": "));
+  for (const std::string& needle : c.needles) {
+    EXPECT_THAT(r.status().message(), HasSubstr(needle));
+  }
+}
+
+const BadCase kBadCases[] = {
+    // Wrong types: the key and the expected type are named.
+    {"state_dir_integer", "\n\nstate_dir = 5\n", 3, {"\"state_dir\" must be a string", "integer"}},
+    {"mirror_root_array", "mirror_root = [\"/srv\"]\n", 1, {"\"mirror_root\" must be a string"}},
+    {"interval_integer",
+     "interval = 300\n",
+     1,
+     {"\"interval\" must be a duration string such as \"5m\"", "not an integer"}},
+    {"stale_after_float", "stale_after = 1.5\n", 1, {"\"stale_after\" must be", "floating-point"}},
+    {"http_timeout_bool", "http_timeout = true\n", 1, {"\"http_timeout\" must be", "boolean"}},
+    {"keep_revisions_string",
+     "keep_revisions = \"2\"\n",
+     1,
+     {"\"keep_revisions\" must be an integer", "not a string"}},
+    {"keep_revisions_float",
+     "keep_revisions = 2.0\n",
+     1,
+     {"\"keep_revisions\" must be an integer"}},
+    {"log_format_integer", "log_format = 1\n", 1, {"\"log_format\" must be a string"}},
+    {"repo_string", "repo = \"acme/x\"\n", 1, {"\"repo\" must be an array of tables", "[[repo]]"}},
+    {"repo_single_table",
+     "[repo]\nname = \"acme/x\"\n",
+     1,
+     {"\"repo\" must be an array of tables", "not a table"}},
+    {"repo_name_integer", "[[repo]]\nname = 7\n", 2, {"\"name\" in [[repo]] must be a string"}},
+    {"sources_string",
+     "[[repo]]\nname = \"acme/x\"\nsources = \"http://h/m\"\n",
+     3,
+     {"\"sources\" in [[repo]] \"acme/x\" must be an array of strings", "not a string"}},
+    {"sources_element_integer",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\n  \"http://h/m\",\n  5,\n]\n",
+     5,
+     {"\"sources\"", "array of strings", "not an integer"}},
+    // Bad values.
+    {"interval_garbage", "interval = \"soon\"\n", 1, {"\"interval\"", "bad duration \"soon\""}},
+    {"interval_zero", "interval = \"0s\"\n", 1, {"\"interval\" must be at least 1s"}},
+    {"interval_sub_second", "interval = \"500ms\"\n", 1, {"\"interval\" must be at least 1s"}},
+    {"stale_after_below_interval",
+     "interval = \"10m\"\nstale_after = \"5m\"\n",
+     2,
+     {"\"stale_after\" (5m) must not be shorter than \"interval\" (10m)"}},
+    {"stale_after_zero", "stale_after = \"0s\"\n", 1, {"\"stale_after\" must be at least"}},
+    {"http_timeout_zero", "http_timeout = \"0s\"\n", 1, {"\"http_timeout\" must be at least 1s"}},
+    {"http_timeout_garbage",
+     "http_timeout = \"1 minute\"\n",
+     1,
+     {"\"http_timeout\"", "bad duration"}},
+    {"keep_revisions_zero",
+     "keep_revisions = 0\n",
+     1,
+     {"\"keep_revisions\" must be between 1 and 100, not 0"}},
+    {"keep_revisions_negative", "keep_revisions = -1\n", 1, {"\"keep_revisions\"", "not -1"}},
+    {"keep_revisions_too_many", "keep_revisions = 101\n", 1, {"\"keep_revisions\"", "not 101"}},
+    {"log_format_xml",
+     "log_format = \"xml\"\n",
+     1,
+     {"\"log_format\" must be \"plain\" or \"json\", not \"xml\""}},
+    // Directories.
+    {"state_dir_relative",
+     "state_dir = \"var/lib/sync-agent\"\n",
+     1,
+     {"\"state_dir\" \"var/lib/sync-agent\" must be an absolute path"}},
+    {"mirror_root_relative",
+     "mirror_root = \"./mirror\"\n",
+     1,
+     {"\"mirror_root\"", "absolute path"}},
+    {"state_dir_empty", "state_dir = \"\"\n", 1, {"\"state_dir\"", "absolute path"}},
+    {"mirror_root_dotdot", "mirror_root = \"/srv/../mirror\"\n", 1, {"\"mirror_root\"", "\"..\""}},
+    {"same_dirs",
+     "state_dir = \"/srv/data\"\nmirror_root = \"/srv/data/\"\n",
+     2,
+     {"state_dir \"/srv/data\" and mirror_root \"/srv/data\" are the same directory"}},
+    {"state_inside_mirror",
+     "mirror_root = \"/srv/mirror\"\nstate_dir = \"/srv/mirror/.state\"\n",
+     1,
+     {"state_dir is inside mirror_root"}},
+    {"mirror_inside_state",
+     "state_dir = \"/var/lib/sync-agent\"\n\nmirror_root = \"/var/lib/sync-agent/www\"\n",
+     3,
+     {"mirror_root is inside state_dir"}},
+    {"mirror_root_is_root", "mirror_root = \"/\"\n", 1, {"state_dir is inside mirror_root"}},
+    {"state_dir_default_inside_mirror",
+     "mirror_root = \"/var\"\n",
+     1,
+     {"state_dir \"/var/lib/sync-agent\"", "state_dir is inside mirror_root"}},
+    // Repositories.
+    {"repo_missing_name",
+     "[[repo]]\nsources = [\"http://h/m\"]\n",
+     1,
+     {"[[repo]] has no \"name\""}},
+    {"repo_bad_name",
+     "[[repo]]\nname = \"llm-7b\"\nsources = [\"http://h/m\"]\n",
+     2,
+     {"[[repo]] name \"llm-7b\" is not of the form org/name"}},
+    {"repo_name_dot",
+     "[[repo]]\nname = \"acme/.hidden\"\nsources = [\"http://h/m\"]\n",
+     2,
+     {"\"acme/.hidden\"", "org/name"}},
+    {"repo_name_three_parts",
+     "[[repo]]\nname = \"a/b/c\"\nsources = [\"http://h/m\"]\n",
+     2,
+     {"\"a/b/c\"", "org/name"}},
+    {"repo_duplicate_name",
+     std::string(kRepo) + kRepo,
+     7,
+     {"duplicate [[repo]] name \"acme/llm-7b\" (first defined on line 3)"}},
+    {"repo_missing_sources",
+     "\n[[repo]]\nname = \"acme/x\"\n",
+     2,
+     {"[[repo]] \"acme/x\" has no \"sources\""}},
+    {"repo_empty_sources",
+     "[[repo]]\nname = \"acme/x\"\nsources = []\n",
+     3,
+     {"[[repo]] \"acme/x\" \"sources\" is empty"}},
+    {"source_duplicate",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"http://h/m\",\n  \"http://h/m/\"]\n",
+     4,
+     {"lists source \"http://h/m\" more than once"}},
+    {"source_duplicate_file",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"file:///data/p\", \"file:///data//p/\"]\n",
+     3,
+     {"lists source \"file:///data/p\" more than once"}},
+    {"source_ftp",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"ftp://h/m\"]\n",
+     3,
+     {"source \"ftp://h/m\" is not valid: use http://host/path, https://host/path or "
+      "file:///absolute/path"}},
+    {"source_no_scheme",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"/data/published\"]\n",
+     3,
+     {"source \"/data/published\" is not valid: use http://"}},
+    {"source_file_relative",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"file://data/published\"]\n",
+     3,
+     {"file:// must be followed by an absolute path"}},
+    {"source_file_dotdot",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"file:///data/../etc\"]\n",
+     3,
+     {"\"file:///data/../etc\"", "\"..\""}},
+    {"source_http_no_host",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"http:///models\"]\n",
+     3,
+     {"no host name after http://"}},
+    {"source_query",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"https://h/m?token=1\"]\n",
+     3,
+     {"query"}},
+    {"source_space",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"http://h/my models\"]\n",
+     3,
+     {"space or control character"}},
+    {"source_empty",
+     "[[repo]]\nname = \"acme/x\"\nsources = [\"\"]\n",
+     3,
+     {"source \"\" is not valid: it is empty"}},
+};
+
+INSTANTIATE_TEST_SUITE_P(AllBadValues, BadConfigTest, ::testing::ValuesIn(kBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
+                           return std::string(info.param.label);
+                         });
+
+TEST(LoadConfigTest, ReadsFileAndRecordsPath) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("sync-agent.toml");
+  testing::WriteFile(path, kFullExample);
+  Result<Config> r = LoadConfig(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->path, path);
+  ASSERT_EQ(r->repos.size(), 1u);
+}
+
+TEST(LoadConfigTest, ErrorsNameTheFile) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("sync-agent.toml");
+  testing::WriteFile(path, "interval = \"5m\"\nintreval = \"5m\"\n");
+  Result<Config> r = LoadConfig(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), StartsWith(path + ":2: unknown key \"intreval\""));
+}
+
+TEST(LoadConfigTest, MissingFileIsNotFoundAndSaysWhatToDo) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("etc/sync-agent.toml");
+  Result<Config> r = LoadConfig(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr(path));
+  EXPECT_THAT(r.status().message(), HasSubstr("create it"));
+  EXPECT_THAT(r.status().message(), HasSubstr("README.md"));
+  EXPECT_THAT(r.status().message(), HasSubstr("Configuration"));
+}
+
+TEST(LoadConfigTest, DirectoryIsAnIOError) {
+  testing::TempDir dir;
+  Result<Config> r = LoadConfig(dir.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr(dir.path()));
+}
+
+TEST(LoadConfigTest, PathThroughAFileIsAnIOError) {
+  // ENOTDIR: unlike a permission test, this fails the same way for root.
+  testing::TempDir dir;
+  testing::WriteFile(dir.Sub("etc"), "not a directory");
+  std::string path = dir.Sub("etc/sync-agent.toml");
+  Result<Config> r = LoadConfig(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("cannot read config file " + path));
+}
+
+TEST(LoadConfigTest, UnreadableFileIsAnIOError) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads files regardless of their mode";
+  testing::TempDir dir;
+  std::string path = dir.Sub("sync-agent.toml");
+  testing::WriteFile(path, kFullExample, 0000);
+  Result<Config> r = LoadConfig(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("Permission denied"));
+}
+
+TEST(LoadConfigTest, OversizedFileIsRejected) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("sync-agent.toml");
+  testing::WriteFile(path, std::string(2 << 20, '#'));
+  Result<Config> r = LoadConfig(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("larger than"));
+}
+
+}  // namespace
+}  // namespace sync_agent

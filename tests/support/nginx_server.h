@@ -1,0 +1,86 @@
+// A real nginx (/usr/sbin/nginx) serving a directory on a free loopback port,
+// for tests that need a production-grade static file server: ranges,
+// conditional requests, throttling and an access log to assert on.
+//
+// Each NginxServer owns a fresh world-readable prefix directory holding its
+// nginx.conf, pid file, logs and temp paths; nothing outside it is written.
+// When the tests run as root, nginx's workers run as "nobody", so the served
+// root, its parents and every file in it must be readable (and directories
+// traversable) by others: create the root with TempDir(/*world_readable=*/true)
+// and files with mode 0644. Start() refuses a root that others cannot enter.
+//
+// Not thread safe; use from the test's thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sync_agent::testing {
+
+class BackgroundProcess;
+class TempDir;
+
+// One line of the fixture's access log.
+struct AccessLogEntry {
+  std::string method;       // "GET", "HEAD"
+  std::string uri;          // normalized, decoded path without the query ($uri)
+  int status = 0;           // 200, 206, 304, 404, 416, ...
+  uint64_t bytes_sent = 0;  // body bytes only ($body_bytes_sent)
+  std::string range;        // the request's Range header, "" if none
+};
+
+class NginxServer {
+ public:
+  struct Options {
+    std::string root = {};        // directory to serve at "/"
+    std::string limit_rate = {};  // per-connection rate limit, e.g. "2m"; empty = none
+    // false sets max_ranges 1: a request for several ranges is answered with
+    // the whole file (200), like servers and CDNs that do not do multipart.
+    bool multi_range_ok = true;
+  };
+
+  explicit NginxServer(Options options);
+  // Stops nginx: SIGQUIT (graceful), then SIGKILL to its process group if it
+  // has not exited within a few seconds; waits for it; removes the prefix.
+  ~NginxServer();
+  NginxServer(const NginxServer&) = delete;
+  NginxServer& operator=(const NginxServer&) = delete;
+
+  // Writes the config, starts nginx and returns once the port accepts
+  // connections. On failure returns false with *error holding nginx's own
+  // messages; nothing is left running. Call at most once.
+  bool Start(std::string* error);
+
+  int port() const { return port_; }
+  std::string url() const;  // "http://127.0.0.1:<port>", no trailing slash
+  std::string AccessLogPath() const;
+  // Parses the access log. nginx writes a line after the response has been
+  // sent, so a client may see the last byte before its line exists: use
+  // WaitForAccessLog() to wait for a count.
+  std::vector<AccessLogEntry> ReadAccessLog() const;
+  // Polls until the log has at least n entries or the timeout passes; returns
+  // whether it does.
+  bool WaitForAccessLog(size_t n,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  // nginx's error log, for failure messages.
+  std::string ErrorLog() const;
+
+  // True if /usr/sbin/nginx is installed and executable.
+  static bool Available();
+
+ private:
+  bool StartOnPort(int port, std::string* error);
+  void Stop();
+
+  Options options_;
+  std::unique_ptr<TempDir> prefix_;
+  std::unique_ptr<BackgroundProcess> process_;
+  int port_ = 0;
+};
+
+}  // namespace sync_agent::testing
