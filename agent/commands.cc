@@ -250,7 +250,8 @@ int CmdStatus(const std::vector<std::string>& args) {
       PrintError(db.status().ToString());
       return kExitFailed;
     }
-    auto built = BuildStatusReport(db->get(), *config, repo, NowMs());
+    auto built = BuildStatusReport(db->get(), *config, repo, NowMs(),
+                                   RunLock::IsHeldByAnyone(config->state_dir));
     if (!built.ok()) {
       PrintError(built.status().message());
       return kExitUsage;

@@ -1,4 +1,101 @@
+// `sync-agent serve`: the built-in static HTTP server, for the demo and small
+// deployments. Production nodes put nginx or a CDN in front of the trees.
+#include <cstdio>
+
+#include "agent/args.h"
 #include "agent/commands.h"
+#include "agent/signals.h"
+#include "common/base/log.h"
+#include "common/fs/env.h"
+#include "common/http/static_server.h"
+
 namespace sync_agent {
-int CmdServe(const std::vector<std::string>&) { return kExitFailed; }  // replaced below
+
+int CmdServe(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent serve ROOT [--listen HOST:PORT] [--access-log FILE] [--threads N]\n"
+      "Serves the files under ROOT (a publish root or a mirror root) over HTTP/1.1:\n"
+      "GET and HEAD, byte ranges, ETag and Last-Modified. Stops on SIGTERM or SIGINT.";
+  std::vector<OptionSpec> specs = {
+      {"listen", true, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks one)"},
+      {"access-log", true, "FILE", "append one line per request to FILE"},
+      {"threads", true, "N", "worker threads (default 32)"},
+      {"log-format", true, "FMT", "log lines as \"plain\" (default) or \"json\""},
+      {"help", false, "", "show this help"}};
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args, specs, &parsed, &error)) {
+    std::fprintf(stderr, "sync-agent: %s\n%s\noptions:\n%s", error.c_str(), usage.c_str(),
+                 FormatOptions(specs).c_str());
+    return kExitUsage;
+  }
+  if (parsed.Has("help")) {
+    std::printf("%s\noptions:\n%s", usage.c_str(), FormatOptions(specs).c_str());
+    return kExitOk;
+  }
+  LogFormat fmt;
+  if (!ParseLogFormat(parsed.Get("log-format", "plain"), &fmt)) {
+    std::fprintf(stderr, "sync-agent: --log-format must be \"plain\" or \"json\"\n");
+    return kExitUsage;
+  }
+  SetLogFormat(fmt);
+  if (parsed.positional.size() != 1) {
+    std::fprintf(stderr, "sync-agent: serve needs exactly one ROOT directory\n%s\n", usage.c_str());
+    return kExitUsage;
+  }
+  StaticFileServer::Options opt;
+  opt.root = parsed.positional[0];
+  std::string listen = parsed.Get("listen", "127.0.0.1:8080");
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    std::fprintf(stderr, "sync-agent: --listen wants HOST:PORT, not \"%s\"\n", listen.c_str());
+    return kExitUsage;
+  }
+  opt.host = listen.substr(0, colon);
+  if (opt.host.size() > 2 && opt.host.front() == '[' && opt.host.back() == ']') {
+    opt.host = opt.host.substr(1, opt.host.size() - 2);
+  }
+  try {
+    size_t used = 0;
+    opt.port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || opt.port < 0 || opt.port > 65535) throw 1;
+  } catch (...) {
+    std::fprintf(stderr, "sync-agent: --listen port must be 0-65535, not \"%s\"\n",
+                 listen.substr(colon + 1).c_str());
+    return kExitUsage;
+  }
+  if (parsed.Has("threads")) {
+    try {
+      opt.max_threads = std::stoi(parsed.Get("threads"));
+      if (opt.max_threads < 1 || opt.max_threads > 1024) throw 1;
+    } catch (...) {
+      std::fprintf(stderr, "sync-agent: --threads must be 1-1024\n");
+      return kExitUsage;
+    }
+  }
+  opt.access_log_path = parsed.Get("access-log");
+  auto info = Env::Default()->Stat(opt.root);
+  if (!info.ok() || info->type != FileInfo::Type::kDirectory) {
+    std::fprintf(stderr, "sync-agent: serve: %s is not a directory\n", opt.root.c_str());
+    return kExitUsage;
+  }
+  SignalWatcher signals;
+  StaticFileServer server(opt);
+  Status s = server.Start();
+  if (!s.ok()) {
+    std::fprintf(stderr, "sync-agent: %s\n", s.ToString().c_str());
+    return kExitFailed;
+  }
+  LogInfo("serving", {{"root", opt.root}, {"url", server.url() + "/"}});
+  while (!signals.stop_requested()) {
+    signals.WaitFor(std::chrono::seconds(3600));
+    if (signals.TakeReload()) LogInfo("SIGHUP ignored: serve has no configuration to reload");
+  }
+  server.Stop();
+  auto st = server.stats();
+  LogInfo("server stopped", {{"requests", std::to_string(st.requests)},
+                             {"bytes", std::to_string(st.body_bytes)}});
+  return kExitOk;
 }
+
+}  // namespace sync_agent

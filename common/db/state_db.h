@@ -133,7 +133,10 @@ class StateDb {
   // Runs. BeginRun returns the run id; FinishRun sets finished_at, outcome and counters.
   Result<int64_t> BeginRun(const std::string& repo, const std::string& trigger,
                            const std::string& from_revision);
-  Status FinishRun(int64_t run_id, const RunRow& result);  // uses outcome..error fields
+  // FinishRun records finished_at (the clock when 0), outcome (not kRunning),
+  // to_revision, source, the counters and error; trigger and from_revision keep
+  // what BeginRun recorded. kNotFound for an unknown run id.
+  Status FinishRun(int64_t run_id, const RunRow& result);
   // Runs left 'running' by a process that died: mark them interrupted, with
   // reason as their error; finished_at stays unset. Call only while holding the
   // agent's lock, so that no other process has a run in progress.

@@ -104,6 +104,8 @@ class Env {
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
   virtual Status Chmod(const std::string& path, uint32_t mode) = 0;
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  // Sets the modification time (nanoseconds since the epoch).
+  virtual Status SetModTime(const std::string& path, int64_t mtime_ns) = 0;
   // fsync() of a directory, so that renames and creations in it are durable.
   virtual Status SyncDir(const std::string& path) = 0;
   // Bytes available to an unprivileged user on the file system holding path.
@@ -152,6 +154,9 @@ class EnvWrapper : public Env {
   Status Truncate(const std::string& p, uint64_t size) override {
     return target_->Truncate(p, size);
   }
+  Status SetModTime(const std::string& p, int64_t ns) override {
+    return target_->SetModTime(p, ns);
+  }
   Status SyncDir(const std::string& p) override { return target_->SyncDir(p); }
   Result<uint64_t> FreeSpace(const std::string& p) override { return target_->FreeSpace(p); }
 
@@ -170,8 +175,10 @@ Result<std::string> ReadFileToString(Env* env, const std::string& path, uint64_t
 // The durable-write recipe: write to a temporary file in the same directory,
 // fsync it, rename it over path, fsync the directory. Readers see the old or
 // the new content, never a mix. On failure the temporary file is removed.
+// With mtime_ns >= 0 the new file gets that modification time before it is
+// renamed into place.
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data,
-                           uint32_t mode = 0644);
+                           uint32_t mode = 0644, int64_t mtime_ns = -1);
 // Copies a file's content (used when a hard link is not possible).
 Status CopyFile(Env* env, const std::string& from, const std::string& to, uint32_t mode);
 bool FileExists(Env* env, const std::string& path);

@@ -262,6 +262,17 @@ class PosixEnv final : public Env {
     }
     return Status::OK();
   }
+  Status SetModTime(const std::string& path, int64_t mtime_ns) override {
+    struct timespec times[2];
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = static_cast<time_t>(mtime_ns / 1000000000);
+    times[1].tv_nsec = static_cast<long>(mtime_ns % 1000000000);
+    if (::utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) {
+      return PosixError("set modification time of " + path, errno);
+    }
+    return Status::OK();
+  }
   Status SyncDir(const std::string& path) override {
     int fd = OpenRetry(path.c_str(), O_RDONLY | O_DIRECTORY);
     if (fd < 0) return PosixError("open directory " + path, errno);

@@ -73,7 +73,7 @@ Result<std::string> ReadFileToString(Env* env, const std::string& path, uint64_t
 }
 
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data,
-                           uint32_t mode) {
+                           uint32_t mode, int64_t mtime_ns) {
   static std::atomic<uint64_t> counter{0};
   std::string tmp = JoinPath(DirName(path), "." + BaseName(path) + ".tmp." +
                                                 std::to_string(::getpid()) + "." +
@@ -87,6 +87,7 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
     if (s.ok()) s = (*file)->Close();
   }
   if (s.ok()) s = env->Chmod(tmp, mode);  // umask must not narrow what readers may see
+  if (s.ok() && mtime_ns >= 0) s = env->SetModTime(tmp, mtime_ns);
   if (s.ok()) s = env->Rename(tmp, path);
   if (!s.ok()) {
     env->RemoveFile(tmp);

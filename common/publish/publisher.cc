@@ -254,8 +254,20 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
   pointer.manifest = manifest_rel;
   pointer.manifest_sha256 = Sha256Hex(manifest_text);
   pointer.published = FormatIsoTime(std::chrono::system_clock::now());
+  // HTTP servers derive validators from mtime and size (nginx's ETag is
+  // "<mtime seconds>-<size>"), and two pointers often have the same size. A
+  // pointer written within the same second as the previous one would keep its
+  // ETag, and nodes polling with If-None-Match would miss the new revision. So
+  // the new pointer's mtime is always at least a second past the old one's.
+  std::string pointer_path = JoinPath(repo_dir, kPointerName);
+  int64_t mtime_ns = static_cast<int64_t>(ToUnixMillis(std::chrono::system_clock::now())) * 1000000;
+  auto old_pointer = env->Stat(pointer_path);
+  if (old_pointer.ok()) {
+    int64_t old_sec = old_pointer->mtime_ns / 1000000000;
+    if (mtime_ns / 1000000000 <= old_sec) mtime_ns = (old_sec + 1) * 1000000000;
+  }
   SA_RETURN_IF_ERROR(
-      WriteFileAtomically(env, JoinPath(repo_dir, kPointerName), SerializePointer(pointer), 0644));
+      WriteFileAtomically(env, pointer_path, SerializePointer(pointer), 0644, mtime_ns));
   return result;
 }
 

@@ -46,4 +46,13 @@ Status RunLock::TryAcquire(const std::string& state_dir) {
   return Status::OK();
 }
 
+bool RunLock::IsHeldByAnyone(const std::string& state_dir) {
+  std::string path = state_dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // releases the shared lock if we got it
+  return held;
+}
+
 }  // namespace sync_agent

@@ -20,6 +20,9 @@ class RunLock {
   // Takes <state_dir>/lock without waiting.
   Status TryAcquire(const std::string& state_dir);
   bool held() const { return fd_ >= 0; }
+  // True if some process holds the lock of state_dir right now (a sync is
+  // running). Takes and drops a shared lock; never blocks; needs no write access.
+  static bool IsHeldByAnyone(const std::string& state_dir);
 
  private:
   int fd_ = -1;

@@ -17,7 +17,12 @@ std::string Age(int64_t now_ms, int64_t then_ms) {
 std::string Iso(int64_t ms) { return ms ? FormatIsoTime(FromUnixMillis(ms)) : ""; }
 
 void Classify(RepoStatus* r, const StatusReport& rep) {
-  if (r->last_run && (r->last_run->outcome == RunOutcome::kFailed ||
+  if (r->last_run && r->last_run->outcome == RunOutcome::kRunning && !rep.sync_running) {
+    r->failing = true;
+    r->problem =
+        "the last run did not finish: the agent was killed, crashed or could not record its "
+        "result; the next run resumes what was downloaded";
+  } else if (r->last_run && (r->last_run->outcome == RunOutcome::kFailed ||
                       r->last_run->outcome == RunOutcome::kInterrupted)) {
     r->failing = true;
     r->problem = std::string("last run ") + RunOutcomeName(r->last_run->outcome) + ": " +
@@ -100,9 +105,11 @@ StatusReport EmptyStatusReport(const Config& config, int64_t now_ms) {
 }
 
 Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
-                                       const std::string& detail_repo, int64_t now_ms) {
+                                       const std::string& detail_repo, int64_t now_ms,
+                                       bool sync_running) {
   StatusReport rep = EmptyStatusReport(config, now_ms);
   rep.repos.clear();
+  rep.sync_running = sync_running;
   SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
   std::vector<std::string> names;
   for (const auto& rc : config.repos) names.push_back(rc.name);
@@ -194,6 +201,7 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
 
 std::string FormatStatusJson(const StatusReport& rep, bool detail) {
   std::string o = "{\"healthy\":" + std::string(rep.healthy() ? "true" : "false");
+  o += ",\"sync_running\":" + std::string(rep.sync_running ? "true" : "false");
   o += ",\"now\":" + JsonQuote(Iso(rep.now_ms));
   o += ",\"config\":" + JsonQuote(rep.config_path);
   o += ",\"state_dir\":" + JsonQuote(rep.state_dir);

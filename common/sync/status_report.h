@@ -33,13 +33,17 @@ struct StatusReport {
   std::string mirror_root;
   int64_t now_ms = 0;
   int64_t stale_after_ms = 0;
+  bool sync_running = false;
   std::vector<RepoStatus> repos;
   bool healthy() const;  // no repository stale or failing
 };
 
 // detail_repo: when not empty, only that repository, with revisions and runs.
+// sync_running: whether an agent holds the run lock now; without one, a run
+// still recorded as running was abandoned (the agent was killed or crashed).
 Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
-                                       const std::string& detail_repo, int64_t now_ms);
+                                       const std::string& detail_repo, int64_t now_ms,
+                                       bool sync_running);
 // A report for a node that has never run (no database yet): every configured
 // repository is stale.
 StatusReport EmptyStatusReport(const Config& config, int64_t now_ms);

@@ -20,8 +20,12 @@ int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
 
 // Partial-transfer progress is written to SQLite at most this often.
 constexpr uint64_t kProgressRecordBytes = 64ULL << 20;
+// A file of this size in state_dir is given back when a run fails for lack of
+// space, so that SQLite can still record the failure.
+constexpr uint64_t kReserveBytes = 8ULL << 20;
+constexpr const char* kReserveName = "reserve";
 // Free space kept beyond what a run needs.
-constexpr uint64_t kFreeSpaceMargin = 64ULL << 20;
+constexpr uint64_t kFreeSpaceMargin = 16ULL << 20;
 
 }  // namespace
 
@@ -55,6 +59,23 @@ Status SyncEngine::Init() {
   SA_RETURN_IF_ERROR(CreateDirs(env_, options_.mirror_root, 0755));
   ObjectStore store(env_, options_.state_dir);
   SA_RETURN_IF_ERROR(store.Init());
+  std::string reserve = JoinPath(options_.state_dir, kReserveName);
+  auto info = env_->Stat(reserve);
+  if (!info.ok() || info->size != kReserveBytes) {
+    Status rs = [&]() -> Status {
+      SA_ASSIGN_OR_RETURN(auto f, env_->NewWritableFile(reserve, 0600));
+      std::string zeros(1 << 20, '\0');
+      for (uint64_t i = 0; i < kReserveBytes / zeros.size(); ++i) {
+        SA_RETURN_IF_ERROR(f->Append(zeros.data(), zeros.size()));
+      }
+      SA_RETURN_IF_ERROR(f->Sync());
+      return f->Close();
+    }();
+    if (!rs.ok()) {
+      env_->RemoveFile(reserve);
+      LogWarning("could not set aside reserve space in state_dir", {{"error", rs.ToString()}});
+    }
+  }
   return db_->CloseAbandonedRuns("the agent stopped during the run (killed or crashed)");
 }
 
@@ -120,6 +141,10 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
     row.outcome = RunOutcome::kUpdated;
     row.to_revision = ctx.manifest.revision;
   }
+  if (s.code() == Status::Code::kNoSpace) {
+    // Give SQLite room to record why the run failed.
+    env_->RemoveFile(JoinPath(options_.state_dir, kReserveName));
+  }
   if (run_id != 0) {
     Status fs = db_->FinishRun(run_id, row);
     if (!fs.ok()) {
@@ -172,8 +197,10 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     auto fetched = (*source)->FetchPointer(repo.name, have_prev ? &validators : nullptr);
     if (!fetched.ok()) {
       if (fetched.status().IsCancelled()) return fetched.status();
-      LogWarning("source failed", {{"repo", repo.name}, {"source", url},
-                                   {"error", fetched.status().ToString()}});
+      if (repo.sources.size() > 1) {
+        LogWarning("source failed, trying the next", {{"repo", repo.name}, {"source", url},
+                                                      {"error", fetched.status().ToString()}});
+      }
       last_error = fetched.status();
       continue;
     }
