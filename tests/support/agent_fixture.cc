@@ -1,0 +1,116 @@
+#include "tests/support/agent_fixture.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/hash/content_hasher.h"
+#include "common/manifest/manifest.h"
+
+namespace sync_agent::testing {
+
+bool WaitForPort(int port) {
+  return WaitFor([port] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+  });
+}
+
+AgentFixture::AgentFixture() {
+  model_ = tmp_.Sub("model");
+  pub_ = tmp_.Sub("pub");
+  state_ = tmp_.Sub("state");
+  mirror_ = tmp_.Sub("mirror");
+  config_ = tmp_.Sub("sync-agent.toml");
+  MakeDirs(model_);
+  MakeDirs(pub_);
+}
+
+AgentFixture::~AgentFixture() {
+  if (server_) {
+    server_->Signal(SIGTERM);
+    server_->Wait();
+  }
+}
+
+std::string AgentFixture::Publish() {
+  ProcessResult r = RunAgent({"publish", model_, "--repo", kRepo, "--out", pub_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // "published acme/llm-7b revision <id>: ..."
+  std::string marker = "revision ";
+  size_t pos = r.out.find(marker);
+  if (pos == std::string::npos) return "";
+  size_t start = pos + marker.size();
+  size_t end = r.out.find_first_of(": ", start);
+  return r.out.substr(start, end - start);
+}
+
+std::string AgentFixture::StartBuiltinServer() {
+  int port = FreeLoopbackPort();
+  server_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+      AgentBinary(), "serve", pub_, "--listen", "127.0.0.1:" + std::to_string(port),
+      "--access-log", tmp_.Sub("serve-access.log")});
+  EXPECT_TRUE(WaitForPort(port)) << server_->Stderr();
+  return "http://127.0.0.1:" + std::to_string(port);
+}
+
+std::string AgentFixture::StartNginx(const std::string& limit_rate) {
+  NginxServer::Options o;
+  o.root = pub_;
+  o.limit_rate = limit_rate;
+  nginx_ = std::make_unique<NginxServer>(o);
+  std::string error;
+  if (!nginx_->Start(&error)) {
+    ADD_FAILURE() << "nginx did not start: " << error;
+    return "";
+  }
+  return nginx_->url();
+}
+
+void AgentFixture::WriteConfig(const std::vector<std::string>& sources, const std::string& extra) {
+  std::string text = "state_dir = \"" + state_ + "\"\nmirror_root = \"" + mirror_ + "\"\n" +
+                     "interval = \"1m\"\n" + extra + "\n[[repo]]\nname = \"" + kRepo +
+                     "\"\nsources = [";
+  for (size_t i = 0; i < sources.size(); ++i) {
+    text += (i ? ", \"" : "\"") + sources[i] + "\"";
+  }
+  text += "]\n";
+  WriteFile(config_, text);
+}
+
+ProcessResult AgentFixture::Once(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"--once", "--config", config_};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return RunAgent(args);
+}
+
+ProcessResult AgentFixture::Status(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"status", "--config", config_};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return RunAgent(args);
+}
+
+std::string AgentFixture::ServedRevision() const {
+  char buf[4096];
+  ssize_t n = ::readlink(Served().c_str(), buf, sizeof buf);
+  if (n <= 0) return "";
+  std::string target(buf, static_cast<size_t>(n));
+  return target.substr(target.rfind('/') + 1);
+}
+
+std::string AgentFixture::ObjectUri(const std::string& content) const {
+  return std::string("/") + kRepo + "/" + PublishedObjectPath(Sha256Hex(content));
+}
+
+std::string AgentFixture::PartialPath(const std::string& content) const {
+  return state_ + "/partial/" + Sha256Hex(content) + ".part";
+}
+
+}  // namespace sync_agent::testing
