@@ -1,0 +1,193 @@
+// The daemon loop, status and the command line, through the real binary.
+#include <Poco/JSON/Parser.h>
+#include <signal.h>
+
+#include <sstream>
+
+#include "tests/support/agent_fixture.h"
+#include "tests/support/tree_util.h"
+
+namespace sync_agent::testing {
+namespace {
+
+class AgentCliTest : public AgentFixture {};
+
+Poco::JSON::Object::Ptr ParseJson(const std::string& text) {
+  Poco::JSON::Parser parser;
+  return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+TEST_F(AgentCliTest, DaemonSyncsEachIntervalReloadsOnSighupAndStopsOnSigterm) {
+  WriteFile(model_ + "/a.txt", "v1");
+  std::string rev1 = Publish();
+  WriteConfig({"file://" + pub_}, "stale_after = \"1m\"");
+  // interval must be short for the test: rewrite it.
+  std::string cfg = ReadFile(config_);
+  cfg.replace(cfg.find("interval = \"1m\""), 15, "interval = \"1s\"");
+  WriteFile(config_, cfg);
+  BackgroundProcess daemon({AgentBinary(), "run", "--config", config_});
+  ASSERT_TRUE(WaitFor([&] { return ServedRevision() == rev1; })) << daemon.Stderr();
+  WriteFile(model_ + "/a.txt", "v2");
+  std::string rev2 = Publish();
+  ASSERT_TRUE(WaitFor([&] { return ServedRevision() == rev2; })) << daemon.Stderr();
+  EXPECT_EQ(ReadFile(Served() + "/a.txt"), "v2");
+
+  // SIGHUP: a second repository appears in the config.
+  std::string other_model = tmp_.Sub("other");
+  WriteFile(other_model + "/b.txt", "other");
+  ASSERT_EQ(RunAgent({"publish", other_model, "--repo", "acme/other", "--out", pub_}).exit_code, 0);
+  WriteFile(config_, ReadFile(config_) + "\n[[repo]]\nname = \"acme/other\"\nsources = [\"file://" +
+                         pub_ + "\"]\n");
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(mirror_ + "/acme/other/b.txt") == "other"; }))
+      << daemon.Stderr();
+  EXPECT_NE(daemon.Stderr().find("config reloaded"), std::string::npos);
+
+  // A broken config on reload keeps the old one running.
+  std::string good = ReadFile(config_);
+  WriteFile(config_, good + "\nbogus_key = 1\n");
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return daemon.Stderr().find("reload failed; keeping the previous config") != std::string::npos;
+  })) << daemon.Stderr();
+  EXPECT_TRUE(daemon.Running());
+
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(), 0) << daemon.Stderr();
+  EXPECT_NE(daemon.Stderr().find("daemon stopped"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, StatusTellsTheTruth) {
+  WriteFile(model_ + "/w.bin", RandomBytes(1 << 20, 1));
+  WriteConfig({"file://" + pub_});
+  // Never synced: unhealthy.
+  ProcessResult st = Status();
+  EXPECT_EQ(st.exit_code, 1);
+  EXPECT_NE(st.out.find("never synced successfully"), std::string::npos) << st.out;
+
+  std::string rev1 = Publish();
+  ASSERT_EQ(Once().exit_code, 0);
+  st = Status({"--json"});
+  EXPECT_EQ(st.exit_code, 0) << st.out;
+  auto json = ParseJson(st.out);
+  EXPECT_TRUE(json->getValue<bool>("healthy"));
+  auto repo = json->getArray("repos")->getObject(0);
+  EXPECT_EQ(repo->getValue<std::string>("name"), kRepo);
+  EXPECT_EQ(repo->getValue<std::string>("active_revision"), rev1);
+  EXPECT_FALSE(repo->getValue<bool>("stale"));
+  auto last = repo->getObject("last_run");
+  EXPECT_EQ(last->getValue<std::string>("outcome"), "updated");
+  EXPECT_EQ(last->getValue<uint64_t>("bytes_downloaded"), 1u << 20);
+
+  // A second revision that reuses everything but one small file.
+  WriteFile(model_ + "/config.json", "{}");
+  std::string rev2 = Publish();
+  ASSERT_EQ(Once().exit_code, 0);
+  st = Status();
+  EXPECT_EQ(st.exit_code, 0);
+  EXPECT_NE(st.out.find("acme/llm-7b: ok"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("active revision: " + rev2), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("downloaded 2 B, reused 1.0 MiB"), std::string::npos) << st.out;
+
+  // Detail: revisions and runs.
+  st = Status({std::string(kRepo)});
+  EXPECT_NE(st.out.find(rev1 + "  retained"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find(rev2 + "  active"), std::string::npos) << st.out;
+
+  // A failing source: FAILING with the error, exit 1, the revision still active.
+  ASSERT_EQ(::rename((pub_ + "/acme").c_str(), (pub_ + "/moved").c_str()), 0);
+  WriteFile(model_ + "/config.json", "{\"x\": 1}");
+  EXPECT_EQ(Once().exit_code, 1);
+  st = Status();
+  EXPECT_EQ(st.exit_code, 1);
+  EXPECT_NE(st.out.find("FAILING"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("last error:      not found"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("active revision: " + rev2), std::string::npos) << st.out;
+  ASSERT_EQ(::rename((pub_ + "/moved").c_str(), (pub_ + "/acme").c_str()), 0);
+
+  // Stale: no successful check within stale_after.
+  WriteConfig({"file://" + pub_}, "stale_after = \"1m\"");
+  std::string cfg = ReadFile(config_);
+  cfg.replace(cfg.find("interval = \"1m\""), 15, "interval = \"1s\"");
+  cfg.replace(cfg.find("stale_after = \"1m\""), 18, "stale_after = \"1s\"");
+  WriteFile(config_, cfg);
+  ASSERT_EQ(Once().exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Status().out.find("STALE") != std::string::npos; }));
+  st = Status({"--json"});
+  EXPECT_EQ(st.exit_code, 1);
+  EXPECT_TRUE(ParseJson(st.out)->getArray("repos")->getObject(0)->getValue<bool>("stale"));
+
+  st = Status({"acme/unknown"});
+  EXPECT_EQ(st.exit_code, 2);
+  EXPECT_NE(st.err.find("not in the config and never synced"), std::string::npos) << st.err;
+}
+
+TEST_F(AgentCliTest, BadConfigAndArgumentsAreNamed) {
+  WriteFile(config_, "state_dir = \"/tmp/x\"\nintreval = \"5m\"\n");
+  ProcessResult r = Once();
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(config_ + ":2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("intreval"), std::string::npos) << r.err;
+
+  r = RunAgent({"--once", "--config", tmp_.Sub("missing.toml")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing.toml"), std::string::npos) << r.err;
+
+  r = RunAgent({"status", "--frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown option --frobnicate"), std::string::npos) << r.err;
+
+  r = RunAgent({"teleport"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command \"teleport\""), std::string::npos) << r.err;
+
+  r = RunAgent({"publish", model_, "--repo", "not-a-repo", "--out", pub_});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("org/name"), std::string::npos) << r.err;
+
+  r = RunAgent({"serve", pub_, "--listen", "nonsense"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("HOST:PORT"), std::string::npos) << r.err;
+}
+
+TEST_F(AgentCliTest, EveryCommandHasHelpAndVersionWorks) {
+  for (const char* cmd : {"--once", "run", "status", "publish", "serve"}) {
+    ProcessResult r = RunAgent({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd << r.err;
+    EXPECT_NE(r.out.find("usage: sync-agent"), std::string::npos) << cmd;
+    EXPECT_NE(r.out.find("--help"), std::string::npos) << cmd;
+  }
+  ProcessResult r = RunAgent({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("sync-agent ", 0), 0u) << r.out;
+  r = RunAgent({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("publish DIR"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, JsonLogsAreOneObjectPerLine) {
+  WriteFile(model_ + "/a.txt", "a");
+  Publish();
+  WriteConfig({"file://" + pub_});
+  ProcessResult r = Once({"--log-format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.err);
+  std::string line;
+  int n = 0;
+  bool saw_update = false;
+  while (std::getline(lines, line)) {
+    auto obj = ParseJson(line);
+    EXPECT_TRUE(obj->has("ts"));
+    EXPECT_TRUE(obj->has("level"));
+    if (obj->getValue<std::string>("msg") == "updated") {
+      saw_update = true;
+      EXPECT_EQ(obj->getValue<std::string>("repo"), kRepo);
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+  EXPECT_TRUE(saw_update);
+}
+
+}  // namespace
+}  // namespace sync_agent::testing
