@@ -54,8 +54,10 @@ std::string FormatOptions(const std::vector<OptionSpec>& specs) {
   std::string out;
   for (const auto& s : specs) {
     std::string left = "  --" + s.name + (s.takes_value ? " " + s.value_name : "");
-    if (left.size() < 26) left.resize(26, ' ');
-    else left += "  ";
+    if (left.size() < 26)
+      left.resize(26, ' ');
+    else
+      left += "  ";
     out += left + s.help + "\n";
   }
   return out;

@@ -128,8 +128,10 @@ int CmdOnce(const std::vector<std::string>& args) {
       "Syncs every configured repository once. Exits 0 only if all succeeded,\n"
       "1 if any failed, 75 if another sync-agent run holds the lock.";
   std::vector<OptionSpec> specs = {
-      kConfigOpt, kLogFormatOpt,
-      {"repo", true, "ORG/NAME", "sync only this configured repository"}, kHelpOpt};
+      kConfigOpt,
+      kLogFormatOpt,
+      {"repo", true, "ORG/NAME", "sync only this configured repository"},
+      kHelpOpt};
   ParsedArgs parsed;
   int code;
   if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
@@ -186,7 +188,8 @@ int CmdRun(const std::vector<std::string>& args) {
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
     auto wait = std::chrono::milliseconds(
         static_cast<int64_t>(static_cast<double>(config.interval.count()) * jitter(rng)));
-    LogInfo("next sync", {{"in", FormatDuration(std::chrono::milliseconds(wait.count() / 1000 * 1000))}});
+    LogInfo("next sync",
+            {{"in", FormatDuration(std::chrono::milliseconds(wait.count() / 1000 * 1000))}});
     auto until = std::chrono::steady_clock::now() + wait;
     while (!signals.stop_requested()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -222,8 +225,8 @@ int CmdStatus(const std::vector<std::string>& args) {
       "Shows per repository the active revision, the last run and whether it is\n"
       "stale. With a repository name, also its revisions and recent runs.\n"
       "Exits 1 when a repository's last run failed or it is stale.";
-  std::vector<OptionSpec> specs = {kConfigOpt, {"json", false, "", "print JSON"}, kLogFormatOpt,
-                                   kHelpOpt};
+  std::vector<OptionSpec> specs = {
+      kConfigOpt, {"json", false, "", "print JSON"}, kLogFormatOpt, kHelpOpt};
   ParsedArgs parsed;
   int code;
   if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
@@ -259,8 +262,8 @@ int CmdStatus(const std::vector<std::string>& args) {
     report = std::move(built).value();
   }
   bool detail = !repo.empty();
-  std::string out = parsed.Has("json") ? FormatStatusJson(report, detail)
-                                       : FormatStatusText(report, detail);
+  std::string out =
+      parsed.Has("json") ? FormatStatusJson(report, detail) : FormatStatusText(report, detail);
   std::fputs(out.c_str(), stdout);
   return report.healthy() ? kExitOk : kExitFailed;
 }
@@ -305,13 +308,11 @@ int CmdPublish(const std::vector<std::string>& args) {
                 FormatBytes(m.TotalBytes()).c_str());
     return kExitOk;
   }
-  std::printf("published %s revision %s: %zu files, %s; wrote %llu objects (%s), reused %llu (%s)\n",
-              m.repo.c_str(), m.revision.c_str(), m.files.size(),
-              FormatBytes(m.TotalBytes()).c_str(),
-              static_cast<unsigned long long>(r->objects_written),
-              FormatBytes(r->bytes_written).c_str(),
-              static_cast<unsigned long long>(r->objects_reused),
-              FormatBytes(r->bytes_reused).c_str());
+  std::printf(
+      "published %s revision %s: %zu files, %s; wrote %llu objects (%s), reused %llu (%s)\n",
+      m.repo.c_str(), m.revision.c_str(), m.files.size(), FormatBytes(m.TotalBytes()).c_str(),
+      static_cast<unsigned long long>(r->objects_written), FormatBytes(r->bytes_written).c_str(),
+      static_cast<unsigned long long>(r->objects_reused), FormatBytes(r->bytes_reused).c_str());
   return kExitOk;
 }
 

@@ -17,7 +17,8 @@ int CmdServe(const std::vector<std::string>& args) {
       "Serves the files under ROOT (a publish root or a mirror root) over HTTP/1.1:\n"
       "GET and HEAD, byte ranges, ETag and Last-Modified. Stops on SIGTERM or SIGINT.";
   std::vector<OptionSpec> specs = {
-      {"listen", true, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks one)"},
+      {"listen", true, "HOST:PORT",
+       "address to listen on (default 127.0.0.1:8080; port 0 picks one)"},
       {"access-log", true, "FILE", "append one line per request to FILE"},
       {"threads", true, "N", "worker threads (default 32)"},
       {"log-format", true, "FMT", "log lines as \"plain\" (default) or \"json\""},
@@ -93,8 +94,8 @@ int CmdServe(const std::vector<std::string>& args) {
   }
   server.Stop();
   auto st = server.stats();
-  LogInfo("server stopped", {{"requests", std::to_string(st.requests)},
-                             {"bytes", std::to_string(st.body_bytes)}});
+  LogInfo("server stopped",
+          {{"requests", std::to_string(st.requests)}, {"bytes", std::to_string(st.body_bytes)}});
   return kExitOk;
 }
 

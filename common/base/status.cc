@@ -15,16 +15,26 @@ Status::Status(Code code, std::string_view ctx, std::string_view detail) : code_
 
 const char* Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kNotFound: return "not found";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kIOError: return "I/O error";
-    case Code::kNoSpace: return "no space left";
-    case Code::kCorruption: return "corruption";
-    case Code::kNetwork: return "network error";
-    case Code::kBusy: return "busy";
-    case Code::kCancelled: return "cancelled";
-    case Code::kUnsupported: return "unsupported";
+    case Code::kOk:
+      return "OK";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kIOError:
+      return "I/O error";
+    case Code::kNoSpace:
+      return "no space left";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kNetwork:
+      return "network error";
+    case Code::kBusy:
+      return "busy";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kUnsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -44,11 +54,15 @@ Status Status::WithContext(std::string_view prefix) const {
 Status PosixError(std::string_view context, int err) {
   const char* detail = std::strerror(err);
   switch (err) {
-    case ENOENT: return Status::NotFound(context, detail);
+    case ENOENT:
+      return Status::NotFound(context, detail);
     case ENOSPC:
-    case EDQUOT: return Status::NoSpace(context, detail);
-    case EINTR: return Status::Cancelled(context, detail);
-    default: return Status::IOError(context, detail);
+    case EDQUOT:
+      return Status::NoSpace(context, detail);
+    case EINTR:
+      return Status::Cancelled(context, detail);
+    default:
+      return Status::IOError(context, detail);
   }
 }
 

@@ -86,8 +86,8 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}             // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}      // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
@@ -114,10 +114,10 @@ Status PosixError(std::string_view context, int err);
 #define SA_CONCAT_INNER(a, b) a##b
 #define SA_CONCAT(a, b) SA_CONCAT_INNER(a, b)
 
-#define SA_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::sync_agent::Status _sa_st = (expr);         \
-    if (!_sa_st.ok()) return _sa_st;              \
+#define SA_RETURN_IF_ERROR(expr)          \
+  do {                                    \
+    ::sync_agent::Status _sa_st = (expr); \
+    if (!_sa_st.ok()) return _sa_st;      \
   } while (0)
 
 #define SA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -27,7 +27,7 @@ struct Config {
   // A repository is stale when its last successful check is older than this.
   // Default: three intervals.
   std::chrono::milliseconds stale_after{15 * 60 * 1000};
-  int keep_revisions = 2;  // revisions kept on disk including the active one (>= 1)
+  int keep_revisions = 2;            // revisions kept on disk including the active one (>= 1)
   std::string log_format = "plain";  // "plain" or "json"
   std::chrono::milliseconds http_timeout{60 * 1000};  // per request I/O timeout
   std::vector<RepoConfig> repos;

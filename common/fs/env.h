@@ -96,8 +96,8 @@ class Env {
   virtual Result<std::vector<DirEntry>> ListDir(const std::string& path) = 0;
 
   virtual Status CreateDir(const std::string& path, uint32_t mode) = 0;  // OK if it exists
-  virtual Status RemoveFile(const std::string& path) = 0;  // also removes symlinks
-  virtual Status RemoveDir(const std::string& path) = 0;   // empty directories only
+  virtual Status RemoveFile(const std::string& path) = 0;                // also removes symlinks
+  virtual Status RemoveDir(const std::string& path) = 0;                 // empty directories only
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status Link(const std::string& existing, const std::string& link) = 0;
   virtual Status Symlink(const std::string& target, const std::string& link) = 0;

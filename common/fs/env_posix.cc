@@ -196,10 +196,18 @@ class PosixEnv final : public Env {
       DirEntry entry;
       entry.name = std::move(name);
       switch (e->d_type) {
-        case DT_REG: entry.type = FileInfo::Type::kRegular; break;
-        case DT_DIR: entry.type = FileInfo::Type::kDirectory; break;
-        case DT_LNK: entry.type = FileInfo::Type::kSymlink; break;
-        default: entry.type = FileInfo::Type::kOther; break;
+        case DT_REG:
+          entry.type = FileInfo::Type::kRegular;
+          break;
+        case DT_DIR:
+          entry.type = FileInfo::Type::kDirectory;
+          break;
+        case DT_LNK:
+          entry.type = FileInfo::Type::kSymlink;
+          break;
+        default:
+          entry.type = FileInfo::Type::kOther;
+          break;
       }
       out.push_back(std::move(entry));
     }

@@ -72,12 +72,12 @@ Result<std::string> ReadFileToString(Env* env, const std::string& path, uint64_t
   return out;
 }
 
-Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data,
-                           uint32_t mode, int64_t mtime_ns) {
+Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data, uint32_t mode,
+                           int64_t mtime_ns) {
   static std::atomic<uint64_t> counter{0};
-  std::string tmp = JoinPath(DirName(path), "." + BaseName(path) + ".tmp." +
-                                                std::to_string(::getpid()) + "." +
-                                                std::to_string(counter.fetch_add(1)));
+  std::string tmp =
+      JoinPath(DirName(path), "." + BaseName(path) + ".tmp." + std::to_string(::getpid()) + "." +
+                                  std::to_string(counter.fetch_add(1)));
   Status s;
   {
     auto file = env->NewWritableFile(tmp, mode);

@@ -36,7 +36,8 @@ struct ContentHasher::State {
 
 ContentHasher::ContentHasher() : state_(new State) {
   // Allocation failure of a few hundred bytes is not recoverable here.
-  if (!state_->sha || !state_->xxh || EVP_DigestInit_ex(state_->sha.get(), EVP_sha256(), nullptr) != 1) {
+  if (!state_->sha || !state_->xxh ||
+      EVP_DigestInit_ex(state_->sha.get(), EVP_sha256(), nullptr) != 1) {
     std::abort();
   }
   XXH3_128bits_reset(state_->xxh.get());

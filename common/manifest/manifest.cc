@@ -96,6 +96,27 @@ Status CheckKnownKeys(const Object::Ptr& obj, std::initializer_list<std::string_
   return Status::OK();
 }
 
+Status CheckFormat(std::string_view what, uint64_t got, int want) {
+  if (got == static_cast<uint64_t>(want)) return Status::OK();
+  return Status::Unsupported(std::string(what) + " format " + std::to_string(got),
+                             "this sync-agent reads format " + std::to_string(want) +
+                                 "; upgrade sync-agent");
+}
+
+// The repository name and revision id shared by manifests and pointers.
+Status CheckRepoAndRevision(std::string_view what, const std::string& repo,
+                            const std::string& revision) {
+  if (!IsValidRepoName(repo)) {
+    return Status::InvalidArgument(std::string(what) + " repo " + JsonQuote(repo),
+                                   "not of the form org/name");
+  }
+  if (!IsValidRevisionId(revision)) {
+    return Status::InvalidArgument(std::string(what) + " revision " + JsonQuote(revision),
+                                   "must be 1-128 characters of [A-Za-z0-9._-]");
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 uint64_t Manifest::TotalBytes() const {
@@ -147,19 +168,8 @@ std::string CheckRelativePath(std::string_view path, const ManifestLimits& limit
 }
 
 Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
-  if (m.format != kManifestFormat) {
-    return Status::Unsupported("manifest format " + std::to_string(m.format),
-                               "this sync-agent reads format " + std::to_string(kManifestFormat) +
-                                   "; upgrade sync-agent");
-  }
-  if (!IsValidRepoName(m.repo)) {
-    return Status::InvalidArgument("manifest repo " + JsonQuote(m.repo),
-                                   "not of the form org/name");
-  }
-  if (!IsValidRevisionId(m.revision)) {
-    return Status::InvalidArgument("manifest revision " + JsonQuote(m.revision),
-                                   "must be 1-128 characters of [A-Za-z0-9._-]");
-  }
+  SA_RETURN_IF_ERROR(CheckFormat("manifest", static_cast<uint64_t>(m.format), kManifestFormat));
+  SA_RETURN_IF_ERROR(CheckRepoAndRevision("manifest", m.repo, m.revision));
   if (!m.parent.empty() && !IsValidRevisionId(m.parent)) {
     return Status::InvalidArgument("manifest parent " + JsonQuote(m.parent),
                                    "must be 1-128 characters of [A-Za-z0-9._-]");
@@ -186,9 +196,9 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
     }
     total += e.size;
     if (total > limits.max_total_size) {
-      return Status::InvalidArgument(EntryLabel(i, e.path),
-                                     "total size passes the limit of " +
-                                         std::to_string(limits.max_total_size) + " bytes");
+      return Status::InvalidArgument(
+          EntryLabel(i, e.path),
+          "total size passes the limit of " + std::to_string(limits.max_total_size) + " bytes");
     }
     if (e.mode != 0644 && e.mode != 0755) {
       char buf[16];
@@ -211,8 +221,8 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
     for (size_t pos = p.find('/'); pos != std::string_view::npos; pos = p.find('/', pos + 1)) {
       if (paths.count(p.substr(0, pos))) {
         return Status::InvalidArgument(
-            EntryLabel(i, p), "its directory " + JsonQuote(p.substr(0, pos)) +
-                                  " is also listed as a file");
+            EntryLabel(i, p),
+            "its directory " + JsonQuote(p.substr(0, pos)) + " is also listed as a file");
       }
     }
   }
@@ -249,17 +259,12 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
   Manifest m;
   {
     SA_ASSIGN_OR_RETURN(uint64_t format, GetUnsigned(obj, "format", "manifest"));
-    if (format != kManifestFormat) {
-      return Status::Unsupported("manifest format " + std::to_string(format),
-                                 "this sync-agent reads format " +
-                                     std::to_string(kManifestFormat) + "; upgrade sync-agent");
-    }
+    SA_RETURN_IF_ERROR(CheckFormat("manifest", format, kManifestFormat));
     m.format = static_cast<int>(format);
   }
-  SA_RETURN_IF_ERROR(CheckKnownKeys(obj,
-                                    {"format", "repo", "revision", "created", "parent",
-                                     "file_count", "total_size", "files"},
-                                    "manifest"));
+  SA_RETURN_IF_ERROR(CheckKnownKeys(
+      obj, {"format", "repo", "revision", "created", "parent", "file_count", "total_size", "files"},
+      "manifest"));
   SA_ASSIGN_OR_RETURN(m.repo, GetString(obj, "repo", "manifest"));
   SA_ASSIGN_OR_RETURN(m.revision, GetString(obj, "revision", "manifest"));
   SA_ASSIGN_OR_RETURN(m.created, GetString(obj, "created", "manifest"));
@@ -336,25 +341,14 @@ Result<RevisionPointer> ParsePointer(std::string_view json) {
   SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, "revision pointer"));
   RevisionPointer p;
   SA_ASSIGN_OR_RETURN(uint64_t format, GetUnsigned(obj, "format", "revision pointer"));
-  if (format != kPointerFormat) {
-    return Status::Unsupported("revision pointer format " + std::to_string(format),
-                               "this sync-agent reads format " + std::to_string(kPointerFormat) +
-                                   "; upgrade sync-agent");
-  }
+  SA_RETURN_IF_ERROR(CheckFormat("revision pointer", format, kPointerFormat));
   p.format = static_cast<int>(format);
   SA_ASSIGN_OR_RETURN(p.repo, GetString(obj, "repo", "revision pointer"));
   SA_ASSIGN_OR_RETURN(p.revision, GetString(obj, "revision", "revision pointer"));
   SA_ASSIGN_OR_RETURN(p.manifest, GetString(obj, "manifest", "revision pointer"));
   SA_ASSIGN_OR_RETURN(p.manifest_sha256, GetString(obj, "manifest_sha256", "revision pointer"));
   SA_ASSIGN_OR_RETURN(p.published, GetString(obj, "published", "revision pointer", false));
-  if (!IsValidRepoName(p.repo)) {
-    return Status::InvalidArgument("revision pointer repo " + JsonQuote(p.repo),
-                                   "not of the form org/name");
-  }
-  if (!IsValidRevisionId(p.revision)) {
-    return Status::InvalidArgument("revision pointer revision " + JsonQuote(p.revision),
-                                   "must be 1-128 characters of [A-Za-z0-9._-]");
-  }
+  SA_RETURN_IF_ERROR(CheckRepoAndRevision("revision pointer", p.repo, p.revision));
   if (p.manifest != PublishedManifestPath(p.revision)) {
     return Status::InvalidArgument("revision pointer manifest " + JsonQuote(p.manifest),
                                    "expected " + JsonQuote(PublishedManifestPath(p.revision)));

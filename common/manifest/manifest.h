@@ -29,10 +29,10 @@ struct ManifestEntry {
 
 struct Manifest {
   int format = kManifestFormat;
-  std::string repo;      // "org/name"
-  std::string revision;  // opaque id, see IsValidRevisionId
-  std::string created;   // ISO-8601 UTC
-  std::string parent;    // previous revision id, empty for the first
+  std::string repo;                  // "org/name"
+  std::string revision;              // opaque id, see IsValidRevisionId
+  std::string created;               // ISO-8601 UTC
+  std::string parent;                // previous revision id, empty for the first
   std::vector<ManifestEntry> files;  // sorted by path
 
   uint64_t TotalBytes() const;
@@ -75,7 +75,7 @@ bool IsValidRevisionId(std::string_view id);
 std::string CheckRelativePath(std::string_view path, const ManifestLimits& limits);
 
 // Where things live inside "<publish-root>/<org/name>/" (relative paths).
-std::string PublishedObjectPath(std::string_view sha256);  // "objects/ab/ab12..."
+std::string PublishedObjectPath(std::string_view sha256);      // "objects/ab/ab12..."
 std::string PublishedManifestPath(std::string_view revision);  // "revisions/<rev>.json"
 inline constexpr const char* kPointerName = "latest";
 

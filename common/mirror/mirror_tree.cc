@@ -49,9 +49,9 @@ Result<std::string> MirrorTree::ActiveRevision(const std::string& repo) const {
   SA_ASSIGN_OR_RETURN(std::string target, env_->ReadLink(link));
   std::string prefix = std::string("../") + kHiddenDir + "/trees/" + repo + "/";
   if (target.rfind(prefix, 0) != 0 || target.size() == prefix.size()) {
-    return Status::InvalidArgument("mirror path " + link,
-                                   "is a symlink to " + target +
-                                       ", which sync-agent did not create; move it away");
+    return Status::InvalidArgument(
+        "mirror path " + link,
+        "is a symlink to " + target + ", which sync-agent did not create; move it away");
   }
   return target.substr(prefix.size());
 }
@@ -66,8 +66,7 @@ Status MirrorTree::Assemble(const std::string& repo, const Manifest& manifest,
                             AssembleStats* stats) {
   std::string staging_dir = StagingDir(repo);
   SA_RETURN_IF_ERROR(CreateDirs(env_, staging_dir, 0755));
-  std::string staging =
-      JoinPath(staging_dir, manifest.revision + "." + std::to_string(::getpid()));
+  std::string staging = JoinPath(staging_dir, manifest.revision + "." + std::to_string(::getpid()));
   SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, staging));
   SA_RETURN_IF_ERROR(env_->CreateDir(staging, 0755));
 

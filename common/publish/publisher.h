@@ -22,10 +22,10 @@ namespace sync_agent {
 class Env;
 
 struct PublishOptions {
-  std::string input_dir;  // the repository's working directory
-  std::string repo;       // "org/name"
-  std::string out_root;   // the publish root
-  std::string revision;   // optional: a revision id to use instead of the generated one
+  std::string input_dir;         // the repository's working directory
+  std::string repo;              // "org/name"
+  std::string out_root;          // the publish root
+  std::string revision;          // optional: a revision id to use instead of the generated one
   bool allow_unchanged = false;  // publish a new revision even if content did not change
 };
 

@@ -44,8 +44,8 @@ std::string FileSource::ObjectLocation(const std::string& repo, const std::strin
   return JoinPath(JoinPath(dir_, repo), PublishedObjectPath(sha256));
 }
 
-Status FileSource::FetchObject(const std::string& repo, const std::string& sha256,
-                               uint64_t offset, ObjectSink* sink) {
+Status FileSource::FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
+                               ObjectSink* sink) {
   std::string path = ObjectLocation(repo, sha256);
   SA_ASSIGN_OR_RETURN(auto file, env_->NewSequentialFile(path));
   SA_RETURN_IF_ERROR(file->Skip(offset));

@@ -44,8 +44,9 @@ Result<PointerFetch> HttpSource::FetchPointer(const std::string& repo,
     return fetch;
   }
   if (resp.status == 404) {
-    return Status::NotFound("source " + root_, "no published revision of " + repo + " (HTTP 404 for " +
-                                                   req.url + "); check the source URL and that the "
+    return Status::NotFound("source " + root_, "no published revision of " + repo +
+                                                   " (HTTP 404 for " + req.url +
+                                                   "); check the source URL and that the "
                                                    "origin has published this repository");
   }
   if (resp.status != 200) return StatusForHttp("fetch revision pointer", req.url, resp);

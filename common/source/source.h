@@ -29,8 +29,8 @@ struct PointerValidators {
 };
 
 struct PointerFetch {
-  bool not_modified = false;  // the source said nothing changed since validators
-  std::string body;           // the pointer's bytes (empty when not_modified)
+  bool not_modified = false;     // the source said nothing changed since validators
+  std::string body;              // the pointer's bytes (empty when not_modified)
   PointerValidators validators;  // to remember for the next poll
 };
 

@@ -106,9 +106,9 @@ Status ObjectDownload::Begin(uint64_t offset) {
 Status ObjectDownload::Write(const char* data, size_t n) {
   if (!begun_) return Status::IOError("download " + origin_, "data before Begin");
   if (hasher_->size() + n > expected_.size) {
-    return Status::Corruption("download " + origin_,
-                              "source sent more than the " + std::to_string(expected_.size) +
-                                  " bytes the manifest lists");
+    return Status::Corruption("download " + origin_, "source sent more than the " +
+                                                         std::to_string(expected_.size) +
+                                                         " bytes the manifest lists");
   }
   hasher_->Update(data, n);
   Status s = file_->Append(data, n);
@@ -132,9 +132,9 @@ Status ObjectDownload::Finish() {
   }
   if (d.sha256 != expected_.sha256 || d.xxh3_128 != expected_.xxh3_128) {
     store_->RemovePartial(expected_.sha256);
-    return Status::Corruption("download " + origin_,
-                              "content hashes to sha256 " + d.sha256 + ", the manifest says " +
-                                  expected_.sha256 + "; the source serves wrong bytes");
+    return Status::Corruption("download " + origin_, "content hashes to sha256 " + d.sha256 +
+                                                         ", the manifest says " + expected_.sha256 +
+                                                         "; the source serves wrong bytes");
   }
   std::string dest = store_->ObjectPath(expected_.sha256);
   SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));

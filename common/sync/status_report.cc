@@ -23,10 +23,10 @@ void Classify(RepoStatus* r, const StatusReport& rep) {
         "the last run did not finish: the agent was killed, crashed or could not record its "
         "result; the next run resumes what was downloaded";
   } else if (r->last_run && (r->last_run->outcome == RunOutcome::kFailed ||
-                      r->last_run->outcome == RunOutcome::kInterrupted)) {
+                             r->last_run->outcome == RunOutcome::kInterrupted)) {
     r->failing = true;
-    r->problem = std::string("last run ") + RunOutcomeName(r->last_run->outcome) + ": " +
-                 r->last_run->error;
+    r->problem =
+        std::string("last run ") + RunOutcomeName(r->last_run->outcome) + ": " + r->last_run->error;
   }
   int64_t last_ok = r->last_success ? r->last_success->finished_at_ms : 0;
   if (last_ok == 0) {
@@ -37,8 +37,8 @@ void Classify(RepoStatus* r, const StatusReport& rep) {
     if (r->problem.empty()) {
       r->problem = "no successful check for " +
                    FormatDuration(std::chrono::milliseconds((rep.now_ms - last_ok) / 1000 * 1000)) +
-                   " (stale_after " + FormatDuration(std::chrono::milliseconds(rep.stale_after_ms)) +
-                   ")";
+                   " (stale_after " +
+                   FormatDuration(std::chrono::milliseconds(rep.stale_after_ms)) + ")";
     }
   }
 }
@@ -83,9 +83,8 @@ void AppendRevisionJson(std::string* o, const RevisionRow& r) {
 }  // namespace
 
 bool StatusReport::healthy() const {
-  return std::none_of(repos.begin(), repos.end(), [](const RepoStatus& r) {
-    return r.configured && (r.stale || r.failing);
-  });
+  return std::none_of(repos.begin(), repos.end(),
+                      [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); });
 }
 
 StatusReport EmptyStatusReport(const Config& config, int64_t now_ms) {
@@ -154,8 +153,9 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     o += r.name + ": " + state + "\n";
     if (r.active) {
       o += "  active revision: " + r.active->revision + " (activated " +
-           Age(rep.now_ms, r.active->activated_at_ms) + ", " + std::to_string(r.active->file_count) +
-           " files, " + FormatBytes(r.active->total_bytes) + ")\n";
+           Age(rep.now_ms, r.active->activated_at_ms) + ", " +
+           std::to_string(r.active->file_count) + " files, " + FormatBytes(r.active->total_bytes) +
+           ")\n";
     } else {
       o += "  active revision: none\n";
     }

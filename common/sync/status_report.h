@@ -19,9 +19,9 @@ struct RepoStatus {
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;
-  bool stale = false;     // no successful check within stale_after
-  bool failing = false;   // the last run failed or was interrupted
-  std::string problem;    // one line for humans when stale or failing
+  bool stale = false;    // no successful check within stale_after
+  bool failing = false;  // the last run failed or was interrupted
+  std::string problem;   // one line for humans when stale or failing
   // Details, only for a single-repository report.
   std::vector<RevisionRow> revisions;
   std::vector<RunRow> runs;

@@ -152,8 +152,8 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
       if (s.ok()) s = fs;
     }
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   if (s.ok()) {
     if (ctx.unchanged) {
@@ -191,15 +191,15 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     }
     SA_ASSIGN_OR_RETURN(auto prev, db_->GetPollState(repo.name, url));
     PointerValidators validators;
-    bool have_prev = prev.has_value() && !ctx->active_revision.empty() &&
-                     prev->revision == ctx->active_revision;
+    bool have_prev =
+        prev.has_value() && !ctx->active_revision.empty() && prev->revision == ctx->active_revision;
     if (have_prev) validators = {prev->etag, prev->last_modified, prev->pointer_sha256};
     auto fetched = (*source)->FetchPointer(repo.name, have_prev ? &validators : nullptr);
     if (!fetched.ok()) {
       if (fetched.status().IsCancelled()) return fetched.status();
       if (repo.sources.size() > 1) {
-        LogWarning("source failed, trying the next", {{"repo", repo.name}, {"source", url},
-                                                      {"error", fetched.status().ToString()}});
+        LogWarning("source failed, trying the next",
+                   {{"repo", repo.name}, {"source", url}, {"error", fetched.status().ToString()}});
       }
       last_error = fetched.status();
       continue;
@@ -227,9 +227,9 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   }
   ctx->pointer = std::move(pointer).value();
   if (ctx->pointer.repo != repo.name) {
-    return Status::InvalidArgument("source " + ctx->source_url,
-                                   "the pointer for " + repo.name + " names repository " +
-                                       ctx->pointer.repo);
+    return Status::InvalidArgument(
+        "source " + ctx->source_url,
+        "the pointer for " + repo.name + " names repository " + ctx->pointer.repo);
   }
   PollState poll{ctx->pointer_fetch.validators.etag, ctx->pointer_fetch.validators.last_modified,
                  ctx->pointer.revision, ctx->pointer_fetch.validators.pointer_sha256};
@@ -261,9 +261,9 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
                                        ctx->manifest.revision + ", expected " + repo.name +
                                        " revision " + ctx->pointer.revision);
   }
-  SA_RETURN_IF_ERROR(db_->RecordRevision(repo.name, ctx->manifest, ctx->manifest_sha256,
-                                         ctx->source_url)
-                         .status());
+  SA_RETURN_IF_ERROR(
+      db_->RecordRevision(repo.name, ctx->manifest, ctx->manifest_sha256, ctx->source_url)
+          .status());
 
   // Plan and check space before transferring anything.
   ctx->plan = PlanSync(ctx->manifest, *ctx->store);
@@ -299,9 +299,10 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
       repo.name, ctx->manifest, [store](const std::string& sha) { return store->ObjectPath(sha); },
       &stats));
   if (stats.copied > 0) {
-    LogInfo("some files were copied instead of hard-linked (executable, another file system or "
-            "link limit)",
-            {{"repo", repo.name}, {"copied", std::to_string(stats.copied)}});
+    LogInfo(
+        "some files were copied instead of hard-linked (executable, another file system or "
+        "link limit)",
+        {{"repo", repo.name}, {"copied", std::to_string(stats.copied)}});
   }
   if (options_.cancel && options_.cancel->load()) {
     ctx->mirror->RemoveTree(repo.name, ctx->manifest.revision);

@@ -9,8 +9,10 @@ namespace sync_agent {
 
 const char* FetchMethodName(FetchMethod m) {
   switch (m) {
-    case FetchMethod::kReuse: return "reuse";
-    case FetchMethod::kWhole: return "whole";
+    case FetchMethod::kReuse:
+      return "reuse";
+    case FetchMethod::kWhole:
+      return "whole";
   }
   return "?";
 }

@@ -81,8 +81,8 @@ TEST(JsonTextTest, EscapesAndValidatesUtf8) {
   EXPECT_EQ(JsonQuote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
   EXPECT_TRUE(IsValidUtf8("plain ünïcødé 日本"));
   EXPECT_FALSE(IsValidUtf8("\xff"));
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));         // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));     // surrogate
   EXPECT_EQ(Utf8ErrorOffset("ab\xe2\x82"), 2u);  // truncated sequence
 }
 

@@ -20,8 +20,7 @@ namespace {
 
 enum class ServerKind { kBuiltin, kNginx };
 
-class RevisionChangeTest : public AgentFixture,
-                           public ::testing::WithParamInterface<ServerKind> {
+class RevisionChangeTest : public AgentFixture, public ::testing::WithParamInterface<ServerKind> {
  protected:
   std::string StartServer() {
     return GetParam() == ServerKind::kBuiltin ? StartBuiltinServer() : StartNginx();
@@ -138,8 +137,8 @@ TEST_F(AgentTest, ReadersNeverSeeAMixOfRevisions) {
         seen.insert(rev);
       }
       ::close(dir);
-      if (seen.size() > 1) violation = "one pass saw revisions " + *seen.begin() + " and " +
-                                       *seen.rbegin();
+      if (seen.size() > 1)
+        violation = "one pass saw revisions " + *seen.begin() + " and " + *seen.rbegin();
       passes++;
     }
   });

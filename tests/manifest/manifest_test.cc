@@ -19,8 +19,8 @@ Manifest SampleManifest() {
   m.created = "2026-01-01T00:00:00Z";
   m.parent = "20251231T000000Z-def";
   m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b')});
-  m.files.push_back({"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'),
-                     std::string(32, 'd')});
+  m.files.push_back(
+      {"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'), std::string(32, 'd')});
   return m;
 }
 

@@ -11,16 +11,7 @@
 namespace sync_agent::testing {
 
 bool WaitForPort(int port) {
-  return WaitFor([port] {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-  });
+  return WaitFor([port] { return AcceptsConnections(port); });
 }
 
 AgentFixture::AgentFixture() {
@@ -55,8 +46,8 @@ std::string AgentFixture::Publish() {
 std::string AgentFixture::StartBuiltinServer() {
   int port = FreeLoopbackPort();
   server_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
-      AgentBinary(), "serve", pub_, "--listen", "127.0.0.1:" + std::to_string(port),
-      "--access-log", tmp_.Sub("serve-access.log")});
+      AgentBinary(), "serve", pub_, "--listen", "127.0.0.1:" + std::to_string(port), "--access-log",
+      tmp_.Sub("serve-access.log")});
   EXPECT_TRUE(WaitForPort(port)) << server_->Stderr();
   return "http://127.0.0.1:" + std::to_string(port);
 }

@@ -37,7 +37,7 @@ class AgentFixture : public ::testing::Test {
   std::vector<std::string> ConfigArgs() const { return {"--config", config_}; }
 
   std::string Served() const { return mirror_ + "/" + kRepo; }
-  std::string ServedRevision() const;  // "" if nothing is served
+  std::string ServedRevision() const;                       // "" if nothing is served
   std::string ObjectUri(const std::string& content) const;  // "/acme/llm-7b/objects/.."
   std::string PartialPath(const std::string& content) const;
 

@@ -24,18 +24,6 @@ constexpr int kPortAttempts = 4;
 constexpr auto kStartTimeout = std::chrono::seconds(15);
 constexpr auto kGracefulStopTimeout = std::chrono::seconds(5);
 
-bool AcceptsConnections(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // The path and every parent must be enterable by others for nginx's workers.
 std::string CheckTraversableByOthers(const std::string& root) {
   struct stat st;

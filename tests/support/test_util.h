@@ -29,6 +29,8 @@ class TempDir {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreeLoopbackPort();
+// True if something accepts TCP connections on 127.0.0.1:port right now.
+bool AcceptsConnections(int port);
 
 void WriteFile(const std::string& path, const std::string& content, mode_t mode = 0644);
 std::string ReadFile(const std::string& path);  // "" if missing
