@@ -209,6 +209,42 @@ TEST_F(AgentTest, SigkillMidDownloadThenTheNextRunResumes) {
   EXPECT_NE(st_out.out.find("\"outcome\":\"interrupted\""), std::string::npos) << st_out.out;
 }
 
+TEST_F(AgentTest, ServerDyingMidBodyFailsTheRunAndAnotherServerResumesIt) {
+  std::string weights = RandomBytes(40 << 20, 8);
+  WriteFile(model_ + "/weights.bin", weights);
+  Publish();
+  std::string url = StartNginx("8m");
+  ASSERT_FALSE(url.empty());
+  WriteConfig({url});
+  BackgroundProcess agent({AgentBinary(), "--once", "--config", config_});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        struct stat st;
+        return ::stat(PartialPath(weights).c_str(), &st) == 0 && st.st_size > (4 << 20);
+      },
+      std::chrono::seconds(60)))
+      << agent.Stderr();
+  nginx_->Kill();  // the body stops half-way: a truncated transfer
+  EXPECT_EQ(agent.Wait(), 1);
+  std::string err = agent.Stderr();
+  EXPECT_NE(err.find("weights.bin"), std::string::npos) << err;
+  EXPECT_TRUE(err.find("connection closed after") != std::string::npos ||
+              err.find("reset") != std::string::npos)
+      << err;
+  EXPECT_FALSE(PathExists(Served()));
+  ProcessResult st = Status();
+  EXPECT_EQ(st.exit_code, 1);
+  EXPECT_NE(st.out.find("FAILING"), std::string::npos) << st.out;
+  // The built-in server takes over; the run continues from the partial file.
+  WriteConfig({StartBuiltinServer()});
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming download"), std::string::npos) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  std::string log = ReadFile(tmp_.Sub("serve-access.log"));
+  EXPECT_NE(log.find("bytes="), std::string::npos) << log;
+}
+
 TEST_F(AgentTest, SecondAgentSeesTheLockAndChangesNothing) {
   WriteFile(model_ + "/weights.bin", RandomBytes(24 << 20, 4));
   Publish();

@@ -195,6 +195,13 @@ void NginxServer::Stop() {
   port_ = 0;
 }
 
+void NginxServer::Kill() {
+  if (!process_) return;
+  ::kill(-process_->pid(), SIGKILL);
+  process_->Wait();
+  process_.reset();
+}
+
 std::vector<AccessLogEntry> NginxServer::ReadAccessLog() const {
   std::vector<AccessLogEntry> entries;
   std::istringstream in(ReadFile(AccessLogPath()));

@@ -70,6 +70,10 @@ class NginxServer {
   // nginx's error log, for failure messages.
   std::string ErrorLog() const;
 
+  // Kills nginx and its workers at once (SIGKILL to the process group), so
+  // connections in flight break off mid-body. The access log stays readable.
+  void Kill();
+
   // True if /usr/sbin/nginx is installed and executable.
   static bool Available();
 
