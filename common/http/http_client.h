@@ -53,6 +53,7 @@ struct HttpResponse {
   std::string last_modified;
   std::optional<uint64_t> content_length;
   // From Content-Range on a 206: the first byte and the full size ("*" -> nullopt).
+  // On a 416, range_total comes from "bytes */<size>" and range_first is unset.
   std::optional<uint64_t> range_first;
   std::optional<uint64_t> range_total;
   std::string final_url;  // after redirects
@@ -74,6 +75,11 @@ class HttpClient {
   // read and dropped (up to a small limit) and the response is returned with
   // OK status: the caller decides what 304, 404 or 416 mean. Transport
   // failures (refused, reset, timeout, TLS) return kNetwork naming the URL.
+  // Whatever body bytes arrived before a failure (truncation, timeout,
+  // cancellation) have been given to the sink, so a caller can resume with a
+  // range from there. A request that failed on a reused connection before any
+  // of the response arrived is sent once more on a fresh one. Connections are
+  // kept per scheme://host:port (a few origins at most).
   Result<HttpResponse> Send(const HttpRequest& request, const BodySink& sink);
 
   // Convenience: GET into a string, at most max_bytes (kInvalidArgument past that).

@@ -24,6 +24,8 @@ constexpr uint64_t kProgressRecordBytes = 64ULL << 20;
 // space, so that SQLite can still record the failure.
 constexpr uint64_t kReserveBytes = 8ULL << 20;
 constexpr const char* kReserveName = "reserve";
+// Partial downloads untouched this long belong to revisions nobody needs any more.
+constexpr int64_t kPartialExpiryMs = 7LL * 24 * 3600 * 1000;
 // Free space kept beyond what a run needs.
 constexpr uint64_t kFreeSpaceMargin = 16ULL << 20;
 
@@ -76,7 +78,24 @@ Status SyncEngine::Init() {
       LogWarning("could not set aside reserve space in state_dir", {{"error", rs.ToString()}});
     }
   }
+  SA_RETURN_IF_ERROR(ExpirePartials());
   return db_->CloseAbandonedRuns("the agent stopped during the run (killed or crashed)");
+}
+
+Status SyncEngine::ExpirePartials() {
+  std::string dir = JoinPath(options_.state_dir, "partial");
+  SA_ASSIGN_OR_RETURN(auto entries, env_->ListDir(dir));
+  int64_t now_ns = NowMs() * 1000000;
+  for (const auto& e : entries) {
+    std::string path = JoinPath(dir, e.name);
+    auto info = env_->Lstat(path);
+    if (!info.ok() || now_ns - info->mtime_ns < kPartialExpiryMs * 1000000) continue;
+    SA_RETURN_IF_ERROR(env_->RemoveFile(path));
+    std::string sha = e.name.substr(0, e.name.find('.'));
+    SA_RETURN_IF_ERROR(db_->RemovePartial(sha));
+    LogInfo("removed a partial download untouched for 7 days", {{"file", path}});
+  }
+  return Status::OK();
 }
 
 Status SyncEngine::Reconcile(const std::string& repo) {

@@ -57,7 +57,8 @@ class SyncEngine {
   // env, db must outlive the engine. A null factory means MakeSource.
   SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory = nullptr);
 
-  // Prepares state_dir and mirror_root; marks runs left open by a dead process.
+  // Prepares state_dir and mirror_root, removes partial downloads untouched
+  // for 7 days, and marks runs left open by a dead process as interrupted.
   Status Init();
   // Syncs one repository; never throws; records the run.
   RepoSyncResult SyncRepo(const RepoConfig& repo);
@@ -65,6 +66,7 @@ class SyncEngine {
  private:
   struct RunContext;
   Status Reconcile(const std::string& repo);
+  Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
   Status Transfer(RunContext* ctx);
   Status Collect(const std::string& repo, const std::string& keep_target);

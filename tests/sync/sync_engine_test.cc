@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "common/base/time_util.h"
 #include "common/db/state_db.h"
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
@@ -304,6 +305,21 @@ TEST_F(SyncEngineTest, CancelledRunIsRecordedAsInterrupted) {
   RepoSyncResult r = Sync();
   EXPECT_EQ(r.outcome, RunOutcome::kInterrupted) << r.status.ToString();
   EXPECT_FALSE(testing::PathExists(Served()));
+}
+
+TEST_F(SyncEngineTest, PartialDownloadsUntouchedForAWeekAreRemoved) {
+  std::string old_part = state_ + "/partial/" + std::string(64, 'a') + ".part";
+  std::string new_part = state_ + "/partial/" + std::string(64, 'b') + ".part";
+  WriteFile(old_part, "stale bytes");
+  WriteFile(new_part, "fresh bytes");
+  int64_t eight_days_ago = (ToUnixMillis(std::chrono::system_clock::now()) - 8LL * 86400000) *
+                           1000000;
+  ASSERT_TRUE(Env::Default()->SetModTime(old_part, eight_days_ago).ok());
+  WriteFile(model_ + "/a.txt", "a");
+  Publish();
+  ASSERT_TRUE(Sync().status.ok());
+  EXPECT_FALSE(testing::PathExists(old_part));
+  EXPECT_TRUE(testing::PathExists(new_part));
 }
 
 TEST_F(SyncEngineTest, DatabaseBehindTheServedTreeIsReconciled) {
