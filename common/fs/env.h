@@ -51,6 +51,11 @@ class WritableFile {
   virtual Status Append(const void* data, size_t n) = 0;
   virtual Status Sync() = 0;
   virtual Status Close() = 0;
+  // Hints for streaming large files: start writing [offset, offset+length)
+  // back to disk now, or wait until that range is on disk. They bound dirty
+  // memory and leave little for Sync() to do; neither makes data durable.
+  virtual Status StartWriteback(uint64_t offset, uint64_t length) { return Status::OK(); }
+  virtual Status WaitWriteback(uint64_t offset, uint64_t length) { return Status::OK(); }
   // Bytes in the file (the initial size plus what was appended).
   virtual uint64_t Size() const = 0;
 };

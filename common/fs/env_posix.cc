@@ -128,6 +128,15 @@ class PosixWritableFile final : public WritableFile {
     if (::fdatasync(fd_) != 0) return PosixError("fsync " + path_, errno);
     return Status::OK();
   }
+  Status StartWriteback(uint64_t offset, uint64_t length) override {
+    return SyncRange(offset, length, SYNC_FILE_RANGE_WRITE, "start writeback of ");
+  }
+  Status WaitWriteback(uint64_t offset, uint64_t length) override {
+    return SyncRange(offset, length,
+                     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                         SYNC_FILE_RANGE_WAIT_AFTER,
+                     "write back ");
+  }
   Status Close() override {
     if (fd_ < 0) return Status::OK();
     int fd = fd_;
@@ -138,6 +147,16 @@ class PosixWritableFile final : public WritableFile {
   uint64_t Size() const override { return size_; }
 
  private:
+  Status SyncRange(uint64_t offset, uint64_t length, unsigned int flags, const char* what) {
+    if (::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
+                          flags) != 0) {
+      // Some file systems do not support it; it is only a hint there.
+      if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE) return Status::OK();
+      return PosixError(std::string(what) + path_, errno);
+    }
+    return Status::OK();
+  }
+
   std::string path_;
   int fd_;
   uint64_t size_;

@@ -595,8 +595,14 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
     std::vector<std::string> part_headers;
     uint64_t length = 0;
     for (const ByteRange& r : ranges) {
-      part_headers.push_back("\r\n--" + boundary + "\r\nContent-Type: " + content_type +
-                             "\r\nContent-Range: " + content_range(r) + "\r\n\r\n");
+      std::string part = "\r\n--";
+      part += boundary;
+      part += "\r\nContent-Type: ";
+      part += content_type;
+      part += "\r\nContent-Range: ";
+      part += content_range(r);
+      part += "\r\n\r\n";
+      part_headers.push_back(std::move(part));
       length += part_headers.back().size() + r.length();
     }
     const std::string closing = "\r\n--" + boundary + "--\r\n";
@@ -623,7 +629,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
                            int64_t mtime) {
     if (!request.has("If-Range")) return true;
     std::string value(Trim(request.get("If-Range")));
-    if (value.rfind("\"", 0) == 0 || value.rfind("W/", 0) == 0) return value == etag;
+    if (value.rfind('"', 0) == 0 || value.rfind("W/", 0) == 0) return value == etag;
     std::optional<int64_t> date = ParseHttpDate(value);
     return date && *date == mtime;
   }

@@ -85,6 +85,11 @@ class ObjectDownload final : public ObjectSink {
   uint64_t bytes_written_ = 0;
   uint64_t resumed_from_ = 0;
   bool begun_ = false;
+  // Streaming writeback: the chunk being filled starts at chunk_start_; the
+  // previous chunk, already being written back, at prev_chunk_start_.
+  uint64_t chunk_start_ = 0;
+  uint64_t prev_chunk_start_ = 0;
+  bool have_prev_chunk_ = false;
 };
 
 }  // namespace sync_agent

@@ -11,6 +11,7 @@
 #include "common/hash/content_hasher.h"
 #include "common/mirror/mirror_tree.h"
 #include "common/store/object_store.h"
+#include "common/store/pipelined_sink.h"
 #include "common/sync/sync_plan.h"
 
 namespace sync_agent {
@@ -367,7 +368,12 @@ Status SyncEngine::Transfer(RunContext* ctx) {
     if (offset == f.size && f.size > 0) {
       s = dl.Begin(offset);  // everything is on disk already; only verify
     } else {
-      s = ctx->source->FetchObject(ctx->repo, f.sha256, offset, &dl);
+      // Receive on this thread; hash and write on another.
+      PipelinedSink pipe(&dl);
+      s = ctx->source->FetchObject(ctx->repo, f.sha256, offset, &pipe);
+      // Whatever arrived before a failure is kept for the next run.
+      Status drained = pipe.Drain();
+      if (s.ok()) s = drained;
     }
     if (s.ok()) s = dl.Finish();
     ctx->counters.bytes_downloaded += dl.bytes_written();

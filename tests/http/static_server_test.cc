@@ -97,7 +97,7 @@ class StaticServerTest : public ::testing::Test {
   std::string Url(const std::string& path) const { return server_->url() + path; }
 
   // GET (or HEAD) through the shared client; the body is returned in *body.
-  HttpResponse Get(HttpRequest request, std::string* body = nullptr) {
+  HttpResponse Get(const HttpRequest& request, std::string* body = nullptr) {
     auto result = client_.Fetch(request, kMaxBody);
     EXPECT_TRUE(result.ok()) << result.status().ToString();
     if (!result.ok()) return {};
@@ -589,6 +589,7 @@ TEST_F(StaticServerTest, ManyConcurrentClients) {
   std::atomic<int> correct{0};
   std::vector<std::string> failures(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       HttpClient client;  // one per thread, as the contract says
@@ -619,7 +620,7 @@ TEST_F(StaticServerTest, ManyConcurrentClients) {
   for (auto& th : threads) th.join();
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], "") << "thread " << t;
   EXPECT_EQ(correct.load(), kThreads * kRequestsEach);
-  const size_t total = kThreads * kRequestsEach;
+  const size_t total = static_cast<size_t>(kThreads) * kRequestsEach;
   EXPECT_TRUE(testing::WaitFor([&] { return server_->stats().requests == total; }));
   // Each client kept its connection: one peer address per thread.
   std::set<std::string> clients;
