@@ -23,6 +23,7 @@
 #include <mutex>
 
 #include "common/base/time_util.h"
+#include "common/http/http_text.h"
 
 namespace sync_agent {
 namespace {
@@ -172,17 +173,6 @@ std::string ResolveLocation(const ParsedUrl& base, const std::string& location) 
 
 bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-bool ParseDecimal(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
 }
 
 // Content-Range: "bytes 0-99/1000", "bytes 0-99/*" (206) or "bytes */1000" (416).

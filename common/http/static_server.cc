@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/http/http_client.h"
+#include "common/http/http_text.h"
 
 namespace sync_agent {
 namespace {
@@ -191,17 +192,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-bool ParseDecimal(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
 }
 
 // RFC 9110 14.2. A header that does not parse is ignored (the whole file is
