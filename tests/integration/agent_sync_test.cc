@@ -330,7 +330,7 @@ TEST_F(AgentTest, MalformedManifestsAreRefusedAndTheServedTreeStays) {
   EXPECT_NE(st.out.find("active revision: " + good), std::string::npos) << st.out;
 }
 
-TEST_F(AgentTest, MissingObjectAndUnreachableSourceSayWhatWentWrong) {
+TEST_F(AgentTest, MissingObjectWrongBytesAndUnreachableSourceSayWhatWentWrong) {
   WriteFile(model_ + "/a.txt", "content");
   Publish();
   std::string url = StartNginx();
@@ -346,13 +346,29 @@ TEST_F(AgentTest, MissingObjectAndUnreachableSourceSayWhatWentWrong) {
   ASSERT_EQ(::rename((object + ".away").c_str(), object.c_str()), 0);
   ASSERT_EQ(Once().exit_code, 0);
 
+  // Wrong bytes of the right size: the hash check refuses them.
+  WriteFile(model_ + "/a.txt", "CONTENT");
+  std::string rev2 = Publish();
+  std::string object2 = pub_ + ObjectUri("CONTENT");
+  ::chmod(object2.c_str(), 0644);
+  WriteFile(object2, "c0ntent");
+  r = Once();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("the source serves wrong bytes"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadFile(Served() + "/a.txt"), "content");
+  EXPECT_FALSE(PathExists(PartialPath("CONTENT"))) << "wrong bytes must not be kept";
+  WriteFile(object2, "CONTENT");
+  ASSERT_EQ(Once().exit_code, 0);
+  EXPECT_EQ(ReadFile(Served() + "/a.txt"), "CONTENT");
+  EXPECT_EQ(ServedRevision(), rev2);
+
   int dead_port = FreeLoopbackPort();
   WriteConfig({"http://127.0.0.1:" + std::to_string(dead_port)});
   r = Once();
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("127.0.0.1:" + std::to_string(dead_port)), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
-  EXPECT_EQ(ReadFile(Served() + "/a.txt"), "content");
+  EXPECT_EQ(ReadFile(Served() + "/a.txt"), "CONTENT");
 }
 
 class TmpfsTest : public AgentFixture {
