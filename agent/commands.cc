@@ -279,6 +279,10 @@ int CmdPublish(const std::vector<std::string>& args) {
       {"out", true, "DIR", "publish root served to nodes"},
       {"revision", true, "ID", "revision id to use (default: time and content hash)"},
       {"allow-unchanged", false, "", "publish a new revision even if nothing changed"},
+      {"delta-depth", true, "N",
+       "publish deltas from the previous N revisions of each large file (default 2, 0: none)"},
+      {"signature-min-size", true, "SIZE",
+       "files from this size on get a signature for block matching (default 1MiB)"},
       kLogFormatOpt,
       kHelpOpt};
   ParsedArgs parsed;
@@ -296,6 +300,22 @@ int CmdPublish(const std::vector<std::string>& args) {
   opt.out_root = parsed.Get("out");
   opt.revision = parsed.Get("revision");
   opt.allow_unchanged = parsed.Has("allow-unchanged");
+  if (parsed.Has("delta-depth")) {
+    std::string v = parsed.Get("delta-depth");
+    if (v.empty() || v.size() > 2 || v.find_first_not_of("0123456789") != std::string::npos) {
+      PrintError("--delta-depth must be a number from 0 to 99, not \"" + v + "\"");
+      return kExitUsage;
+    }
+    opt.deltas.delta_depth = std::stoi(v);
+  }
+  if (parsed.Has("signature-min-size")) {
+    auto size = ParseByteSize(parsed.Get("signature-min-size"));
+    if (!size.ok()) {
+      PrintError("--signature-min-size: " + size.status().message());
+      return kExitUsage;
+    }
+    opt.deltas.signature_min_size = *size;
+  }
   auto r = PublishDirectory(Env::Default(), opt);
   if (!r.ok()) {
     PrintError(r.status().ToString());
@@ -308,11 +328,15 @@ int CmdPublish(const std::vector<std::string>& args) {
                 FormatBytes(m.TotalBytes()).c_str());
     return kExitOk;
   }
+  const DeltaPublishStats& ds = r->delta_stats;
   std::printf(
-      "published %s revision %s: %zu files, %s; wrote %llu objects (%s), reused %llu (%s)\n",
+      "published %s revision %s: %zu files, %s; wrote %llu objects (%s), reused %llu (%s); "
+      "wrote %llu signatures and %llu deltas (%s)\n",
       m.repo.c_str(), m.revision.c_str(), m.files.size(), FormatBytes(m.TotalBytes()).c_str(),
       static_cast<unsigned long long>(r->objects_written), FormatBytes(r->bytes_written).c_str(),
-      static_cast<unsigned long long>(r->objects_reused), FormatBytes(r->bytes_reused).c_str());
+      static_cast<unsigned long long>(r->objects_reused), FormatBytes(r->bytes_reused).c_str(),
+      static_cast<unsigned long long>(ds.signatures_written),
+      static_cast<unsigned long long>(ds.deltas_written), FormatBytes(ds.bytes_written).c_str());
   return kExitOk;
 }
 

@@ -98,9 +98,9 @@ Status CheckKnownKeys(const Object::Ptr& obj, std::initializer_list<std::string_
 
 Status CheckFormat(std::string_view what, uint64_t got, int want) {
   if (got == static_cast<uint64_t>(want)) return Status::OK();
-  return Status::Unsupported(std::string(what) + " format " + std::to_string(got),
-                             "this sync-agent reads format " + std::to_string(want) +
-                                 "; upgrade sync-agent");
+  return Status::Unsupported(
+      std::string(what) + " format " + std::to_string(got),
+      "this sync-agent reads format " + std::to_string(want) + "; upgrade sync-agent");
 }
 
 // The repository name and revision id shared by manifests and pointers.
@@ -113,6 +113,52 @@ Status CheckRepoAndRevision(std::string_view what, const std::string& repo,
   if (!IsValidRevisionId(revision)) {
     return Status::InvalidArgument(std::string(what) + " revision " + JsonQuote(revision),
                                    "must be 1-128 characters of [A-Za-z0-9._-]");
+  }
+  return Status::OK();
+}
+
+// The optional "signature" object and "deltas" array of a file entry.
+Status ParseDeltaInfo(const Object::Ptr& f, const std::string& what, ManifestEntry* e) {
+  if (f->has("signature")) {
+    Object::Ptr sig = f->getObject("signature");
+    std::string swhat = what + " signature";
+    if (sig.isNull()) return Malformed(swhat, "is not an object");
+    SA_RETURN_IF_ERROR(CheckKnownKeys(sig, {"block_len", "strong_len", "size", "sha256"}, swhat));
+    SA_ASSIGN_OR_RETURN(uint64_t block_len, GetUnsigned(sig, "block_len", swhat));
+    SA_ASSIGN_OR_RETURN(uint64_t strong_len, GetUnsigned(sig, "strong_len", swhat));
+    if (block_len < 256 || block_len > (16u << 20)) {
+      return Malformed(swhat, "block_len " + std::to_string(block_len) + " is outside 256..16M");
+    }
+    if (strong_len < 8 || strong_len > 32) {
+      return Malformed(swhat, "strong_len " + std::to_string(strong_len) + " is outside 8..32");
+    }
+    e->signature.block_len = static_cast<uint32_t>(block_len);
+    e->signature.strong_len = static_cast<uint32_t>(strong_len);
+    SA_ASSIGN_OR_RETURN(e->signature.size, GetUnsigned(sig, "size", swhat));
+    SA_ASSIGN_OR_RETURN(e->signature.sha256, GetString(sig, "sha256", swhat));
+    if (!IsLowerHex(e->signature.sha256, 64)) {
+      return Malformed(swhat, "sha256 is not 64 lowercase hex digits");
+    }
+  }
+  if (f->has("deltas")) {
+    Poco::JSON::Array::Ptr deltas = f->getArray("deltas");
+    if (deltas.isNull()) return Malformed(what, "\"deltas\" is not an array");
+    if (deltas->size() > 64) return Malformed(what, "lists more than 64 deltas");
+    for (size_t d = 0; d < deltas->size(); ++d) {
+      std::string dwhat = what + " deltas[" + std::to_string(d) + "]";
+      Object::Ptr obj = deltas->getObject(static_cast<unsigned>(d));
+      if (obj.isNull()) return Malformed(dwhat, "is not an object");
+      SA_RETURN_IF_ERROR(CheckKnownKeys(obj, {"from", "size", "sha256"}, dwhat));
+      DeltaRef ref;
+      SA_ASSIGN_OR_RETURN(ref.from_sha256, GetString(obj, "from", dwhat));
+      SA_ASSIGN_OR_RETURN(ref.size, GetUnsigned(obj, "size", dwhat));
+      SA_ASSIGN_OR_RETURN(ref.sha256, GetString(obj, "sha256", dwhat));
+      if (!IsLowerHex(ref.from_sha256, 64) || !IsLowerHex(ref.sha256, 64)) {
+        return Malformed(dwhat, "\"from\" and \"sha256\" must be 64 lowercase hex digits");
+      }
+      if (ref.from_sha256 == e->sha256) return Malformed(dwhat, "is a delta from itself");
+      e->deltas.push_back(std::move(ref));
+    }
   }
   return Status::OK();
 }
@@ -248,7 +294,24 @@ std::string SerializeManifest(const Manifest& m) {
     out += ", \"size\": " + std::to_string(e.size);
     out += ", \"mode\": \"" + std::string(mode) + "\"";
     out += ", \"sha256\": \"" + e.sha256 + "\"";
-    out += ", \"xxh3_128\": \"" + e.xxh3_128 + "\"}";
+    out += ", \"xxh3_128\": \"" + e.xxh3_128 + "\"";
+    if (e.signature.present()) {
+      out += ", \"signature\": {\"block_len\": " + std::to_string(e.signature.block_len) +
+             ", \"strong_len\": " + std::to_string(e.signature.strong_len) +
+             ", \"size\": " + std::to_string(e.signature.size) + ", \"sha256\": \"" +
+             e.signature.sha256 + "\"}";
+    }
+    if (!e.deltas.empty()) {
+      out += ", \"deltas\": [";
+      for (size_t d = 0; d < e.deltas.size(); ++d) {
+        out += d ? ", " : "";
+        out += "{\"from\": \"" + e.deltas[d].from_sha256 +
+               "\", \"size\": " + std::to_string(e.deltas[d].size) + ", \"sha256\": \"" +
+               e.deltas[d].sha256 + "\"}";
+      }
+      out += "]";
+    }
+    out += "}";
   }
   out += m.files.empty() ? "]\n}\n" : "\n  ]\n}\n";
   return out;
@@ -290,7 +353,8 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     ManifestEntry e;
     SA_ASSIGN_OR_RETURN(e.path, GetString(f, "path", what));
     what = EntryLabel(i, e.path);
-    SA_RETURN_IF_ERROR(CheckKnownKeys(f, {"path", "size", "mode", "sha256", "xxh3_128"}, what));
+    SA_RETURN_IF_ERROR(CheckKnownKeys(
+        f, {"path", "size", "mode", "sha256", "xxh3_128", "signature", "deltas"}, what));
     SA_ASSIGN_OR_RETURN(e.size, GetUnsigned(f, "size", what));
     SA_ASSIGN_OR_RETURN(std::string mode, GetString(f, "mode", what));
     char* end = nullptr;
@@ -301,6 +365,7 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     e.mode = static_cast<uint32_t>(mode_value);
     SA_ASSIGN_OR_RETURN(e.sha256, GetString(f, "sha256", what));
     SA_ASSIGN_OR_RETURN(e.xxh3_128, GetString(f, "xxh3_128", what));
+    SA_RETURN_IF_ERROR(ParseDeltaInfo(f, what, &e));
     m.files.push_back(std::move(e));
   }
   if (obj->has("file_count")) {
@@ -362,6 +427,16 @@ Result<RevisionPointer> ParsePointer(std::string_view json) {
 
 std::string PublishedObjectPath(std::string_view sha256) {
   return "objects/" + std::string(sha256.substr(0, 2)) + "/" + std::string(sha256);
+}
+
+std::string PublishedSignaturePath(std::string_view content_sha256, uint32_t block_len) {
+  return "signatures/" + std::string(content_sha256.substr(0, 2)) + "/" +
+         std::string(content_sha256) + "-" + std::to_string(block_len) + ".sig";
+}
+
+std::string PublishedDeltaPath(std::string_view from_sha256, std::string_view to_sha256) {
+  return "deltas/" + std::string(to_sha256.substr(0, 2)) + "/" + std::string(from_sha256) + "-" +
+         std::string(to_sha256) + ".delta";
 }
 
 std::string PublishedManifestPath(std::string_view revision) {

@@ -19,12 +19,30 @@ inline constexpr int kPointerFormat = 1;
 // Manifests larger than this are refused before parsing.
 inline constexpr uint64_t kMaxManifestBytes = 512ULL << 20;
 
+// A librsync signature of a file's content, published beside the objects.
+struct SignatureRef {
+  uint32_t block_len = 0;
+  uint32_t strong_len = 0;
+  uint64_t size = 0;   // bytes of the signature file
+  std::string sha256;  // of the signature file
+  bool present() const { return block_len != 0; }
+};
+
+// A librsync delta from an earlier content of the same path to this one.
+struct DeltaRef {
+  std::string from_sha256;  // the content the delta applies to
+  uint64_t size = 0;        // bytes of the delta file
+  std::string sha256;       // of the delta file
+};
+
 struct ManifestEntry {
   std::string path;  // relative, '/'-separated, normalized
   uint64_t size = 0;
   uint32_t mode = 0644;  // permission bits; only 0644 and 0755 are published
   std::string sha256;
   std::string xxh3_128;
+  SignatureRef signature;        // optional: absent for small files
+  std::vector<DeltaRef> deltas;  // optional: from previous revisions' contents
 };
 
 struct Manifest {
@@ -77,6 +95,10 @@ std::string CheckRelativePath(std::string_view path, const ManifestLimits& limit
 // Where things live inside "<publish-root>/<org/name>/" (relative paths).
 std::string PublishedObjectPath(std::string_view sha256);      // "objects/ab/ab12..."
 std::string PublishedManifestPath(std::string_view revision);  // "revisions/<rev>.json"
+// "signatures/ab/<content sha256>-<block_len>.sig"
+std::string PublishedSignaturePath(std::string_view content_sha256, uint32_t block_len);
+// "deltas/<to[0:2]>/<from sha256>-<to sha256>.delta"
+std::string PublishedDeltaPath(std::string_view from_sha256, std::string_view to_sha256);
 inline constexpr const char* kPointerName = "latest";
 
 }  // namespace sync_agent

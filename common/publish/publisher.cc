@@ -117,6 +117,17 @@ Status CopyIntoStore(Env* env, const std::string& src, const std::string& dest,
   return s;
 }
 
+// What a revision's content is, independent of time, ids and delta files.
+std::string ContentFingerprint(const Manifest& m) {
+  std::string out;
+  for (const ManifestEntry& e : m.files) {
+    out += e.path;
+    out.push_back('\0');
+    out += std::to_string(e.size) + " " + std::to_string(e.mode) + " " + e.sha256 + "\n";
+  }
+  return Sha256Hex(out);
+}
+
 std::string CompactTimestamp(SystemTime t) {
   std::string iso = FormatIsoTime(t);  // 2026-11-25T03:04:05Z
   std::string out;
@@ -188,38 +199,33 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
       result.objects_written++;
       result.bytes_written += d.size;
     }
-    m.files.push_back({f.rel, d.size, f.mode, d.sha256, d.xxh3_128});
+    m.files.push_back({f.rel, d.size, f.mode, d.sha256, d.xxh3_128, {}, {}});
   }
   // Object renames must be durable before a manifest names them.
   for (const std::string& dir : touched_dirs) SA_RETURN_IF_ERROR(env->SyncDir(dir));
   SA_RETURN_IF_ERROR(env->SyncDir(JoinPath(repo_dir, "objects")));
 
-  // Content fingerprint: the manifest's file list alone, independent of time.
-  Manifest content_only = m;
-  content_only.revision = "x";
-  content_only.created = "1970-01-01T00:00:00Z";
-  std::string fingerprint = Sha256Hex(SerializeManifest(content_only));
-
-  if (has_previous && !opt.allow_unchanged && opt.revision.empty()) {
-    auto prev_body =
-        ReadFileToString(env, JoinPath(repo_dir, previous.manifest), kMaxManifestBytes);
-    if (prev_body.ok()) {
-      auto prev = ParseManifest(*prev_body);
-      if (prev.ok()) {
-        Manifest prev_content = *prev;
-        prev_content.revision = "x";
-        prev_content.created = "1970-01-01T00:00:00Z";
-        prev_content.parent.clear();
-        Manifest cur = content_only;
-        cur.parent.clear();
-        if (SerializeManifest(prev_content) == SerializeManifest(cur)) {
-          result.unchanged = true;
-          result.manifest = std::move(prev).value();
-          return result;
-        }
-      }
-    }
+  // The previous revisions along the parent chain, newest first: for the
+  // unchanged check and as bases for deltas. A missing or broken old
+  // manifest only ends the chain.
+  std::vector<Manifest> history;
+  for (std::string rev = has_previous ? previous.revision : "";
+       !rev.empty() && static_cast<int>(history.size()) < std::max(1, opt.deltas.delta_depth);) {
+    auto text =
+        ReadFileToString(env, JoinPath(repo_dir, PublishedManifestPath(rev)), kMaxManifestBytes);
+    if (!text.ok()) break;
+    auto parsed = ParseManifest(*text);
+    if (!parsed.ok()) break;
+    rev = parsed->parent;
+    history.push_back(std::move(parsed).value());
   }
+  if (!history.empty() && !opt.allow_unchanged && opt.revision.empty() &&
+      ContentFingerprint(history.front()) == ContentFingerprint(m)) {
+    result.unchanged = true;
+    result.manifest = history.front();
+    return result;
+  }
+  SA_RETURN_IF_ERROR(AddDeltaInfo(env, repo_dir, history, opt.deltas, &m, &result.delta_stats));
 
   SystemTime now = std::chrono::system_clock::now();
   m.created = FormatIsoTime(now);
@@ -227,7 +233,7 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
   m.revision = opt.revision;
   if (m.revision.empty()) {
     // Time, then content: ids sort by publication and differ when content does.
-    std::string base = CompactTimestamp(now) + "-" + fingerprint.substr(0, 12);
+    std::string base = CompactTimestamp(now) + "-" + ContentFingerprint(m).substr(0, 12);
     m.revision = base;
     for (int n = 2; FileExists(env, JoinPath(repo_dir, PublishedManifestPath(m.revision))); ++n) {
       m.revision = base + "-" + std::to_string(n);

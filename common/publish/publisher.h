@@ -16,6 +16,7 @@
 
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
+#include "common/publish/delta_publisher.h"
 
 namespace sync_agent {
 
@@ -27,6 +28,7 @@ struct PublishOptions {
   std::string out_root;          // the publish root
   std::string revision;          // optional: a revision id to use instead of the generated one
   bool allow_unchanged = false;  // publish a new revision even if content did not change
+  DeltaPublishOptions deltas;    // signatures and deltas for large files
 };
 
 struct PublishResult {
@@ -36,6 +38,7 @@ struct PublishResult {
   uint64_t bytes_written = 0;
   uint64_t objects_reused = 0;
   uint64_t bytes_reused = 0;
+  DeltaPublishStats delta_stats;
 };
 
 // Files are read through env. Symlinks to regular files are followed (their

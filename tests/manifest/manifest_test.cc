@@ -18,9 +18,9 @@ Manifest SampleManifest() {
   m.revision = "20260101T000000Z-abc";
   m.created = "2026-01-01T00:00:00Z";
   m.parent = "20251231T000000Z-def";
-  m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b')});
+  m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}});
   m.files.push_back(
-      {"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'), std::string(32, 'd')});
+      {"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'), std::string(32, 'd'), {}, {}});
   return m;
 }
 
@@ -38,6 +38,29 @@ TEST(ManifestTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(parsed->files[1].mode, 0755u);
   EXPECT_EQ(parsed->files[0].size, 12u);
   EXPECT_EQ(SerializeManifest(*parsed), text);  // stable serialization
+}
+
+TEST(ManifestTest, SignatureAndDeltasRoundTrip) {
+  Manifest m = SampleManifest();
+  m.files[0].signature = {4096, 16, 1234, std::string(64, 'e')};
+  m.files[0].deltas.push_back({std::string(64, '1'), 77, std::string(64, '2')});
+  m.files[0].deltas.push_back({std::string(64, '3'), 88, std::string(64, '4')});
+  std::string text = SerializeManifest(m);
+  auto parsed = ParseManifest(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const ManifestEntry& e = parsed->files[0];
+  EXPECT_EQ(e.signature.block_len, 4096u);
+  EXPECT_EQ(e.signature.strong_len, 16u);
+  EXPECT_EQ(e.signature.size, 1234u);
+  ASSERT_EQ(e.deltas.size(), 2u);
+  EXPECT_EQ(e.deltas[1].from_sha256, std::string(64, '3'));
+  EXPECT_EQ(e.deltas[1].size, 88u);
+  EXPECT_FALSE(parsed->files[1].signature.present());
+  EXPECT_EQ(SerializeManifest(*parsed), text);
+  EXPECT_EQ(PublishedSignaturePath(std::string(64, 'e'), 4096),
+            "signatures/ee/" + std::string(64, 'e') + "-4096.sig");
+  EXPECT_EQ(PublishedDeltaPath(std::string(64, '1'), "ab" + std::string(62, '0')),
+            "deltas/ab/" + std::string(64, '1') + "-ab" + std::string(62, '0') + ".delta");
 }
 
 TEST(ManifestTest, EmptyFileListIsValid) {
@@ -121,7 +144,7 @@ TEST(ManifestTest, TooManyFilesIsRejectedBeforeReadingThem) {
   ManifestLimits limits;
   limits.max_files = 2;
   Manifest m = SampleManifest();
-  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b')});
+  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}});
   auto parsed = ParseManifest(SerializeManifest(m), limits);
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("more than the limit of 2"), std::string::npos);
