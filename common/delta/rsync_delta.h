@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/byte_range.h"
 #include "common/base/status.h"
 
 namespace sync_agent {
@@ -101,10 +102,6 @@ Result<std::vector<DeltaCommand>> ParseDelta(std::string_view delta);
 
 // Where each part of a new file can come from, given the new file's signature
 // and an old local file.
-struct ByteRange {
-  uint64_t offset = 0;
-  uint64_t length = 0;
-};
 struct LocalCopy {
   uint64_t new_offset = 0;  // in the new file
   uint64_t old_offset = 0;  // in the old local file

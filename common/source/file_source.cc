@@ -40,13 +40,22 @@ Result<std::string> FileSource::FetchManifest(const std::string& repo,
   return body;
 }
 
-std::string FileSource::ObjectLocation(const std::string& repo, const std::string& sha256) const {
-  return JoinPath(JoinPath(dir_, repo), PublishedObjectPath(sha256));
+std::string FileSource::FileLocation(const std::string& repo, const std::string& rel_path) const {
+  return JoinPath(JoinPath(dir_, repo), rel_path);
 }
 
-Status FileSource::FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
-                               ObjectSink* sink) {
-  std::string path = ObjectLocation(repo, sha256);
+Status FileSource::FetchRanges(const std::string& repo, const std::string& rel_path,
+                               uint64_t file_size, const std::vector<ByteRange>& ranges,
+                               const RangeSink& sink) {
+  (void)file_size;
+  (void)ranges;
+  (void)sink;
+  return Status::Unsupported("read ranges of " + FileLocation(repo, rel_path), "not yet");
+}
+
+Status FileSource::FetchFile(const std::string& repo, const std::string& rel_path, uint64_t offset,
+                             ObjectSink* sink) {
+  std::string path = FileLocation(repo, rel_path);
   SA_ASSIGN_OR_RETURN(auto file, env_->NewSequentialFile(path));
   SA_RETURN_IF_ERROR(file->Skip(offset));
   SA_RETURN_IF_ERROR(sink->Begin(offset));

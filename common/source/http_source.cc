@@ -71,14 +71,23 @@ Result<std::string> HttpSource::FetchManifest(const std::string& repo,
   return std::move(got.second);
 }
 
-std::string HttpSource::ObjectLocation(const std::string& repo, const std::string& sha256) const {
-  return Url(repo, PublishedObjectPath(sha256));
+std::string HttpSource::FileLocation(const std::string& repo, const std::string& rel_path) const {
+  return Url(repo, rel_path);
 }
 
-Status HttpSource::FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
-                               ObjectSink* sink) {
+Status HttpSource::FetchRanges(const std::string& repo, const std::string& rel_path,
+                               uint64_t file_size, const std::vector<ByteRange>& ranges,
+                               const RangeSink& sink) {
+  (void)file_size;
+  (void)ranges;
+  (void)sink;
+  return Status::Unsupported("ranges of " + FileLocation(repo, rel_path), "not yet");
+}
+
+Status HttpSource::FetchFile(const std::string& repo, const std::string& rel_path, uint64_t offset,
+                             ObjectSink* sink) {
   HttpRequest req;
-  req.url = ObjectLocation(repo, sha256);
+  req.url = FileLocation(repo, rel_path);
   req.cancel = options_.cancel;
   if (offset > 0) req.range_first = offset;
   req.on_headers = [&](const HttpResponse& r) -> Status {
@@ -102,7 +111,7 @@ Status HttpSource::FetchObject(const std::string& repo, const std::string& sha25
     return sink->Begin(offset);
   }
   if (resp.status != 200 && resp.status != 206) {
-    return StatusForHttp("download object", req.url, resp);
+    return StatusForHttp("download", req.url, resp);
   }
   return Status::OK();
 }

@@ -10,9 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "common/base/byte_range.h"
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
 
@@ -45,6 +48,9 @@ class ObjectSink {
   virtual Status Write(const char* data, size_t n) = 0;
 };
 
+// Receives ranged data: n bytes of the file starting at offset.
+using RangeSink = std::function<Status(uint64_t offset, const char* data, size_t n)>;
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -59,10 +65,45 @@ class Source {
   virtual Result<std::string> FetchManifest(const std::string& repo,
                                             const std::string& revision) = 0;
   // Streams the object with this sha256 from offset to its end into sink.
-  virtual Status FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
-                             ObjectSink* sink) = 0;
+  // (FetchFile of PublishedObjectPath(sha256).)
+  Status FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
+                     ObjectSink* sink) {
+    return FetchFile(repo, PublishedObjectPath(sha256), offset, sink);
+  }
   // Where an object is read from, for messages and records.
-  virtual std::string ObjectLocation(const std::string& repo, const std::string& sha256) const = 0;
+  std::string ObjectLocation(const std::string& repo, const std::string& sha256) const {
+    return FileLocation(repo, PublishedObjectPath(sha256));
+  }
+
+  // Streams the published file "<root>/<repo>/<rel_path>" (an object, a
+  // signature, a delta) from offset to its end into sink, as FetchObject.
+  // A missing file is kNotFound.
+  virtual Status FetchFile(const std::string& repo, const std::string& rel_path, uint64_t offset,
+                           ObjectSink* sink) = 0;
+
+  // Fetches the given ranges of a published file whose full size is
+  // file_size, in one request where the server allows (HTTP: one Range
+  // header with all of them; the answer is multipart/byteranges, or a single
+  // 206 part when one range was asked or the server merged them). ranges
+  // must be sorted, non-overlapping and non-empty, inside [0, file_size).
+  //
+  // sink receives every byte of every range at least once, each call's data
+  // being the file's bytes from `offset` on; within one response, calls come
+  // in the order the server sent the parts (ascending for nginx). Bytes
+  // outside the ranges may be delivered too (a server may merge nearby
+  // ranges). Ranges the server left out of its answer are asked for again in
+  // follow-up requests, which may start below offsets already delivered.
+  //
+  // Errors: kUnsupported when the server ignores Range (answers 200: the body
+  // is not read) or its answer cannot be understood as ranges of this file
+  // (the message says how); kNotFound for a missing file; kNetwork for
+  // transport failures and other statuses; a failing sink's status as is.
+  virtual Status FetchRanges(const std::string& repo, const std::string& rel_path,
+                             uint64_t file_size, const std::vector<ByteRange>& ranges,
+                             const RangeSink& sink) = 0;
+
+  // Where a published file is read from, for messages and records.
+  virtual std::string FileLocation(const std::string& repo, const std::string& rel_path) const = 0;
 };
 
 struct SourceOptions {

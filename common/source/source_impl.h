@@ -18,9 +18,11 @@ class FileSource final : public Source {
   Result<PointerFetch> FetchPointer(const std::string& repo,
                                     const PointerValidators* prev) override;
   Result<std::string> FetchManifest(const std::string& repo, const std::string& revision) override;
-  Status FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
-                     ObjectSink* sink) override;
-  std::string ObjectLocation(const std::string& repo, const std::string& sha256) const override;
+  Status FetchFile(const std::string& repo, const std::string& rel_path, uint64_t offset,
+                   ObjectSink* sink) override;
+  Status FetchRanges(const std::string& repo, const std::string& rel_path, uint64_t file_size,
+                     const std::vector<ByteRange>& ranges, const RangeSink& sink) override;
+  std::string FileLocation(const std::string& repo, const std::string& rel_path) const override;
 
  private:
   std::string root_;
@@ -36,9 +38,11 @@ class HttpSource final : public Source {
   Result<PointerFetch> FetchPointer(const std::string& repo,
                                     const PointerValidators* prev) override;
   Result<std::string> FetchManifest(const std::string& repo, const std::string& revision) override;
-  Status FetchObject(const std::string& repo, const std::string& sha256, uint64_t offset,
-                     ObjectSink* sink) override;
-  std::string ObjectLocation(const std::string& repo, const std::string& sha256) const override;
+  Status FetchFile(const std::string& repo, const std::string& rel_path, uint64_t offset,
+                   ObjectSink* sink) override;
+  Status FetchRanges(const std::string& repo, const std::string& rel_path, uint64_t file_size,
+                     const std::vector<ByteRange>& ranges, const RangeSink& sink) override;
+  std::string FileLocation(const std::string& repo, const std::string& rel_path) const override;
 
  private:
   std::string Url(const std::string& repo, const std::string& rel) const;
