@@ -1,4 +1,5 @@
 # Writes OUT as a list of C++ initializers: {version, "file name", R"..."(sql)...},
+string(REPLACE "|" ";" FILES "${FILES}")
 set(content "// Generated from schema/migrations by embed_migrations.cmake. Do not edit.\n")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)

@@ -208,7 +208,7 @@ Result<std::optional<RevisionRow>> ReadOptionalRevision(SqliteStatement& stmt,
 constexpr const char* kRunColumns =
     "s.id, p.name, s.started_at_ms, s.finished_at_ms, s.outcome, s.trigger, s.from_revision, "
     "s.to_revision, s.source, s.bytes_downloaded, s.bytes_reused, s.files_downloaded, "
-    "s.files_reused, s.error";
+    "s.files_reused, s.error, s.changed_bytes, s.changed_bytes_reused";
 
 Result<RunRow> ReadRun(const SqliteStatement& stmt, const std::string& path) {
   RunRow row;
@@ -230,6 +230,8 @@ Result<RunRow> ReadRun(const SqliteStatement& stmt, const std::string& path) {
   row.files_downloaded = static_cast<uint64_t>(stmt.ColumnInt64(11));
   row.files_reused = static_cast<uint64_t>(stmt.ColumnInt64(12));
   row.error = stmt.ColumnText(13);
+  row.changed_bytes = static_cast<uint64_t>(stmt.ColumnInt64(14));
+  row.changed_bytes_reused = static_cast<uint64_t>(stmt.ColumnInt64(15));
   return row;
 }
 
@@ -471,7 +473,8 @@ Status StateDb::FinishRun(int64_t run_id, const RunRow& result) {
       SqliteStatement stmt,
       db_->Prepare("UPDATE sync_runs SET finished_at_ms = ?2, outcome = ?3, to_revision = ?4, "
                    "source = ?5, bytes_downloaded = ?6, bytes_reused = ?7, "
-                   "files_downloaded = ?8, files_reused = ?9, error = ?10 WHERE id = ?1"));
+                   "files_downloaded = ?8, files_reused = ?9, error = ?10, "
+                   "changed_bytes = ?11, changed_bytes_reused = ?12 WHERE id = ?1"));
   SA_RETURN_IF_ERROR(stmt.BindInt64(1, run_id));
   SA_RETURN_IF_ERROR(
       stmt.BindInt64(2, result.finished_at_ms != 0 ? result.finished_at_ms : NowMs()));
@@ -483,6 +486,8 @@ Status StateDb::FinishRun(int64_t run_id, const RunRow& result) {
   SA_RETURN_IF_ERROR(stmt.BindInt64(8, static_cast<int64_t>(result.files_downloaded)));
   SA_RETURN_IF_ERROR(stmt.BindInt64(9, static_cast<int64_t>(result.files_reused)));
   SA_RETURN_IF_ERROR(stmt.BindTextOrNull(10, result.error));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(11, static_cast<int64_t>(result.changed_bytes)));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(12, static_cast<int64_t>(result.changed_bytes_reused)));
   SA_RETURN_IF_ERROR(stmt.Run());
   if (db_->Changes() == 0) {
     return Status::NotFound("finish sync run " + std::to_string(run_id), "no such run");
@@ -506,6 +511,73 @@ Result<std::vector<RunRow>> StateDb::RecentRuns(const std::string& repo, int lim
   SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
   SA_RETURN_IF_ERROR(stmt.BindInt64(2, limit > 0 ? limit : -1));  // LIMIT -1: no limit
   return ReadRuns(stmt, db_->path());
+}
+
+Status StateDb::RecordRunFiles(int64_t run_id, const std::vector<RunFileRow>& files) {
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
+  SA_ASSIGN_OR_RETURN(SqliteStatement clear,
+                      db_->Prepare("DELETE FROM run_files WHERE run_id = ?1"));
+  SA_RETURN_IF_ERROR(clear.BindInt64(1, run_id));
+  SA_RETURN_IF_ERROR(clear.Run());
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement insert,
+      db_->Prepare("INSERT INTO run_files (run_id, path, sha256, size, method, basis_sha256, "
+                   "bytes_fetched, bytes_reused, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  for (const RunFileRow& f : files) {
+    insert.Reset();
+    SA_RETURN_IF_ERROR(insert.BindInt64(1, run_id));
+    SA_RETURN_IF_ERROR(insert.BindText(2, f.path));
+    SA_RETURN_IF_ERROR(insert.BindText(3, f.sha256));
+    SA_RETURN_IF_ERROR(insert.BindInt64(4, static_cast<int64_t>(f.size)));
+    SA_RETURN_IF_ERROR(insert.BindText(5, f.method));
+    SA_RETURN_IF_ERROR(insert.BindTextOrNull(6, f.basis_sha256));
+    SA_RETURN_IF_ERROR(insert.BindInt64(7, static_cast<int64_t>(f.bytes_fetched)));
+    SA_RETURN_IF_ERROR(insert.BindInt64(8, static_cast<int64_t>(f.bytes_reused)));
+    SA_RETURN_IF_ERROR(insert.BindTextOrNull(9, f.note));
+    SA_RETURN_IF_ERROR(insert.Run());
+  }
+  return txn.Commit();
+}
+
+Result<std::vector<RunFileRow>> StateDb::RunFiles(int64_t run_id) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT path, sha256, size, method, basis_sha256, bytes_fetched, bytes_reused, "
+                   "note FROM run_files WHERE run_id = ?1 ORDER BY path"));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(1, run_id));
+  std::vector<RunFileRow> rows;
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+    if (!has_row) return rows;
+    RunFileRow r;
+    r.path = stmt.ColumnText(0);
+    r.sha256 = stmt.ColumnText(1);
+    r.size = static_cast<uint64_t>(stmt.ColumnInt64(2));
+    r.method = stmt.ColumnText(3);
+    r.basis_sha256 = stmt.ColumnText(4);
+    r.bytes_fetched = static_cast<uint64_t>(stmt.ColumnInt64(5));
+    r.bytes_reused = static_cast<uint64_t>(stmt.ColumnInt64(6));
+    r.note = stmt.ColumnText(7);
+    rows.push_back(std::move(r));
+  }
+}
+
+Result<SavingTotals> StateDb::Saving(const std::string& repo) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT count(*), coalesce(sum(s.changed_bytes), 0), "
+                   "coalesce(sum(s.changed_bytes_reused), 0), coalesce(sum(s.bytes_downloaded), 0) "
+                   "FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
+                   "WHERE p.name = ?1 AND s.outcome = 'updated' AND s.changed_bytes > 0"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
+  SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+  SavingTotals t;
+  if (!has_row) return t;
+  t.runs = static_cast<uint64_t>(stmt.ColumnInt64(0));
+  t.changed_bytes = static_cast<uint64_t>(stmt.ColumnInt64(1));
+  t.changed_bytes_reused = static_cast<uint64_t>(stmt.ColumnInt64(2));
+  t.bytes_downloaded = static_cast<uint64_t>(stmt.ColumnInt64(3));
+  return t;
 }
 
 // ---------------------------------------------------------------- revisions
@@ -809,6 +881,11 @@ Result<std::vector<RepoSummary>> StateDb::Summaries() {
                                    " FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
                                    "WHERE p.name = ?1 AND s.outcome IN ('unchanged', 'updated') "
                                    "ORDER BY s.id DESC LIMIT 1"));
+  SA_ASSIGN_OR_RETURN(SqliteStatement last_update,
+                      db_->Prepare(std::string("SELECT ") + kRunColumns +
+                                   " FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
+                                   "WHERE p.name = ?1 AND s.outcome = 'updated' "
+                                   "ORDER BY s.id DESC LIMIT 1"));
   std::vector<RepoSummary> summaries;
   for (const std::string& name : names) {
     RepoSummary summary;
@@ -819,6 +896,10 @@ Result<std::vector<RepoSummary>> StateDb::Summaries() {
     last_success.Reset();
     SA_RETURN_IF_ERROR(last_success.BindText(1, name));
     SA_ASSIGN_OR_RETURN(summary.last_success, FirstRun(last_success, db_->path()));
+    last_update.Reset();
+    SA_RETURN_IF_ERROR(last_update.BindText(1, name));
+    SA_ASSIGN_OR_RETURN(summary.last_update, FirstRun(last_update, db_->path()));
+    SA_ASSIGN_OR_RETURN(summary.saving, Saving(name));
     summaries.push_back(std::move(summary));
   }
   SA_RETURN_IF_ERROR(txn.Commit());

@@ -85,6 +85,30 @@ struct RunRow {
   uint64_t files_downloaded = 0;
   uint64_t files_reused = 0;
   std::string error;
+  // Contents the run had to build, and of those the bytes that came from
+  // local content (delta copies, matched blocks): the delta saving.
+  uint64_t changed_bytes = 0;
+  uint64_t changed_bytes_reused = 0;
+};
+
+// How one file of an updated run was obtained (table run_files).
+struct RunFileRow {
+  std::string path;
+  std::string sha256;
+  uint64_t size = 0;
+  std::string method;        // "reuse", "delta", "ranges", "whole"
+  std::string basis_sha256;  // delta, ranges: the local content used
+  uint64_t bytes_fetched = 0;
+  uint64_t bytes_reused = 0;
+  std::string note;  // why a cheaper method was not used
+};
+
+// Sums over a repository's runs, for the saving status shows.
+struct SavingTotals {
+  uint64_t runs = 0;  // runs that had changed content
+  uint64_t changed_bytes = 0;
+  uint64_t changed_bytes_reused = 0;
+  uint64_t bytes_downloaded = 0;
 };
 
 struct PartialTransfer {
@@ -100,6 +124,8 @@ struct RepoSummary {
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;  // last run with outcome unchanged or updated
+  std::optional<RunRow> last_update;   // last run with outcome updated
+  SavingTotals saving;                 // over all updated runs
 };
 
 class StateDb {
@@ -143,6 +169,12 @@ class StateDb {
   Status CloseAbandonedRuns(const std::string& reason);
   // Newest first (by id, i.e. start order); limit <= 0 means all.
   Result<std::vector<RunRow>> RecentRuns(const std::string& repo, int limit);
+  // Replaces the run's file rows with these (one transaction).
+  Status RecordRunFiles(int64_t run_id, const std::vector<RunFileRow>& files);
+  // Sorted by path.
+  Result<std::vector<RunFileRow>> RunFiles(int64_t run_id);
+  // Totals over the repository's updated runs.
+  Result<SavingTotals> Saving(const std::string& repo);
 
   // Revisions. RecordRevision inserts the revision (state staged) and all its
   // files in one transaction; recording the same revision again is a no-op

@@ -79,6 +79,9 @@ Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::strin
 // ApplyDelta without the validating pass over the delta: only librsync's
 // checks and the copy callback's bounds check stand between a corrupt delta
 // and the basis. For tests of that callback.
+Status ApplyDeltaFile(const RandomAccessFile& basis, uint64_t basis_size,
+                      const RandomAccessFile& delta, uint64_t delta_size, const ByteSink& out,
+                      const JobBuffers& buffers);
 Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
                          const ByteSink& out, const JobBuffers& buffers);
 Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_size,

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/delta/delta_format.h"
 #include "common/delta/librsync_job.h"
@@ -39,6 +40,36 @@ InputPull PullFrom(std::string_view bytes) {
     return k;
   };
 }
+
+// Hands out a delta stored in a file, in the pieces asked for.
+InputPull PullFrom(const RandomAccessFile& file, uint64_t size) {
+  return [&file, size, pos = uint64_t{0}](char* buf, size_t n) mutable -> Result<size_t> {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(n, size - pos));
+    if (want == 0) return size_t{0};
+    SA_ASSIGN_OR_RETURN(size_t got, file.ReadAt(pos, buf, want));
+    if (got != want) {
+      return Status::IOError("the delta file ended at byte " + std::to_string(pos + got) +
+                             ", expected " + std::to_string(size) + " bytes");
+    }
+    pos += got;
+    return got;
+  };
+}
+
+// An in-memory delta seen as a file.
+class StringFile final : public RandomAccessFile {
+ public:
+  explicit StringFile(std::string_view bytes) : bytes_(bytes) {}
+  Result<size_t> ReadAt(uint64_t offset, void* buf, size_t n) const override {
+    if (offset >= bytes_.size()) return size_t{0};
+    size_t k = std::min<uint64_t>(n, bytes_.size() - offset);
+    std::memcpy(buf, bytes_.data() + offset, k);
+    return k;
+  }
+
+ private:
+  std::string_view bytes_;
+};
 
 Status Discard(const char*, size_t) { return Status::OK(); }
 
@@ -165,19 +196,33 @@ Status ComputeDelta(Signature& basis_signature, SequentialFile* input, const Byt
   return RunJob(job.get(), PullFrom(input), out, buffers, {"compute delta", "input"});
 }
 
-Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
-                         const ByteSink& out, const JobBuffers& buffers) {
+Status PatchFileWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size,
+                             const RandomAccessFile& delta, uint64_t delta_size,
+                             const ByteSink& out, const JobBuffers& buffers) {
   RouteLibrsyncLog();
   BasisReader reader{&basis, basis_size, Status::OK()};
   RsJob job(rs_patch_begin(&BasisReader::Copy, &reader));
   if (!job) return Status::IOError("apply delta", "librsync could not start a job");
   JobContext context{"apply delta", "delta"};
   context.callback_status = &reader.status;
-  return RunJob(job.get(), PullFrom(delta), out, buffers, context);
+  return RunJob(job.get(), PullFrom(delta, delta_size), out, buffers, context);
+}
+
+Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
+                         const ByteSink& out, const JobBuffers& buffers) {
+  StringFile file(delta);
+  return PatchFileWithLibrsync(basis, basis_size, file, delta.size(), out, buffers);
 }
 
 Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
                   const ByteSink& out, const JobBuffers& buffers) {
+  StringFile file(delta);
+  return ApplyDeltaFile(basis, basis_size, file, delta.size(), out, buffers);
+}
+
+Status ApplyDeltaFile(const RandomAccessFile& basis, uint64_t basis_size,
+                      const RandomAccessFile& delta, uint64_t delta_size, const ByteSink& out,
+                      const JobBuffers& buffers) {
   // Validate the whole delta before writing a byte: a corrupt delta then
   // leaves no output, errors name the exact command, and librsync 2.3.2's
   // blind spots (it keeps COPY lengths in an int, ignores bytes after END)
@@ -191,9 +236,17 @@ Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::strin
     }
     return Status::OK();
   });
-  SA_RETURN_IF_ERROR(parser.Feed(delta.data(), delta.size()));
+  // A delta in a file is read twice (checked, then applied) in pieces, so
+  // memory does not grow with its size.
+  std::vector<char> buf(std::min<uint64_t>(delta_size, 1 << 20));
+  InputPull pull = PullFrom(delta, delta_size);
+  while (true) {
+    SA_ASSIGN_OR_RETURN(size_t n, pull(buf.data(), buf.size()));
+    if (n == 0) break;
+    SA_RETURN_IF_ERROR(parser.Feed(buf.data(), n));
+  }
   SA_RETURN_IF_ERROR(parser.Finish());
-  return PatchWithLibrsync(basis, basis_size, delta, out, buffers);
+  return PatchFileWithLibrsync(basis, basis_size, delta, delta_size, out, buffers);
 }
 
 }  // namespace delta_internal
@@ -209,6 +262,11 @@ Status ComputeDelta(Signature& basis_signature, SequentialFile* input, const Byt
 Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
                   const ByteSink& out) {
   return delta_internal::ApplyDelta(basis, basis_size, delta, out, JobBuffers{});
+}
+
+Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, const RandomAccessFile& delta,
+                  uint64_t delta_size, const ByteSink& out) {
+  return delta_internal::ApplyDeltaFile(basis, basis_size, delta, delta_size, out, JobBuffers{});
 }
 
 Result<std::vector<DeltaCommand>> ParseDelta(std::string_view delta) {

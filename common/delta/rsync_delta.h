@@ -86,6 +86,11 @@ Status ComputeDelta(Signature& basis_signature, SequentialFile* input, const Byt
 Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
                   const ByteSink& out);
 
+// The same with the delta in a file of delta_size bytes (a downloaded
+// delta: memory does not grow with its size). The delta is read twice.
+Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, const RandomAccessFile& delta,
+                  uint64_t delta_size, const ByteSink& out);
+
 // The commands of a delta stream, parsed per librsync's documented format
 // (doc/formats.md): for each, where its bytes come from.
 struct DeltaCommand {

@@ -732,6 +732,71 @@ TEST_F(StateDbTest, RunsBeginFinishAndListNewestFirst) {
   EXPECT_TRUE(other->empty());
 }
 
+TEST_F(StateDbTest, RunFilesAndSavingTotals) {
+  auto first = db_->BeginRun(kRepo, "once", "");
+  ASSERT_TRUE(first.ok());
+  RunRow result;
+  result.outcome = RunOutcome::kUpdated;
+  result.bytes_downloaded = 300;
+  result.changed_bytes = 1000;
+  result.changed_bytes_reused = 800;
+  ASSERT_TRUE(db_->FinishRun(*first, result).ok());
+  std::vector<RunFileRow> files = {
+      {"w/b.bin", "bb", 1000, "delta", "aa", 250, 800, ""},
+      {"a.json", "cc", 10, "whole", "", 10, 0, "no signature (small file)"},
+      {"c.txt", "dd", 5, "reuse", "", 0, 5, ""},
+  };
+  ASSERT_TRUE(db_->RecordRunFiles(*first, files).ok());
+  // Recording again replaces, it does not add.
+  files[0].bytes_fetched = 200;
+  ASSERT_TRUE(db_->RecordRunFiles(*first, files).ok());
+  auto got = db_->RunFiles(*first);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].path, "a.json");
+  EXPECT_EQ((*got)[0].note, "no signature (small file)");
+  EXPECT_EQ((*got)[2].path, "w/b.bin");
+  EXPECT_EQ((*got)[2].method, "delta");
+  EXPECT_EQ((*got)[2].basis_sha256, "aa");
+  EXPECT_EQ((*got)[2].bytes_fetched, 200u);
+  EXPECT_EQ((*got)[2].bytes_reused, 800u);
+
+  // An unknown method is refused by the schema and nothing is replaced.
+  std::vector<RunFileRow> bad = {{"x", "ee", 1, "teleport", "", 0, 0, ""}};
+  EXPECT_FALSE(db_->RecordRunFiles(*first, bad).ok());
+  got = db_->RunFiles(*first);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->size(), 3u);
+
+  // A failed run and an unchanged run do not count towards the saving.
+  auto second = db_->BeginRun(kRepo, "once", "r1");
+  ASSERT_TRUE(second.ok());
+  RunRow failed;
+  failed.outcome = RunOutcome::kFailed;
+  failed.changed_bytes = 5000;
+  ASSERT_TRUE(db_->FinishRun(*second, failed).ok());
+  auto third = db_->BeginRun(kRepo, "once", "r1");
+  ASSERT_TRUE(third.ok());
+  result.bytes_downloaded = 100;
+  result.changed_bytes = 1000;
+  result.changed_bytes_reused = 900;
+  ASSERT_TRUE(db_->FinishRun(*third, result).ok());
+
+  auto saving = db_->Saving(kRepo);
+  ASSERT_TRUE(saving.ok());
+  EXPECT_EQ(saving->runs, 2u);
+  EXPECT_EQ(saving->changed_bytes, 2000u);
+  EXPECT_EQ(saving->changed_bytes_reused, 1700u);
+  EXPECT_EQ(saving->bytes_downloaded, 400u);
+  auto summaries = db_->Summaries();
+  ASSERT_TRUE(summaries.ok());
+  ASSERT_EQ(summaries->size(), 1u);
+  ASSERT_TRUE((*summaries)[0].last_update.has_value());
+  EXPECT_EQ((*summaries)[0].last_update->id, *third);
+  EXPECT_EQ((*summaries)[0].last_update->changed_bytes_reused, 900u);
+  EXPECT_EQ((*summaries)[0].saving.changed_bytes, 2000u);
+}
+
 TEST_F(StateDbTest, FinishRunRejectsUnknownRunsAndRunningOutcome) {
   RunRow result;
   result.outcome = RunOutcome::kUnchanged;

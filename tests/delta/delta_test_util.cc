@@ -138,6 +138,16 @@ Result<std::string> Apply(DeltaFiles& files, const std::string& basis_path, uint
   std::string out;
   Status s = delta_internal::ApplyDelta(*basis, basis_size, delta, AppendTo(&out), buffers);
   EXPECT_FALSE(basis->read_outside()) << "ApplyDelta read outside the basis";
+  // The same delta read from a file (as a node applies a downloaded one)
+  // must give the same result or the same error.
+  std::string delta_path = files.Put("delta-under-test", delta);
+  auto delta_file = files.OpenRandom(delta_path, delta.size());
+  std::string from_file;
+  Status fs = delta_internal::ApplyDeltaFile(*basis, basis_size, *delta_file, delta.size(),
+                                             AppendTo(&from_file), buffers);
+  EXPECT_EQ(s.ToString(), fs.ToString()) << "in-memory and file deltas disagree";
+  EXPECT_TRUE(from_file == out) << "in-memory and file deltas gave different output";
+  EXPECT_FALSE(delta_file->read_outside());
   if (!s.ok()) return s;
   return out;
 }
