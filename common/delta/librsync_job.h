@@ -81,7 +81,7 @@ Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::strin
 // and the basis. For tests of that callback.
 Status ApplyDeltaFile(const RandomAccessFile& basis, uint64_t basis_size,
                       const RandomAccessFile& delta, uint64_t delta_size, const ByteSink& out,
-                      const JobBuffers& buffers);
+                      const JobBuffers& buffers, uint64_t* copied_bytes);
 Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
                          const ByteSink& out, const JobBuffers& buffers);
 Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_size,

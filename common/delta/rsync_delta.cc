@@ -217,17 +217,20 @@ Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std
 Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::string_view delta,
                   const ByteSink& out, const JobBuffers& buffers) {
   StringFile file(delta);
-  return ApplyDeltaFile(basis, basis_size, file, delta.size(), out, buffers);
+  return ApplyDeltaFile(basis, basis_size, file, delta.size(), out, buffers, nullptr);
 }
 
 Status ApplyDeltaFile(const RandomAccessFile& basis, uint64_t basis_size,
                       const RandomAccessFile& delta, uint64_t delta_size, const ByteSink& out,
-                      const JobBuffers& buffers) {
+                      const JobBuffers& buffers, uint64_t* copied_bytes) {
+  uint64_t copied = 0;
   // Validate the whole delta before writing a byte: a corrupt delta then
   // leaves no output, errors name the exact command, and librsync 2.3.2's
   // blind spots (it keeps COPY lengths in an int, ignores bytes after END)
   // cannot turn corruption into wrong output.
-  DeltaStreamParser parser("apply delta", [basis_size](const DeltaCommand& c, uint64_t at) {
+  DeltaStreamParser parser("apply delta", [basis_size, &copied](const DeltaCommand& c,
+                                                                  uint64_t at) {
+    if (c.kind == DeltaCommand::Kind::kCopy) copied += c.length;
     if (c.kind == DeltaCommand::Kind::kCopy && c.source_offset + c.length > basis_size) {
       return Status::Corruption("apply delta at delta byte " + std::to_string(at),
                                 "copy of " + std::to_string(c.length) + " bytes at basis offset " +
@@ -246,6 +249,7 @@ Status ApplyDeltaFile(const RandomAccessFile& basis, uint64_t basis_size,
     SA_RETURN_IF_ERROR(parser.Feed(buf.data(), n));
   }
   SA_RETURN_IF_ERROR(parser.Finish());
+  if (copied_bytes != nullptr) *copied_bytes = copied;
   return PatchFileWithLibrsync(basis, basis_size, delta, delta_size, out, buffers);
 }
 
@@ -265,8 +269,9 @@ Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::strin
 }
 
 Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, const RandomAccessFile& delta,
-                  uint64_t delta_size, const ByteSink& out) {
-  return delta_internal::ApplyDeltaFile(basis, basis_size, delta, delta_size, out, JobBuffers{});
+                  uint64_t delta_size, const ByteSink& out, uint64_t* copied_bytes) {
+  return delta_internal::ApplyDeltaFile(basis, basis_size, delta, delta_size, out, JobBuffers{},
+                                        copied_bytes);
 }
 
 Result<std::vector<DeltaCommand>> ParseDelta(std::string_view delta) {

@@ -88,8 +88,10 @@ Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, std::strin
 
 // The same with the delta in a file of delta_size bytes (a downloaded
 // delta: memory does not grow with its size). The delta is read twice.
+// copied_bytes, when set, receives the bytes the delta takes from the basis
+// (known once the delta is checked, before any output).
 Status ApplyDelta(const RandomAccessFile& basis, uint64_t basis_size, const RandomAccessFile& delta,
-                  uint64_t delta_size, const ByteSink& out);
+                  uint64_t delta_size, const ByteSink& out, uint64_t* copied_bytes = nullptr);
 
 // The commands of a delta stream, parsed per librsync's documented format
 // (doc/formats.md): for each, where its bytes come from.

@@ -36,6 +36,12 @@ bool ObjectStore::Has(const std::string& sha256, uint64_t size) const {
   return info.ok() && info->type == FileInfo::Type::kRegular && info->size == size;
 }
 
+std::optional<uint64_t> ObjectStore::SizeOf(const std::string& sha256) const {
+  auto info = env_->Stat(ObjectPath(sha256));
+  if (!info.ok() || info->type != FileInfo::Type::kRegular) return std::nullopt;
+  return info->size;
+}
+
 uint64_t ObjectStore::PartialSize(const std::string& sha256) const {
   auto info = env_->Stat(PartialPath(sha256));
   return info.ok() ? info->size : 0;

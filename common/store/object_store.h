@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/base/status.h"
@@ -35,6 +36,8 @@ class ObjectStore {
   std::string PartialPath(const std::string& sha256) const;
   // True if the object file exists with this size (no content read).
   bool Has(const std::string& sha256, uint64_t size) const;
+  // The stored object's size, if the object is present.
+  std::optional<uint64_t> SizeOf(const std::string& sha256) const;
   // Bytes already downloaded for sha256 (0 if none).
   uint64_t PartialSize(const std::string& sha256) const;
   Status Remove(const std::string& sha256);

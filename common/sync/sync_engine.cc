@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/base/json_text.h"
@@ -11,7 +12,7 @@
 #include "common/hash/content_hasher.h"
 #include "common/mirror/mirror_tree.h"
 #include "common/store/object_store.h"
-#include "common/store/pipelined_sink.h"
+#include "common/sync/object_fetcher.h"
 #include "common/sync/sync_plan.h"
 
 namespace sync_agent {
@@ -46,6 +47,12 @@ struct SyncEngine::RunContext {
   MirrorTree* mirror = nullptr;
   bool unchanged = false;
   RunRow counters;
+  // How each fetched content was obtained, by sha256.
+  std::unordered_map<std::string, FetchOutcome> outcomes;
+  // Local contents that may share blocks with new ones (see Candidates).
+  bool candidates_loaded = false;
+  std::unordered_map<std::string, std::vector<LocalCandidate>> by_path;
+  std::unordered_map<std::string, std::vector<LocalCandidate>> by_name;
 };
 
 SyncEngine::SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory)
@@ -165,6 +172,12 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
     // Give SQLite room to record why the run failed.
     env_->RemoveFile(JoinPath(options_.state_dir, kReserveName));
   }
+  if (run_id != 0 && row.outcome == RunOutcome::kUpdated) {
+    Status fs = db_->RecordRunFiles(run_id, RunFiles(ctx));
+    if (!fs.ok()) {
+      LogError("could not record the run's files in the database", {{"error", fs.ToString()}});
+    }
+  }
   if (run_id != 0) {
     Status fs = db_->FinishRun(run_id, row);
     if (!fs.ok()) {
@@ -184,6 +197,8 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
                           {"to", ctx.manifest.revision},
                           {"downloaded", FormatBytes(row.bytes_downloaded)},
                           {"reused", FormatBytes(row.bytes_reused)},
+                          {"changed", FormatBytes(row.changed_bytes)},
+                          {"changed_reused", FormatBytes(row.changed_bytes_reused)},
                           {"took", FormatDuration(std::chrono::milliseconds(ms))}});
     }
   } else {
@@ -340,54 +355,113 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   return Status::OK();
 }
 
+Result<std::vector<LocalCandidate>> SyncEngine::Candidates(RunContext* ctx,
+                                                          const ManifestEntry& entry) {
+  // The same path in the served and retained revisions (newest first), then
+  // the same file name anywhere in the served one (a renamed directory).
+  if (!ctx->candidates_loaded) {
+    ctx->candidates_loaded = true;
+    SA_ASSIGN_OR_RETURN(auto revisions, db_->ListRevisions(ctx->repo));
+    std::sort(revisions.begin(), revisions.end(), [](const RevisionRow& a, const RevisionRow& b) {
+      if ((a.state == RevisionState::kActive) != (b.state == RevisionState::kActive)) {
+        return a.state == RevisionState::kActive;
+      }
+      return a.activated_at_ms > b.activated_at_ms;
+    });
+    for (const RevisionRow& r : revisions) {
+      if (r.state != RevisionState::kActive && r.state != RevisionState::kRetained) continue;
+      SA_ASSIGN_OR_RETURN(auto files, db_->RevisionFiles(r.id));
+      for (const FileRow& f : files) {
+        ctx->by_path[f.path].push_back({f.sha256, "the same path in revision " + r.revision});
+        if (r.state == RevisionState::kActive) {
+          std::string name = f.path.substr(f.path.rfind('/') + 1);
+          ctx->by_name[name].push_back({f.sha256, f.path + " in revision " + r.revision});
+        }
+      }
+    }
+  }
+  std::vector<LocalCandidate> out;
+  auto add = [&](const std::vector<LocalCandidate>* list) {
+    if (list == nullptr) return;
+    for (const LocalCandidate& c : *list) {
+      bool seen = std::any_of(out.begin(), out.end(),
+                              [&](const LocalCandidate& o) { return o.sha256 == c.sha256; });
+      if (!seen && c.sha256 != entry.sha256) out.push_back(c);
+    }
+  };
+  auto p = ctx->by_path.find(entry.path);
+  add(p == ctx->by_path.end() ? nullptr : &p->second);
+  auto n = ctx->by_name.find(entry.path.substr(entry.path.rfind('/') + 1));
+  add(n == ctx->by_name.end() ? nullptr : &n->second);
+  return out;
+}
+
 Status SyncEngine::Transfer(RunContext* ctx) {
   for (const ObjectFetch& f : ctx->plan.fetches) {
     if (options_.cancel && options_.cancel->load()) {
       return Status::Cancelled("sync " + ctx->repo, "stop requested");
     }
+    const ManifestEntry& entry = ctx->manifest.files[f.entry];
     std::string origin = ctx->source->ObjectLocation(ctx->repo, f.sha256);
     uint64_t last_recorded = 0;
     PartialTransfer partial{f.sha256, origin, f.size, 0, 0};
-    ObjectDownload dl(ctx->store, {f.sha256, f.xxh3_128, f.size},
-                      origin + " (" + f.first_path + ")", [&](uint64_t on_disk) {
-                        if (on_disk - last_recorded >= kProgressRecordBytes) {
-                          last_recorded = on_disk;
-                          partial.bytes_received = on_disk;
-                          partial.updated_at_ms = NowMs();
-                          db_->UpsertPartial(partial);
-                        }
-                      });
-    uint64_t offset = dl.ResumeOffset();
-    if (offset > 0) {
-      LogInfo("resuming download", {{"repo", ctx->repo},
-                                    {"path", f.first_path},
-                                    {"from", FormatBytes(offset)},
-                                    {"of", FormatBytes(f.size)}});
-    }
-    Status s;
-    if (offset == f.size && f.size > 0) {
-      s = dl.Begin(offset);  // everything is on disk already; only verify
-    } else {
-      // Receive on this thread; hash and write on another.
-      PipelinedSink pipe(&dl);
-      s = ctx->source->FetchObject(ctx->repo, f.sha256, offset, &pipe);
-      // Whatever arrived before a failure is kept for the next run.
-      Status drained = pipe.Drain();
-      if (s.ok()) s = drained;
-    }
-    if (s.ok()) s = dl.Finish();
-    ctx->counters.bytes_downloaded += dl.bytes_written();
-    if (!s.ok()) {
+    ObjectFetcherOptions fo;
+    fo.cancel = options_.cancel;
+    fo.progress = [&](uint64_t on_disk) {
+      if (on_disk - last_recorded >= kProgressRecordBytes) {
+        last_recorded = on_disk;
+        partial.bytes_received = on_disk;
+        partial.updated_at_ms = NowMs();
+        db_->UpsertPartial(partial);
+      }
+    };
+    SA_ASSIGN_OR_RETURN(auto candidates, Candidates(ctx, entry));
+    ObjectFetcher fetcher(ctx->store, ctx->source.get(), ctx->repo, std::move(fo));
+    auto got = fetcher.Fetch(f, entry, candidates);
+    if (!got.ok()) {
       partial.bytes_received = ctx->store->PartialSize(f.sha256);
       partial.updated_at_ms = NowMs();
       if (partial.bytes_received > 0) db_->UpsertPartial(partial);
-      return s.WithContext(ctx->repo + " " + JsonQuote(f.first_path));
+      return got.status().WithContext(ctx->repo + " " + JsonQuote(f.first_path));
     }
+    const FetchOutcome& o = *got;
+    ctx->counters.bytes_downloaded += o.bytes_fetched;
     ctx->counters.files_downloaded++;
+    ctx->counters.changed_bytes += f.size;
+    ctx->counters.changed_bytes_reused += o.bytes_reused;
+    if (o.method != FetchMethod::kWhole) {
+      LogInfo("built from local content",
+              {{"repo", ctx->repo},
+               {"path", f.first_path},
+               {"method", FetchMethodName(o.method)},
+               {"fetched", FormatBytes(o.bytes_fetched)},
+               {"reused", FormatBytes(o.bytes_reused)},
+               {"of", FormatBytes(f.size)}});
+    }
+    ctx->outcomes.emplace(f.sha256, o);
     SA_RETURN_IF_ERROR(db_->PutObject({f.sha256, f.xxh3_128, f.size}));
     SA_RETURN_IF_ERROR(db_->RemovePartial(f.sha256));
   }
   return Status::OK();
+}
+
+std::vector<RunFileRow> SyncEngine::RunFiles(const RunContext& ctx) {
+  std::vector<RunFileRow> rows;
+  std::unordered_set<std::string> attributed;  // contents whose fetch is on a row already
+  for (const ManifestEntry& e : ctx.manifest.files) {
+    RunFileRow row{e.path, e.sha256, e.size, "reuse", "", 0, e.size, ""};
+    auto it = ctx.outcomes.find(e.sha256);
+    if (it != ctx.outcomes.end() && attributed.insert(e.sha256).second) {
+      const FetchOutcome& o = it->second;
+      row.method = FetchMethodName(o.method);
+      row.basis_sha256 = o.basis_sha256;
+      row.bytes_fetched = o.bytes_fetched;
+      row.bytes_reused = o.bytes_reused;
+      row.note = o.note;
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 Status SyncEngine::Collect(const std::string& repo, const std::string& keep_target) {

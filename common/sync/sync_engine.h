@@ -26,6 +26,7 @@
 #include "common/config/config.h"
 #include "common/db/state_db.h"
 #include "common/source/source.h"
+#include "common/sync/object_fetcher.h"
 
 namespace sync_agent {
 
@@ -69,6 +70,8 @@ class SyncEngine {
   Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
   Status Transfer(RunContext* ctx);
+  Result<std::vector<LocalCandidate>> Candidates(RunContext* ctx, const ManifestEntry& entry);
+  static std::vector<RunFileRow> RunFiles(const RunContext& ctx);
   Status Collect(const std::string& repo, const std::string& keep_target);
 
   Env* env_;

@@ -11,6 +11,10 @@ const char* FetchMethodName(FetchMethod m) {
   switch (m) {
     case FetchMethod::kReuse:
       return "reuse";
+    case FetchMethod::kDelta:
+      return "delta";
+    case FetchMethod::kRanges:
+      return "ranges";
     case FetchMethod::kWhole:
       return "whole";
   }
@@ -34,7 +38,7 @@ SyncPlan PlanSync(const Manifest& target, const ObjectStore& store) {
     plan.methods.push_back(FetchMethod::kWhole);
     plan.files_fetched++;
     if (queued.emplace(e.sha256, plan.fetches.size()).second) {
-      plan.fetches.push_back({e.sha256, e.xxh3_128, e.size, e.path});
+      plan.fetches.push_back({e.sha256, e.xxh3_128, e.size, e.path, plan.methods.size() - 1});
       plan.bytes_to_fetch += e.size;
     }
   }

@@ -1,6 +1,7 @@
-// A SyncPlan says how each file of a target revision will be obtained. Today
-// a file is either reused from the node's object store or downloaded whole;
-// block-level deltas and ranged fetches add methods here later.
+// A SyncPlan says which files of a target revision the node's object store
+// already has (reuse) and which contents must be fetched. How each fetched
+// content is obtained (delta, ranges or whole) is decided per content by
+// ObjectFetcher during the transfer.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@ namespace sync_agent {
 
 class ObjectStore;
 
-enum class FetchMethod { kReuse, kWhole };
+enum class FetchMethod { kReuse, kDelta, kRanges, kWhole };
 const char* FetchMethodName(FetchMethod m);
 
 struct ObjectFetch {
@@ -21,10 +22,11 @@ struct ObjectFetch {
   std::string xxh3_128;
   uint64_t size = 0;
   std::string first_path;  // a path that names this content, for messages
+  size_t entry = 0;        // index of that path's manifest entry
 };
 
 struct SyncPlan {
-  std::vector<FetchMethod> methods;  // one per manifest.files entry
+  std::vector<FetchMethod> methods;  // one per manifest.files entry: kReuse or kWhole
   std::vector<ObjectFetch> fetches;  // distinct objects to download, largest first
   uint64_t bytes_to_fetch = 0;       // sum of fetches' sizes
   uint64_t bytes_reused = 0;         // bytes of files served from the store

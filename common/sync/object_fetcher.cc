@@ -1,0 +1,394 @@
+#include "common/sync/object_fetcher.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "common/base/log.h"
+#include "common/base/time_util.h"
+#include "common/delta/rsync_delta.h"
+#include "common/fs/env.h"
+#include "common/hash/content_hasher.h"
+#include "common/source/source.h"
+#include "common/store/object_store.h"
+#include "common/store/pipelined_sink.h"
+
+namespace sync_agent {
+namespace {
+
+constexpr size_t kCopyChunk = 1 << 20;
+// What a part of a multipart/byteranges answer costs beyond its data
+// (boundary, Content-Type, Content-Range), and a request beyond its parts.
+constexpr uint64_t kPartOverhead = 100;
+constexpr uint64_t kRequestOverhead = 400;
+
+std::string Short(const std::string& sha) { return sha.substr(0, 12); }
+
+// Cancellation and a full disk end the run; anything else is a reason to
+// try the next way.
+bool MustStop(const Status& s) { return s.IsCancelled() || s.code() == Status::Code::kNoSpace; }
+
+// Receives a published signature or delta, into memory or a file, hashing it
+// and refusing more bytes than the manifest announced.
+class AuxSink final : public ObjectSink {
+ public:
+  AuxSink(std::string what, uint64_t expected_size, WritableFile* file, std::string* memory)
+      : what_(std::move(what)), expected_size_(expected_size), file_(file), memory_(memory) {}
+
+  Status Begin(uint64_t offset) override {
+    if (offset != 0 || begun_) {
+      return Status::Network(what_, "the server resumed a download that was not asked to resume");
+    }
+    begun_ = true;
+    return Status::OK();
+  }
+  Status Write(const char* data, size_t n) override {
+    if (n > expected_size_ - size_) {
+      return Status::Corruption(what_, "is longer than the " + std::to_string(expected_size_) +
+                                           " bytes the manifest gives");
+    }
+    hasher_.Update(data, n);
+    size_ += n;
+    if (file_ != nullptr) return file_->Append(data, n);
+    memory_->append(data, n);
+    return Status::OK();
+  }
+  // Checks size and sha256 against the manifest's.
+  Status Verify(const std::string& sha256) {
+    if (size_ != expected_size_) {
+      return Status::Corruption(what_, "has " + std::to_string(size_) + " bytes, the manifest " +
+                                           std::to_string(expected_size_));
+    }
+    std::string got = hasher_.Finish().sha256;
+    if (got != sha256) {
+      return Status::Corruption(what_, "sha256 " + got + " differs from the manifest's " + sha256);
+    }
+    return Status::OK();
+  }
+  uint64_t size() const { return size_; }
+
+ private:
+  std::string what_;
+  uint64_t expected_size_;
+  WritableFile* file_;
+  std::string* memory_;
+  ContentHasher hasher_;
+  uint64_t size_ = 0;
+  bool begun_ = false;
+};
+
+// Builds the new file in order from local copies and fetched ranges. The
+// plan's local copies and missing ranges tile the file; fetched data may
+// also cover local bytes (merged ranges) and then wins.
+class Assembler {
+ public:
+  Assembler(const std::vector<LocalCopy>& local, const RandomAccessFile& old, ObjectSink* out,
+            std::string what)
+      : local_(local), old_(old), out_(out), what_(std::move(what)), buf_(kCopyChunk) {}
+
+  Status Remote(uint64_t offset, const char* data, size_t n) {
+    if (offset + n <= pos_) return Status::OK();  // delivered before
+    if (offset > pos_) SA_RETURN_IF_ERROR(CopyLocalUpTo(offset));
+    uint64_t skip = pos_ - offset;
+    SA_RETURN_IF_ERROR(out_->Write(data + skip, n - skip));
+    pos_ = offset + n;
+    return Status::OK();
+  }
+  Status Finish(uint64_t size) { return CopyLocalUpTo(size); }
+  uint64_t local_bytes() const { return local_bytes_; }
+
+ private:
+  Status CopyLocalUpTo(uint64_t target) {
+    while (pos_ < target) {
+      while (next_ < local_.size() && local_[next_].new_offset + local_[next_].length <= pos_) {
+        ++next_;
+      }
+      if (next_ == local_.size() || local_[next_].new_offset > pos_) {
+        return Status::Unsupported(what_, "byte " + std::to_string(pos_) +
+                                              " of the new file has not arrived before byte " +
+                                              std::to_string(target) +
+                                              " (the server sent ranges out of order)");
+      }
+      const LocalCopy& c = local_[next_];
+      uint64_t end = std::min(target, c.new_offset + c.length);
+      size_t n = static_cast<size_t>(std::min<uint64_t>(end - pos_, buf_.size()));
+      uint64_t at = c.old_offset + (pos_ - c.new_offset);
+      SA_ASSIGN_OR_RETURN(size_t got, old_.ReadAt(at, buf_.data(), n));
+      if (got != n) {
+        return Status::IOError(what_, "the local file ended at byte " + std::to_string(at + got));
+      }
+      SA_RETURN_IF_ERROR(out_->Write(buf_.data(), n));
+      pos_ += n;
+      local_bytes_ += n;
+    }
+    return Status::OK();
+  }
+
+  const std::vector<LocalCopy>& local_;
+  const RandomAccessFile& old_;
+  ObjectSink* out_;
+  std::string what_;
+  std::vector<char> buf_;
+  uint64_t pos_ = 0;
+  size_t next_ = 0;
+  uint64_t local_bytes_ = 0;
+};
+
+// Removes a file when it goes out of scope.
+class ScopedRemove {
+ public:
+  ScopedRemove(Env* env, std::string path) : env_(env), path_(std::move(path)) {}
+  ~ScopedRemove() { env_->RemoveFile(path_); }
+  ScopedRemove(const ScopedRemove&) = delete;
+  ScopedRemove& operator=(const ScopedRemove&) = delete;
+
+ private:
+  Env* env_;
+  std::string path_;
+};
+
+}  // namespace
+
+ObjectFetcher::ObjectFetcher(ObjectStore* store, Source* source, std::string repo,
+                             ObjectFetcherOptions options)
+    : store_(store), source_(source), repo_(std::move(repo)), options_(std::move(options)) {}
+
+bool ObjectFetcher::Cancelled() const { return options_.cancel && options_.cancel->load(); }
+
+Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const ManifestEntry& entry,
+                                          const std::vector<LocalCandidate>& candidates) {
+  FetchOutcome outcome;
+  std::vector<std::string> notes;
+  const uint64_t have = std::min(store_->PartialSize(object.sha256), object.size);
+  const uint64_t whole_cost = object.size - have;
+  auto fall_back = [&](const std::string& way, const Status& s) {
+    notes.push_back(way + " failed: " + s.ToString());
+    LogWarning("falling back", {{"repo", repo_},
+                                {"path", object.first_path},
+                                {"way", way},
+                                {"error", s.ToString()}});
+  };
+
+  // 1. A published delta from content this node holds: the smallest.
+  const DeltaRef* best = nullptr;
+  for (const DeltaRef& d : entry.deltas) {
+    if (store_->SizeOf(d.from_sha256).has_value() && (best == nullptr || d.size < best->size)) {
+      best = &d;
+    }
+  }
+  if (best != nullptr && best->size < whole_cost) {
+    Status s = TryDelta(object, *best, &outcome);
+    if (s.ok()) return outcome;
+    if (MustStop(s)) return s;
+    fall_back("delta from " + Short(best->from_sha256), s);
+  } else if (best != nullptr) {
+    notes.push_back("the delta from " + Short(best->from_sha256) + " is no smaller than the " +
+                    FormatBytes(whole_cost) + " left to download");
+  } else if (!entry.deltas.empty()) {
+    notes.push_back("no published delta starts from content this node has");
+  }
+
+  // 2. Signature matching against the best local candidate.
+  const LocalCandidate* candidate = nullptr;
+  for (const LocalCandidate& c : candidates) {
+    if (c.sha256 != object.sha256 && store_->SizeOf(c.sha256).has_value()) {
+      candidate = &c;
+      break;
+    }
+  }
+  if (!entry.signature.present()) {
+    if (candidate != nullptr) notes.push_back("no signature published for this file");
+  } else if (candidate == nullptr) {
+    notes.push_back("no local content to match the signature against");
+  } else if (entry.signature.size >= whole_cost) {
+    notes.push_back("the signature is no smaller than what is left to download");
+  } else {
+    bool not_worth_it = false;
+    Status s = TryRanges(object, entry, *candidate, whole_cost, &outcome, &not_worth_it);
+    if (s.ok() && !not_worth_it) return outcome;
+    if (MustStop(s)) return s;
+    if (s.ok()) {
+      notes.push_back(outcome.note);
+    } else {
+      fall_back("signature matching against " + Short(candidate->sha256), s);
+    }
+  }
+
+  // 3. The whole file.
+  uint64_t fetched_before = outcome.bytes_fetched;
+  outcome = FetchOutcome();
+  outcome.bytes_fetched = fetched_before;
+  SA_RETURN_IF_ERROR(FetchWhole(object, &outcome));
+  std::string note;
+  for (const std::string& n : notes) note += (note.empty() ? "" : "; ") + n;
+  outcome.note = note;
+  return outcome;
+}
+
+Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
+                               FetchOutcome* outcome) {
+  Env* env = store_->env();
+  const std::string rel = PublishedDeltaPath(delta.from_sha256, object.sha256);
+  const std::string where = source_->FileLocation(repo_, rel);
+  const std::string tmp = store_->PartialPath(delta.sha256) + ".delta";
+  ScopedRemove remove_tmp(env, tmp);
+  {
+    SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
+    AuxSink sink("delta " + where, delta.size, file.get(), nullptr);
+    Status s = source_->FetchFile(repo_, rel, 0, &sink);
+    outcome->bytes_fetched += sink.size();
+    SA_RETURN_IF_ERROR(s);
+    SA_RETURN_IF_ERROR(sink.Verify(delta.sha256));
+    SA_RETURN_IF_ERROR(file->Close());
+  }
+  auto basis_size = store_->SizeOf(delta.from_sha256);
+  if (!basis_size) return Status::NotFound("basis " + delta.from_sha256, "left the object store");
+  SA_ASSIGN_OR_RETURN(auto basis, env->NewRandomAccessFile(store_->ObjectPath(delta.from_sha256)));
+  SA_ASSIGN_OR_RETURN(auto delta_file, env->NewRandomAccessFile(tmp));
+
+  ObjectDownload dl(store_, {object.sha256, object.xxh3_128, object.size},
+                    where + " applied to " + Short(delta.from_sha256) + " (" + object.first_path +
+                        ")");
+  uint64_t copied = 0;
+  Status s;
+  {
+    PipelinedSink pipe(&dl);  // hashing and writing on a second thread
+    s = pipe.Begin(0);
+    if (s.ok()) {
+      s = ApplyDelta(
+          *basis, *basis_size, *delta_file, delta.size,
+          [&](const char* data, size_t n) -> Status {
+            if (Cancelled()) return Status::Cancelled("sync " + repo_, "stop requested");
+            return pipe.Write(data, n);
+          },
+          &copied);
+    }
+    Status drained = pipe.Drain();
+    if (s.ok()) s = drained;
+  }
+  if (s.ok()) s = dl.Finish();
+  if (!s.ok()) {
+    store_->RemovePartial(object.sha256);  // its bytes may be wrong
+    return s;
+  }
+  outcome->method = FetchMethod::kDelta;
+  outcome->basis_sha256 = delta.from_sha256;
+  outcome->bytes_reused = copied;
+  return Status::OK();
+}
+
+Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ManifestEntry& entry,
+                                const LocalCandidate& candidate, uint64_t whole_cost,
+                                FetchOutcome* outcome, bool* not_worth_it) {
+  Env* env = store_->env();
+  const SignatureRef& ref = entry.signature;
+  const std::string sig_rel = PublishedSignaturePath(object.sha256, ref.block_len);
+  std::string signature;
+  {
+    AuxSink sink("signature " + source_->FileLocation(repo_, sig_rel), ref.size, nullptr,
+                 &signature);
+    Status s = source_->FetchFile(repo_, sig_rel, 0, &sink);
+    outcome->bytes_fetched += sink.size();
+    SA_RETURN_IF_ERROR(s);
+    SA_RETURN_IF_ERROR(sink.Verify(ref.sha256));
+  }
+  if (Cancelled()) return Status::Cancelled("sync " + repo_, "stop requested");
+  auto old_size = store_->SizeOf(candidate.sha256);
+  if (!old_size) return Status::NotFound("local " + candidate.sha256, "left the object store");
+  SA_ASSIGN_OR_RETURN(auto old, env->NewRandomAccessFile(store_->ObjectPath(candidate.sha256)));
+  SA_ASSIGN_OR_RETURN(MatchPlan plan, MatchSignature(signature, object.size, *old, *old_size,
+                                                     options_.match_threads));
+  signature.clear();
+  signature.shrink_to_fit();
+
+  auto groups = GroupRanges(plan.missing, options_.range_gap, options_.max_ranges_per_request);
+  uint64_t estimate = 0;
+  for (const auto& g : groups) {
+    estimate += kRequestOverhead;
+    for (const ByteRange& r : g) estimate += r.length + kPartOverhead;
+  }
+  if (estimate >= whole_cost) {
+    *not_worth_it = true;
+    outcome->note = "signature matching found " + FormatBytes(plan.local_bytes()) + " of " +
+                    FormatBytes(object.size) + " in " + candidate.why +
+                    ", too little to beat downloading the rest";
+    return Status::OK();
+  }
+
+  const std::string obj_rel = PublishedObjectPath(object.sha256);
+  const std::string where = source_->FileLocation(repo_, obj_rel);
+  ObjectDownload dl(store_, {object.sha256, object.xxh3_128, object.size},
+                    "ranges of " + where + " with blocks of " + Short(candidate.sha256) + " (" +
+                        object.first_path + ")");
+  Status s;
+  uint64_t local_bytes = 0;
+  {
+    PipelinedSink pipe(&dl);
+    Assembler assembler(plan.local, *old, &pipe, "assemble " + object.first_path);
+    s = pipe.Begin(0);
+    for (size_t i = 0; s.ok() && i < groups.size(); ++i) {
+      if (Cancelled()) {
+        s = Status::Cancelled("sync " + repo_, "stop requested");
+        break;
+      }
+      s = source_->FetchRanges(repo_, obj_rel, object.size, groups[i],
+                               [&](uint64_t offset, const char* data, size_t n) -> Status {
+                                 outcome->bytes_fetched += n;
+                                 return assembler.Remote(offset, data, n);
+                               });
+    }
+    if (s.ok()) s = assembler.Finish(object.size);
+    Status drained = pipe.Drain();
+    if (s.ok()) s = drained;
+    local_bytes = assembler.local_bytes();
+  }
+  if (s.ok()) s = dl.Finish();
+  if (!s.ok()) {
+    store_->RemovePartial(object.sha256);
+    return s;
+  }
+  outcome->method = FetchMethod::kRanges;
+  outcome->basis_sha256 = candidate.sha256;
+  outcome->bytes_reused = local_bytes;
+  return Status::OK();
+}
+
+Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcome) {
+  const std::string origin = source_->ObjectLocation(repo_, object.sha256);
+  for (int attempt = 0;; ++attempt) {
+    ObjectDownload dl(store_, {object.sha256, object.xxh3_128, object.size},
+                      origin + " (" + object.first_path + ")", options_.progress);
+    uint64_t offset = dl.ResumeOffset();
+    if (offset > 0) {
+      LogInfo("resuming download", {{"repo", repo_},
+                                    {"path", object.first_path},
+                                    {"from", FormatBytes(offset)},
+                                    {"of", FormatBytes(object.size)}});
+    }
+    Status s;
+    if (offset == object.size && object.size > 0) {
+      s = dl.Begin(offset);  // everything is on disk already; only verify
+    } else {
+      // Receive on this thread; hash and write on another.
+      PipelinedSink pipe(&dl);
+      s = source_->FetchObject(repo_, object.sha256, offset, &pipe);
+      // Whatever arrived before a failure is kept for the next run.
+      Status drained = pipe.Drain();
+      if (s.ok()) s = drained;
+    }
+    if (s.ok()) s = dl.Finish();
+    outcome->bytes_fetched += dl.bytes_written();
+    // A resumed download whose result is wrong had wrong bytes on disk from
+    // before (Finish deleted them): start over once.
+    if (s.code() == Status::Code::kCorruption && offset > 0 && attempt == 0) {
+      LogWarning("resumed download did not verify; downloading again from the start",
+                 {{"repo", repo_}, {"path", object.first_path}, {"error", s.ToString()}});
+      continue;
+    }
+    SA_RETURN_IF_ERROR(s);
+    outcome->method = FetchMethod::kWhole;
+    return Status::OK();
+  }
+}
+
+}  // namespace sync_agent
