@@ -50,6 +50,13 @@ std::string Percent(uint64_t part, uint64_t whole) {
   return buf;
 }
 
+// "95.0% (19.0 MiB of 20.0 MiB changed came from local content, 1.1 MiB downloaded)"
+std::string SavingText(const RunRow& r) {
+  return Percent(r.changed_bytes_reused, r.changed_bytes) + " (" +
+         FormatBytes(r.changed_bytes_reused) + " of " + FormatBytes(r.changed_bytes) +
+         " changed came from local content, " + FormatBytes(r.bytes_downloaded) + " downloaded)";
+}
+
 void AppendRunJson(std::string* o, const RunRow& r) {
   *o += "{\"id\":" + std::to_string(r.id);
   *o += ",\"started_at\":" + JsonQuote(Iso(r.started_at_ms));
@@ -63,6 +70,8 @@ void AppendRunJson(std::string* o, const RunRow& r) {
   *o += ",\"bytes_reused\":" + std::to_string(r.bytes_reused);
   *o += ",\"files_downloaded\":" + std::to_string(r.files_downloaded);
   *o += ",\"files_reused\":" + std::to_string(r.files_reused);
+  *o += ",\"changed_bytes\":" + std::to_string(r.changed_bytes);
+  *o += ",\"changed_bytes_reused\":" + std::to_string(r.changed_bytes_reused);
   *o += ",\"error\":" + (r.error.empty() ? std::string("null") : JsonQuote(r.error));
   *o += "}";
 }
@@ -126,11 +135,16 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
       r.active = s.active;
       r.last_run = s.last_run;
       r.last_success = s.last_success;
+      r.last_update = s.last_update;
+      r.saving = s.saving;
     }
     Classify(&r, rep);
     if (!detail_repo.empty()) {
       SA_ASSIGN_OR_RETURN(r.revisions, db->ListRevisions(name));
       SA_ASSIGN_OR_RETURN(r.runs, db->RecentRuns(name, 20));
+      if (r.last_update) {
+        SA_ASSIGN_OR_RETURN(r.last_update_files, db->RunFiles(r.last_update->id));
+      }
     }
     rep.repos.push_back(std::move(r));
   }
@@ -165,9 +179,8 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
       o += std::string("  last run:        ") + RunOutcomeName(lr.outcome) + " " +
            Age(rep.now_ms, when) + " (" + Iso(when) + ")";
       if (lr.outcome == RunOutcome::kUpdated) {
-        uint64_t changed = lr.bytes_downloaded + lr.bytes_reused;
-        o += ", downloaded " + FormatBytes(lr.bytes_downloaded) + ", reused " +
-             FormatBytes(lr.bytes_reused) + " (" + Percent(lr.bytes_reused, changed) + ")";
+        o += ", downloaded " + FormatBytes(lr.bytes_downloaded) + ", files already here: " +
+             std::to_string(lr.files_reused) + " (" + FormatBytes(lr.bytes_reused) + ")";
       }
       o += "\n";
       if (!lr.error.empty()) o += "  last error:      " + lr.error + "\n";
@@ -176,6 +189,15 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     }
     if (r.last_success) {
       o += "  last success:    " + Age(rep.now_ms, r.last_success->finished_at_ms) + "\n";
+    }
+    if (r.last_update && r.last_update->changed_bytes > 0) {
+      o += "  delta saving:    last update " + SavingText(*r.last_update) + "\n";
+      if (r.saving.runs > 1) {
+        o += "                   all " + std::to_string(r.saving.runs) + " updates " +
+             Percent(r.saving.changed_bytes_reused, r.saving.changed_bytes) + " (" +
+             FormatBytes(r.saving.changed_bytes_reused) + " of " +
+             FormatBytes(r.saving.changed_bytes) + " of changed files from local content)\n";
+      }
     }
     if (r.stale || r.failing) o += "  problem:         " + r.problem + "\n";
     if (detail) {
@@ -190,9 +212,20 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
       for (const auto& run : r.runs) {
         o += "    " + Iso(run.started_at_ms) + "  " + RunOutcomeName(run.outcome) + "  " +
              (run.to_revision.empty() ? "-" : run.to_revision) + "  down " +
-             FormatBytes(run.bytes_downloaded) + "  reused " + FormatBytes(run.bytes_reused);
+             FormatBytes(run.bytes_downloaded) + "  already here " + FormatBytes(run.bytes_reused);
+        if (run.changed_bytes > 0) o += "  saving " + SavingText(run);
         if (!run.error.empty()) o += "  error: " + run.error;
         o += "\n";
+      }
+      if (!r.last_update_files.empty()) {
+        o += "  files of the last update (method, downloaded, from local content):\n";
+        for (const auto& f : r.last_update_files) {
+          if (f.method == "reuse") continue;
+          o += "    " + f.path + "  " + f.method + "  " + FormatBytes(f.bytes_fetched) + "  " +
+               FormatBytes(f.bytes_reused) + " of " + FormatBytes(f.size);
+          if (!f.note.empty()) o += "  (" + f.note + ")";
+          o += "\n";
+        }
       }
     }
   }
@@ -229,6 +262,16 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     } else {
       o += "null";
     }
+    o += ",\"saving\":{\"updates\":" + std::to_string(r.saving.runs) +
+         ",\"changed_bytes\":" + std::to_string(r.saving.changed_bytes) +
+         ",\"changed_bytes_reused\":" + std::to_string(r.saving.changed_bytes_reused) +
+         ",\"bytes_downloaded\":" + std::to_string(r.saving.bytes_downloaded) + "}";
+    o += ",\"last_update\":";
+    if (r.last_update) {
+      AppendRunJson(&o, *r.last_update);
+    } else {
+      o += "null";
+    }
     o += ",\"last_success_at\":" +
          (r.last_success ? JsonQuote(Iso(r.last_success->finished_at_ms)) : "null");
     if (detail) {
@@ -236,6 +279,18 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
       for (size_t i = 0; i < r.revisions.size(); ++i) {
         if (i) o += ",";
         AppendRevisionJson(&o, r.revisions[i]);
+      }
+      o += "],\"last_update_files\":[";
+      for (size_t i = 0; i < r.last_update_files.size(); ++i) {
+        const RunFileRow& f = r.last_update_files[i];
+        if (i) o += ",";
+        o += "{\"path\":" + JsonQuote(f.path) + ",\"sha256\":" + JsonQuote(f.sha256) +
+             ",\"size\":" + std::to_string(f.size) + ",\"method\":" + JsonQuote(f.method) +
+             ",\"basis_sha256\":" +
+             (f.basis_sha256.empty() ? std::string("null") : JsonQuote(f.basis_sha256)) +
+             ",\"bytes_fetched\":" + std::to_string(f.bytes_fetched) +
+             ",\"bytes_reused\":" + std::to_string(f.bytes_reused) +
+             ",\"note\":" + (f.note.empty() ? std::string("null") : JsonQuote(f.note)) + "}";
       }
       o += "],\"runs\":[";
       for (size_t i = 0; i < r.runs.size(); ++i) {

@@ -19,12 +19,15 @@ struct RepoStatus {
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;
+  std::optional<RunRow> last_update;  // last run that activated a revision
+  SavingTotals saving;                // over all updates
   bool stale = false;    // no successful check within stale_after
   bool failing = false;  // the last run failed or was interrupted
   std::string problem;   // one line for humans when stale or failing
   // Details, only for a single-repository report.
   std::vector<RevisionRow> revisions;
   std::vector<RunRow> runs;
+  std::vector<RunFileRow> last_update_files;  // how each file of the last update came
 };
 
 struct StatusReport {

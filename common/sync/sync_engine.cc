@@ -427,8 +427,10 @@ Status SyncEngine::Transfer(RunContext* ctx) {
     const FetchOutcome& o = *got;
     ctx->counters.bytes_downloaded += o.bytes_fetched;
     ctx->counters.files_downloaded++;
-    ctx->counters.changed_bytes += f.size;
-    ctx->counters.changed_bytes_reused += o.bytes_reused;
+    if (!ctx->active_revision.empty()) {  // a first sync changes nothing
+      ctx->counters.changed_bytes += f.size;
+      ctx->counters.changed_bytes_reused += o.bytes_reused;
+    }
     if (o.method != FetchMethod::kWhole) {
       LogInfo("built from local content",
               {{"repo", ctx->repo},

@@ -87,7 +87,7 @@ TEST_F(AgentCliTest, StatusTellsTheTruth) {
   EXPECT_EQ(st.exit_code, 0);
   EXPECT_NE(st.out.find("acme/llm-7b: ok"), std::string::npos) << st.out;
   EXPECT_NE(st.out.find("active revision: " + rev2), std::string::npos) << st.out;
-  EXPECT_NE(st.out.find("downloaded 2 B, reused 1.0 MiB"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("downloaded 2 B, files already here: 1 (1.0 MiB)"), std::string::npos) << st.out;
 
   // Detail: revisions and runs.
   st = Status({std::string(kRepo)});
