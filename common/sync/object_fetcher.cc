@@ -161,6 +161,11 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
   std::vector<std::string> notes;
   const uint64_t have = std::min(store_->PartialSize(object.sha256), object.size);
   const uint64_t whole_cost = object.size - have;
+  auto joined = [&notes]() {
+    std::string note;
+    for (const std::string& n : notes) note += (note.empty() ? "" : "; ") + n;
+    return note;
+  };
   auto fall_back = [&](const std::string& way, const Status& s) {
     notes.push_back(way + " failed: " + s.ToString());
     LogWarning("falling back", {{"repo", repo_},
@@ -205,7 +210,10 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
   } else {
     bool not_worth_it = false;
     Status s = TryRanges(object, entry, *candidate, whole_cost, &outcome, &not_worth_it);
-    if (s.ok() && !not_worth_it) return outcome;
+    if (s.ok() && !not_worth_it) {
+      outcome.note = joined();
+      return outcome;
+    }
     if (MustStop(s)) return s;
     if (s.ok()) {
       notes.push_back(outcome.note);
@@ -219,9 +227,7 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
   outcome = FetchOutcome();
   outcome.bytes_fetched = fetched_before;
   SA_RETURN_IF_ERROR(FetchWhole(object, &outcome));
-  std::string note;
-  for (const std::string& n : notes) note += (note.empty() ? "" : "; ") + n;
-  outcome.note = note;
+  outcome.note = joined();
   return outcome;
 }
 
@@ -331,11 +337,25 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ManifestEntry& 
         s = Status::Cancelled("sync " + repo_, "stop requested");
         break;
       }
-      s = source_->FetchRanges(repo_, obj_rel, object.size, groups[i],
-                               [&](uint64_t offset, const char* data, size_t n) -> Status {
-                                 outcome->bytes_fetched += n;
-                                 return assembler.Remote(offset, data, n);
-                               });
+      auto sink = [&](uint64_t offset, const char* data, size_t n) -> Status {
+        outcome->bytes_fetched += n;
+        return assembler.Remote(offset, data, n);
+      };
+      s = source_->FetchRanges(repo_, obj_rel, object.size, groups[i], sink);
+      if (s.code() == Status::Code::kUnsupported && groups[i].size() > 1) {
+        // Servers and CDNs that cap ranges per request (nginx's max_ranges)
+        // answer several with the whole file: ask one range at a time from
+        // here on. (Bytes delivered already are skipped by the assembler.)
+        LogInfo("the server does not serve several ranges in one request; asking one at a time",
+                {{"repo", repo_}, {"path", object.first_path}, {"reason", s.ToString()}});
+        std::vector<std::vector<ByteRange>> single;
+        for (size_t j = i; j < groups.size(); ++j) {
+          for (const ByteRange& r : groups[j]) single.push_back({r});
+        }
+        groups = std::move(single);
+        i = 0;
+        s = source_->FetchRanges(repo_, obj_rel, object.size, groups[0], sink);
+      }
     }
     if (s.ok()) s = assembler.Finish(object.size);
     Status drained = pipe.Drain();

@@ -144,7 +144,7 @@ Result<std::string> Apply(DeltaFiles& files, const std::string& basis_path, uint
   auto delta_file = files.OpenRandom(delta_path, delta.size());
   std::string from_file;
   Status fs = delta_internal::ApplyDeltaFile(*basis, basis_size, *delta_file, delta.size(),
-                                             AppendTo(&from_file), buffers);
+                                             AppendTo(&from_file), buffers, nullptr);
   EXPECT_EQ(s.ToString(), fs.ToString()) << "in-memory and file deltas disagree";
   EXPECT_TRUE(from_file == out) << "in-memory and file deltas gave different output";
   EXPECT_FALSE(delta_file->read_outside());

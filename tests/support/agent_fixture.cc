@@ -31,8 +31,10 @@ AgentFixture::~AgentFixture() {
   }
 }
 
-std::string AgentFixture::Publish() {
-  ProcessResult r = RunAgent({"publish", model_, "--repo", kRepo, "--out", pub_});
+std::string AgentFixture::Publish(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"publish", model_, "--repo", kRepo, "--out", pub_};
+  args.insert(args.end(), extra.begin(), extra.end());
+  ProcessResult r = RunAgent(args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   // "published acme/llm-7b revision <id>: ..."
   std::string marker = "revision ";
@@ -54,8 +56,12 @@ std::string AgentFixture::StartBuiltinServer() {
 
 std::string AgentFixture::StartNginx(const std::string& limit_rate) {
   NginxServer::Options o;
-  o.root = pub_;
   o.limit_rate = limit_rate;
+  return StartNginx(o);
+}
+
+std::string AgentFixture::StartNginx(NginxServer::Options o) {
+  o.root = pub_;
   nginx_ = std::make_unique<NginxServer>(o);
   std::string error;
   if (!nginx_->Start(&error)) {

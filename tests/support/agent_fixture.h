@@ -24,12 +24,14 @@ class AgentFixture : public ::testing::Test {
   ~AgentFixture() override;
 
   // Publishes model_ as a new revision; returns its id (fails the test on error).
-  std::string Publish();
+  std::string Publish(const std::vector<std::string>& extra = {});
   // Starts `sync-agent serve` on the publish root; returns its base URL.
   std::string StartBuiltinServer();
   // Starts a real nginx on the publish root; returns its base URL. Skips the
   // test (with the reason) if nginx is not installed.
   std::string StartNginx(const std::string& limit_rate = "");
+  // The same with these options (root is set to the publish root).
+  std::string StartNginx(NginxServer::Options options);
   // Writes the config with these sources for kRepo plus extra top-level TOML.
   void WriteConfig(const std::vector<std::string>& sources, const std::string& extra = "");
   ProcessResult Once(const std::vector<std::string>& extra = {});

@@ -73,7 +73,11 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
     << "    root " << options.root << ";\n"
     << "    autoindex off;\n";
   if (!options.limit_rate.empty()) c << "    limit_rate " << options.limit_rate << ";\n";
-  if (!options.multi_range_ok) c << "    max_ranges 1;\n";
+  if (!options.ranges_ok) {
+    c << "    max_ranges 0;\n";
+  } else if (!options.multi_range_ok) {
+    c << "    max_ranges 1;\n";
+  }
   c << "    location / { }\n"
     << "  }\n"
     << "}\n";

@@ -42,6 +42,9 @@ class NginxServer {
     // false sets max_ranges 1: a request for several ranges is answered with
     // the whole file (200), like servers and CDNs that do not do multipart.
     bool multi_range_ok = true;
+    // false sets max_ranges 0: every request, ranged or not, is answered
+    // with the whole file (200), like servers without range support.
+    bool ranges_ok = true;
   };
 
   explicit NginxServer(Options options);

@@ -1,0 +1,455 @@
+// Block-level deltas end to end: the real sync-agent binary publishes v1 and
+// v2 of a weight file, a real nginx serves them, and the node syncs v1 then
+// v2. nginx's access log says how many bytes crossed the wire; status says
+// how each file was obtained. Then the published delta or signature is
+// damaged in every way we can think of, and the node must fall back to the
+// next way and still serve exactly v2.
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "common/hash/content_hasher.h"
+#include "tests/support/agent_fixture.h"
+#include "tests/support/tree_util.h"
+
+namespace sync_agent::testing {
+namespace {
+
+constexpr size_t kSize = 8 << 20;  // block_len 4096 for this size
+constexpr uint64_t kBlock = 4096;
+constexpr uint64_t kSignatureBytes = 12 + (kSize / kBlock) * 20;
+
+enum class Mode { kDelta, kSignature };
+
+class DeltaSyncBase : public AgentFixture {
+ protected:
+  void SetUp() override {
+    if (!NginxServer::Available()) GTEST_SKIP() << "nginx is not installed (apt-get install nginx)";
+  }
+
+  // Publishes and syncs v1; returns the access log length afterwards.
+  size_t SyncFirst(const std::string& weights) {
+    v1_ = weights;
+    WriteFile(model_ + "/config.json", "{\"layers\": 2}");
+    WriteFile(model_ + "/weights.bin", weights);
+    Publish();
+    WriteConfig({url_});
+    ProcessResult r = Once();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(nginx_->WaitForAccessLog(3));
+    return nginx_->ReadAccessLog().size();
+  }
+
+  // Body bytes nginx sent after the first `skip` log entries, per URI.
+  std::map<std::string, uint64_t> BytesSince(size_t skip, size_t expect_at_least) {
+    EXPECT_TRUE(nginx_->WaitForAccessLog(skip + expect_at_least));
+    std::map<std::string, uint64_t> bytes;
+    auto log = nginx_->ReadAccessLog();
+    for (size_t i = skip; i < log.size(); ++i) bytes[log[i].uri] += log[i].bytes_sent;
+    return bytes;
+  }
+  static uint64_t Total(const std::map<std::string, uint64_t>& bytes) {
+    uint64_t t = 0;
+    for (const auto& [uri, n] : bytes) t += n;
+    return t;
+  }
+
+  // The file's row of the last update in `status --json`: method and note.
+  std::string FileField(const std::string& path, const std::string& field) {
+    ProcessResult st = Status({"--json", kRepo});
+    std::string key = "\"path\":\"" + path + "\"";
+    size_t at = st.out.find(key);
+    if (at == std::string::npos) return "(no row for " + path + " in: " + st.out + ")";
+    size_t end = st.out.find('}', at);
+    std::string row = st.out.substr(at, end - at);
+    std::string fkey = "\"" + field + "\":";
+    size_t f = row.find(fkey);
+    if (f == std::string::npos) return "(no " + field + ")";
+    std::string value = row.substr(f + fkey.size());
+    if (value.rfind("null", 0) == 0) return "";
+    if (value[0] != '"') return value.substr(0, value.find_first_of(",}"));
+    return value.substr(1, value.find('"', 1) - 1);
+  }
+
+  std::string RevisionDir() const { return pub_ + "/" + kRepo; }
+
+  // Edits the latest revision's manifest text and re-signs the pointer with
+  // its new sha256, as a compromised or buggy publisher would.
+  void RewriteManifest(const std::function<std::string(std::string)>& edit) {
+    std::string pointer = ReadFile(RevisionDir() + "/latest");
+    std::string key = "\"manifest\": \"";
+    size_t at = pointer.find(key);
+    ASSERT_NE(at, std::string::npos) << pointer;
+    std::string rel = pointer.substr(at + key.size(), pointer.find('"', at + key.size()) -
+                                                          at - key.size());
+    std::string manifest_path = RevisionDir() + "/" + rel;
+    std::string old_text = ReadFile(manifest_path);
+    std::string new_text = edit(old_text);
+    ASSERT_NE(old_text, new_text) << "the edit changed nothing";
+    WriteFile(manifest_path, new_text);
+    std::string old_sha = Sha256Hex(old_text);
+    size_t p = pointer.find(old_sha);
+    ASSERT_NE(p, std::string::npos);
+    pointer.replace(p, old_sha.size(), Sha256Hex(new_text));
+    WriteFile(RevisionDir() + "/latest", pointer);
+    // nginx's ETag is mtime-size, and the size did not change: move the
+    // mtime past any earlier pointer's, as the publisher does.
+    namespace fs = std::filesystem;
+    fs::path latest = RevisionDir() + "/latest";
+    fs::last_write_time(latest, fs::last_write_time(latest) + std::chrono::seconds(30));
+  }
+
+  // Replaces a published file (delta or signature) and, with fix_manifest,
+  // its size and sha256 in the manifest so that it passes those checks.
+  void ReplacePublished(const std::string& rel, const std::string& bytes, bool fix_manifest) {
+    std::string path = RevisionDir() + "/" + rel;
+    std::string old_bytes = ReadFile(path);
+    ASSERT_FALSE(old_bytes.empty()) << path;
+    WriteFile(path, bytes);
+    if (!fix_manifest) return;
+    RewriteManifest([&](std::string m) {
+      auto swap = [&m](const std::string& from, const std::string& to) {
+        size_t at = m.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        if (at != std::string::npos) m.replace(at, from.size(), to);
+      };
+      std::string old_sha = Sha256Hex(old_bytes);
+      size_t sha_at = m.find(old_sha);
+      EXPECT_NE(sha_at, std::string::npos);
+      // The size field sits just before the sha256 of the same object.
+      std::string old_size = "\"size\": " + std::to_string(old_bytes.size()) + ", \"sha256\": \"" +
+                             old_sha + "\"";
+      std::string new_size = "\"size\": " + std::to_string(bytes.size()) + ", \"sha256\": \"" +
+                             Sha256Hex(bytes) + "\"";
+      swap(old_size, new_size);
+      return m;
+    });
+  }
+
+  std::string DeltaRel(const std::string& from, const std::string& to) const {
+    std::string f = Sha256Hex(from), t = Sha256Hex(to);
+    return "deltas/" + t.substr(0, 2) + "/" + f + "-" + t + ".delta";
+  }
+  std::string SignatureRel(const std::string& content) const {
+    std::string sha = Sha256Hex(content);
+    return "signatures/" + sha.substr(0, 2) + "/" + sha + "-" + std::to_string(kBlock) + ".sig";
+  }
+
+  std::string url_;
+  std::string v1_;
+};
+
+// ---- every kind of change, through nginx, delta and signature ----------
+
+struct Change {
+  const char* name;
+  std::function<std::string(const std::string&)> make;
+  uint64_t changed_bytes;  // bytes of v2 that v1 does not have (roughly)
+  bool whole;              // nothing to reuse: the whole file is expected
+};
+
+std::string Scattered(const std::string& v1) {
+  std::string v2 = v1;
+  std::string noise = RandomBytes(10 << 10, 77);
+  for (int i = 0; i < 8; ++i) {
+    size_t at = (static_cast<size_t>(i) * 997 * 1013 + 12345) % (v2.size() - noise.size());
+    v2.replace(at, noise.size(), noise);
+  }
+  return v2;
+}
+
+const Change kChanges[] = {
+    {"ScatteredRewrite", Scattered, 8 * (10 << 10), false},
+    {"InsertAtStart", [](const std::string& v1) { return RandomBytes(200, 5) + v1; }, 200, false},
+    {"Append", [](const std::string& v1) { return v1 + RandomBytes(kSize / 10, 6); }, kSize / 10,
+     false},
+    {"Truncate", [](const std::string& v1) { return v1.substr(0, kSize - kSize / 10); }, 0, false},
+    {"FullRewrite", [](const std::string&) { return RandomBytes(kSize, 7); }, kSize, true},
+};
+
+class DeltaChangeTest : public DeltaSyncBase,
+                        public ::testing::WithParamInterface<std::tuple<Mode, int>> {};
+
+TEST_P(DeltaChangeTest, OnlyWhatChangedCrossesTheWire) {
+  const Mode mode = std::get<0>(GetParam());
+  const Change& change = kChanges[std::get<1>(GetParam())];
+  url_ = StartNginx();
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  size_t before = SyncFirst(v1);
+
+  std::string v2 = change.make(v1);
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish(mode == Mode::kSignature ? std::vector<std::string>{"--delta-depth", "0"}
+                                   : std::vector<std::string>{});
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+
+  auto bytes = BytesSince(before, 2);
+  uint64_t total = Total(bytes);
+  std::string method = FileField("weights.bin", "method");
+  if (change.whole) {
+    EXPECT_EQ(method, "whole");
+    EXPECT_GE(total, kSize);
+    // The node looked, found nothing worth matching, and says so.
+    EXPECT_NE(FileField("weights.bin", "note"), "");
+    return;
+  }
+  EXPECT_EQ(method, mode == Mode::kDelta ? "delta" : "ranges") << r.err;
+  // What crossed the wire: the changed bytes, at most a block on each side
+  // of each changed region, the signature, the pointer and the manifest.
+  uint64_t bound = change.changed_bytes + 8 * 2 * kBlock + kSignatureBytes + (16 << 10);
+  EXPECT_LE(total, bound) << "bytes sent by nginx for the update";
+  EXPECT_LT(total, kSize / 4);
+  // The new object itself: never requested with a delta; only ranges otherwise.
+  std::string object_uri = ObjectUri(v2);
+  auto log = nginx_->ReadAccessLog();
+  for (size_t i = before; i < log.size(); ++i) {
+    if (log[i].uri != object_uri) continue;
+    EXPECT_EQ(mode, Mode::kSignature) << "object fetched despite a published delta";
+    EXPECT_EQ(log[i].status, 206);
+    EXPECT_EQ(log[i].range.rfind("bytes=", 0), 0u);
+  }
+  // status shows the saving.
+  ProcessResult st = Status();
+  EXPECT_NE(st.out.find("delta saving:    last update"), std::string::npos) << st.out;
+  uint64_t reused = std::stoull(FileField("weights.bin", "bytes_reused"));
+  EXPECT_GE(reused + change.changed_bytes + 8 * 2 * kBlock, v2.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Nginx, DeltaChangeTest,
+    ::testing::Combine(::testing::Values(Mode::kDelta, Mode::kSignature),
+                       ::testing::Range(0, static_cast<int>(std::size(kChanges)))),
+    [](const auto& info) {
+      return std::string(std::get<0>(info.param) == Mode::kDelta ? "Delta" : "Signature") +
+             kChanges[std::get<1>(info.param)].name;
+    });
+
+class DeltaSyncTest : public DeltaSyncBase {};
+
+TEST_F(DeltaSyncTest, UnchangedFileCostsNoDownload) {
+  url_ = StartNginx();
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  size_t before = SyncFirst(v1);
+  WriteFile(model_ + "/config.json", "{\"layers\": 3}");
+  Publish();
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  auto bytes = BytesSince(before, 3);
+  EXPECT_LT(Total(bytes), 4096u);
+  for (const auto& [uri, n] : bytes) {
+    EXPECT_EQ(uri.find(Sha256Hex(v1)), std::string::npos) << uri << " was requested";
+  }
+  EXPECT_EQ(FileField("weights.bin", "method"), "reuse");
+}
+
+// ---- damaged deltas: the node falls back to signature matching ---------
+
+struct DeltaDamage {
+  const char* name;
+  // Returns the damaged delta; *fix_manifest: publish matching size/sha256.
+  std::function<std::string(const std::string& delta, uint64_t basis_size, bool* fix_manifest)>
+      damage;
+  const char* note_has;  // in the fallback note
+};
+
+std::string BigEndian32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
+  return s;
+}
+
+const DeltaDamage kDeltaDamage[] = {
+    {"FlippedInTransit",
+     [](const std::string& d, uint64_t, bool* fix) {
+       std::string m = d;
+       m[m.size() / 2] ^= 0x40;
+       *fix = false;
+       return m;
+     },
+     "sha256"},
+    {"WrongLiteralWithMatchingHash",
+     [](const std::string& d, uint64_t, bool* fix) {
+       // magic, LITERAL(200) as 0x41 + 1-byte length, then the 200 bytes.
+       std::string m = d;
+       m[4 + 2 + 100] ^= 0x01;
+       *fix = true;
+       return m;
+     },
+     "sha256"},
+    {"CopyOutsideTheBasis",
+     [](const std::string&, uint64_t basis_size, bool* fix) {
+       // magic, COPY(offset 1 byte = 0, length 4 bytes = basis + 1000), END.
+       std::string m = BigEndian32(0x72730236) + std::string(1, '\x47') + std::string(1, '\0') +
+                       BigEndian32(static_cast<uint32_t>(basis_size + 1000)) +
+                       std::string(1, '\0');
+       *fix = true;
+       return m;
+     },
+     "past the basis"},
+    {"Truncated",
+     [](const std::string& d, uint64_t, bool* fix) {
+       *fix = true;
+       return d.substr(0, d.size() / 2);
+     },
+     "delta byte"},
+    {"WrongMagic",
+     [](const std::string& d, uint64_t, bool* fix) {
+       std::string m = d;
+       m[0] = 'X';
+       *fix = true;
+       return m;
+     },
+     "magic"},
+};
+
+class DeltaDamageTest : public DeltaSyncBase, public ::testing::WithParamInterface<int> {};
+
+TEST_P(DeltaDamageTest, FallsBackToSignatureMatchingAndServesExactlyV2) {
+  const DeltaDamage& damage = kDeltaDamage[GetParam()];
+  url_ = StartNginx();
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  SyncFirst(v1);
+  std::string v2 = RandomBytes(200, 5) + v1;  // a delta starting with a 200-byte literal
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish();
+  std::string rel = DeltaRel(v1, v2);
+  std::string delta = ReadFile(RevisionDir() + "/" + rel);
+  ASSERT_EQ(static_cast<unsigned char>(delta[4]), 0x41) << "delta layout changed";
+  bool fix = false;
+  std::string damaged = damage.damage(delta, v1.size(), &fix);
+  ReplacePublished(rel, damaged, fix);
+  if (HasFailure()) return;
+
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_EQ(FileField("weights.bin", "method"), "ranges") << r.err;
+  std::string note = FileField("weights.bin", "note");
+  EXPECT_NE(note.find("delta from"), std::string::npos) << note;
+  EXPECT_NE(note.find(damage.note_has), std::string::npos) << note;
+  EXPECT_NE(r.err.find("falling back"), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Nginx, DeltaDamageTest,
+                         ::testing::Range(0, static_cast<int>(std::size(kDeltaDamage))),
+                         [](const auto& info) { return kDeltaDamage[info.param].name; });
+
+// ---- damaged signatures: the node falls back to the whole file ---------
+
+struct SignatureDamage {
+  const char* name;
+  std::function<std::string(const std::string& sig, bool* fix_manifest)> damage;
+};
+
+const SignatureDamage kSignatureDamage[] = {
+    {"FlippedInTransit",
+     [](const std::string& s, bool* fix) {
+       std::string m = s;
+       m[m.size() / 3] ^= 0x10;
+       *fix = false;
+       return m;
+     }},
+    {"CutInsideABlockEntry",
+     [](const std::string& s, bool* fix) {
+       *fix = true;
+       return s.substr(0, s.size() - 7);
+     }},
+    {"TooFewBlocksForTheFile",
+     [](const std::string& s, bool* fix) {
+       *fix = true;
+       return s.substr(0, s.size() - 20 * 10);
+     }},
+    {"HugeBlockLength",
+     [](const std::string& s, bool* fix) {
+       std::string m = s;
+       m.replace(4, 4, BigEndian32(0x7fffffff));
+       *fix = true;
+       return m;
+     }},
+};
+
+class SignatureDamageTest : public DeltaSyncBase, public ::testing::WithParamInterface<int> {};
+
+TEST_P(SignatureDamageTest, FallsBackToTheWholeFileAndServesExactlyV2) {
+  const SignatureDamage& damage = kSignatureDamage[GetParam()];
+  url_ = StartNginx();
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  SyncFirst(v1);
+  std::string v2 = Scattered(v1);
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish({"--delta-depth", "0"});
+  std::string rel = SignatureRel(v2);
+  bool fix = false;
+  ReplacePublished(rel, damage.damage(ReadFile(RevisionDir() + "/" + rel), &fix), fix);
+  if (HasFailure()) return;
+
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_EQ(FileField("weights.bin", "method"), "whole");
+  std::string note = FileField("weights.bin", "note");
+  EXPECT_NE(note.find("signature matching against"), std::string::npos) << note;
+  EXPECT_NE(note.find("failed"), std::string::npos) << note;
+}
+
+INSTANTIATE_TEST_SUITE_P(Nginx, SignatureDamageTest,
+                         ::testing::Range(0, static_cast<int>(std::size(kSignatureDamage))),
+                         [](const auto& info) { return kSignatureDamage[info.param].name; });
+
+// ---- servers with limited range support --------------------------------
+
+TEST_F(DeltaSyncTest, ServerWithOneRangePerRequestStillGetsRanges) {
+  NginxServer::Options o;
+  o.multi_range_ok = false;  // max_ranges 1: several ranges are answered with 200
+  url_ = StartNginx(o);
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  size_t before = SyncFirst(v1);
+  std::string v2 = Scattered(v1);
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish({"--delta-depth", "0"});
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_EQ(FileField("weights.bin", "method"), "ranges") << r.err;
+  EXPECT_NE(r.err.find("one at a time"), std::string::npos) << r.err;
+  ASSERT_TRUE(nginx_->WaitForAccessLog(before + 3));
+  int single = 0;
+  auto log = nginx_->ReadAccessLog();
+  for (size_t i = before; i < log.size(); ++i) {
+    if (log[i].uri == ObjectUri(v2) && log[i].status == 206) {
+      EXPECT_EQ(log[i].range.find(','), std::string::npos) << log[i].range;
+      ++single;
+    }
+  }
+  EXPECT_GE(single, 8);
+}
+
+TEST_F(DeltaSyncTest, ServerWithoutRangesGetsTheWholeFile) {
+  NginxServer::Options o;
+  o.ranges_ok = false;  // max_ranges 0: every answer is 200 with the whole file
+  url_ = StartNginx(o);
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  SyncFirst(v1);
+  std::string v2 = Scattered(v1);
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish({"--delta-depth", "0"});
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_EQ(FileField("weights.bin", "method"), "whole");
+  std::string note = FileField("weights.bin", "note");
+  EXPECT_NE(note.find("Range"), std::string::npos) << note;
+}
+
+}  // namespace
+}  // namespace sync_agent::testing
