@@ -87,6 +87,9 @@ Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std
 Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_size,
                                  const RandomAccessFile& old, uint64_t old_size, int threads,
                                  const JobBuffers& buffers);
+Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_size,
+                                const RandomAccessFile& old, uint64_t old_size, int windows,
+                                const JobBuffers& buffers);
 
 }  // namespace delta_internal
 

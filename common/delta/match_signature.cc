@@ -39,12 +39,9 @@ uint64_t End(const LocalCopy& c) { return c.new_offset + c.length; }
 
 // Rolls old[begin, end) against a private copy of the signature and appends
 // what it finds to *copies, in old-stream order.
-Status ScanPart(std::string_view signature_bytes, uint64_t new_size, const RandomAccessFile& old,
+Status ScanPart(Signature& signature, uint64_t new_size, const RandomAccessFile& old,
                 uint64_t begin, uint64_t end, const JobBuffers& buffers,
                 std::vector<LocalCopy>* copies) {
-  // librsync updates statistics inside the signature while matching, so
-  // every thread needs its own.
-  SA_ASSIGN_OR_RETURN(Signature signature, Signature::Load(signature_bytes));
   RsJob job(rs_delta_begin(SignatureAccess::Get(signature)));
   if (!job) return Status::IOError(kStage, "librsync could not start a job");
 
@@ -241,7 +238,12 @@ Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_
       parts.push_back(Part{begin, std::min(old_size, begin + stride + block - 1), {}, {}});
     }
     auto scan = [&](Part& p) {
-      p.status = ScanPart(signature_bytes, new_size, old, p.begin, p.end, buffers, &p.copies);
+      // librsync updates statistics inside the signature while matching, so
+      // every thread needs its own.
+      auto signature = Signature::Load(signature_bytes);
+      p.status = signature.ok() ? ScanPart(*signature, new_size, old, p.begin, p.end, buffers,
+                                           &p.copies)
+                                : signature.status();
     };
     // The calling thread matches the first part while others take the rest.
     std::vector<std::thread> workers;
@@ -268,7 +270,40 @@ Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_
   return plan;
 }
 
+Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_size,
+                                const RandomAccessFile& old, uint64_t old_size, int windows,
+                                const JobBuffers& buffers) {
+  RouteLibrsyncLog();
+  SA_ASSIGN_OR_RETURN(Signature signature, Signature::Load(signature_bytes));
+  MatchSample sample;
+  const uint64_t block = signature.block_len();
+  if (old_size == 0 || signature.block_count() == 0 || windows <= 0) return sample;
+  // Two blocks and a bit: long enough to hold, at any alignment, one whole
+  // block of a region that old and new share.
+  const uint64_t window = std::min(old_size, 2 * block + block / 2);
+  for (int i = 0; i < windows; ++i) {
+    const uint64_t begin =
+        windows == 1 ? 0 : (old_size - window) / static_cast<uint64_t>(windows - 1) * i;
+    std::vector<LocalCopy> copies;
+    SA_RETURN_IF_ERROR(
+        ScanPart(signature, new_size, old, begin, begin + window, buffers, &copies));
+    sample.windows++;
+    sample.bytes_sampled += window;
+    uint64_t matched = 0;
+    for (const LocalCopy& c : copies) matched += c.length;
+    sample.bytes_matched += std::min(matched, window);
+    if (matched > 0) sample.windows_matched++;
+  }
+  return sample;
+}
+
 }  // namespace delta_internal
+
+Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_size,
+                                const RandomAccessFile& old, uint64_t old_size, int windows) {
+  return delta_internal::SampleMatch(signature_bytes, new_size, old, old_size, windows,
+                                     JobBuffers{});
+}
 
 Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_size,
                                  const RandomAccessFile& old, uint64_t old_size, int threads) {

@@ -139,6 +139,20 @@ struct MatchPlan {
 Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_size,
                                  const RandomAccessFile& old, uint64_t old_size, int threads = 1);
 
+// A quick look before a full MatchSignature: rolls `windows` short windows
+// (about 2.5 blocks each) spread evenly over old against the signature. If
+// none matches, old very likely shares little with the new file: with a
+// fraction f of old reusable, all windows miss with probability about
+// (1 - f)^windows. Costs a few blocks of reading per window.
+struct MatchSample {
+  int windows = 0;
+  int windows_matched = 0;  // windows with at least one block found
+  uint64_t bytes_sampled = 0;
+  uint64_t bytes_matched = 0;
+};
+Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_size,
+                                const RandomAccessFile& old, uint64_t old_size, int windows);
+
 // Sorts ranges and merges those that overlap, touch, or are separated by
 // fewer than gap bytes (the bytes between are then fetched too), then splits
 // them into groups of at most max_ranges (0 counts as 1); returns the groups

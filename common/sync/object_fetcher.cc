@@ -21,6 +21,11 @@ constexpr size_t kCopyChunk = 1 << 20;
 // (boundary, Content-Type, Content-Range), and a request beyond its parts.
 constexpr uint64_t kPartOverhead = 100;
 constexpr uint64_t kRequestOverhead = 400;
+// Local candidates of at least this many blocks are sampled before the full
+// match; with 64 windows, a candidate sharing 10% of its bytes with the new
+// file is wrongly passed over with probability 0.9^64, about 0.1%.
+constexpr uint64_t kSampleFirstBlocks = 1024;
+constexpr int kSampleWindows = 64;
 
 std::string Short(const std::string& sha) { return sha.substr(0, 12); }
 
@@ -302,6 +307,18 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ManifestEntry& 
   auto old_size = store_->SizeOf(candidate.sha256);
   if (!old_size) return Status::NotFound("local " + candidate.sha256, "left the object store");
   SA_ASSIGN_OR_RETURN(auto old, env->NewRandomAccessFile(store_->ObjectPath(candidate.sha256)));
+  if (*old_size >= kSampleFirstBlocks * ref.block_len) {
+    // Rolling a large file that shares nothing (a retrained model) costs
+    // seconds per GiB; a few windows tell first.
+    SA_ASSIGN_OR_RETURN(MatchSample sample,
+                        SampleMatch(signature, object.size, *old, *old_size, kSampleWindows));
+    if (sample.windows_matched == 0) {
+      *not_worth_it = true;
+      outcome->note = "none of " + std::to_string(sample.windows) + " sampled windows of " +
+                      candidate.why + " shares a block with the new file";
+      return Status::OK();
+    }
+  }
   SA_ASSIGN_OR_RETURN(MatchPlan plan, MatchSignature(signature, object.size, *old, *old_size,
                                                      options_.match_threads));
   signature.clear();

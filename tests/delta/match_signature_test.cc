@@ -272,5 +272,54 @@ TEST(GroupRangesTest, GroupsCoverEveryInputByte) {
   }
 }
 
+TEST(SampleMatchTest, TellsSharedFromUnrelatedContent) {
+  DeltaFiles files;
+  const uint32_t block_len = 1024;
+  const std::string new_content = testing::RandomBytes(512 * 1024, 31);
+  const std::string new_path = files.Put("new", new_content);
+  auto signature = files.Signature(new_path, {block_len, 16});
+  ASSERT_TRUE(signature.ok()) << signature.status().ToString();
+  auto sample = [&](const std::string& name, const std::string& old_content, int windows) {
+    const std::string old_path = files.Put(name, old_content);
+    auto old = files.OpenRandom(old_path, old_content.size());
+    auto got = SampleMatch(*signature, new_content.size(), *old, old_content.size(), windows);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_FALSE(old->read_outside());
+    return got.ok() ? *got : MatchSample{};
+  };
+
+  // The same content shifted by 200 bytes: every window finds blocks.
+  MatchSample same = sample("shifted", testing::RandomBytes(200, 1) + new_content, 32);
+  EXPECT_EQ(same.windows, 32);
+  EXPECT_EQ(same.windows_matched, 32);
+  EXPECT_GT(same.bytes_matched, same.bytes_sampled / 2);
+
+  // Unrelated content: no window finds anything.
+  MatchSample unrelated = sample("unrelated", testing::RandomBytes(512 * 1024, 32), 32);
+  EXPECT_EQ(unrelated.windows, 32);
+  EXPECT_EQ(unrelated.windows_matched, 0);
+  EXPECT_EQ(unrelated.bytes_matched, 0u);
+
+  // Half shared: some windows match, not all.
+  std::string half = new_content.substr(0, 256 * 1024) + testing::RandomBytes(256 * 1024, 33);
+  MatchSample mixed = sample("half", half, 32);
+  EXPECT_GT(mixed.windows_matched, 8);
+  EXPECT_LT(mixed.windows_matched, 24);
+
+  // An old file shorter than a window, and an empty one.
+  MatchSample tiny = sample("tiny", new_content.substr(0, 1500), 8);
+  EXPECT_EQ(tiny.windows, 8);
+  EXPECT_EQ(tiny.windows_matched, 8);
+  MatchSample empty = sample("empty", "", 8);
+  EXPECT_EQ(empty.windows, 0);
+
+  // A corrupt signature is an error, not a guess.
+  std::string bad = *signature;
+  bad.resize(bad.size() - 3);
+  auto old = files.OpenRandom(files.Put("x", new_content), new_content.size());
+  EXPECT_EQ(SampleMatch(bad, new_content.size(), *old, new_content.size(), 4).status().code(),
+            Status::Code::kCorruption);
+}
+
 }  // namespace
 }  // namespace sync_agent
