@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "common/base/status.h"
 #include "common/delta/rsync_delta.h"
@@ -87,6 +88,9 @@ Status PatchWithLibrsync(const RandomAccessFile& basis, uint64_t basis_size, std
 Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_size,
                                  const RandomAccessFile& old, uint64_t old_size, int threads,
                                  const JobBuffers& buffers);
+Result<MatchPlan> MatchAligned(std::string_view signature_bytes, uint64_t new_size,
+                               const RandomAccessFile& old, uint64_t old_size,
+                               const std::vector<int64_t>& shifts, int threads);
 Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_size,
                                 const RandomAccessFile& old, uint64_t old_size, int windows,
                                 const JobBuffers& buffers);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <numeric>
 #include <string>
 #include <system_error>
@@ -281,6 +282,7 @@ Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_s
   // Two blocks and a bit: long enough to hold, at any alignment, one whole
   // block of a region that old and new share.
   const uint64_t window = std::min(old_size, 2 * block + block / 2);
+  std::map<int64_t, uint64_t> shift_bytes;  // old offset - new offset -> bytes matched
   for (int i = 0; i < windows; ++i) {
     const uint64_t begin =
         windows == 1 ? 0 : (old_size - window) / static_cast<uint64_t>(windows - 1) * i;
@@ -290,10 +292,20 @@ Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_s
     sample.windows++;
     sample.bytes_sampled += window;
     uint64_t matched = 0;
-    for (const LocalCopy& c : copies) matched += c.length;
+    for (const LocalCopy& c : copies) {
+      matched += c.length;
+      shift_bytes[static_cast<int64_t>(c.old_offset) - static_cast<int64_t>(c.new_offset)] +=
+          c.length;
+    }
     sample.bytes_matched += std::min(matched, window);
     if (matched > 0) sample.windows_matched++;
   }
+  std::vector<std::pair<uint64_t, int64_t>> by_bytes;
+  for (const auto& [shift, bytes] : shift_bytes) by_bytes.push_back({bytes, shift});
+  std::sort(by_bytes.begin(), by_bytes.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (const auto& [bytes, shift] : by_bytes) sample.shifts.push_back(shift);
   return sample;
 }
 

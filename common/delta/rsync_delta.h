@@ -149,9 +149,27 @@ struct MatchSample {
   int windows_matched = 0;  // windows with at least one block found
   uint64_t bytes_sampled = 0;
   uint64_t bytes_matched = 0;
+  // Offsets between matched old and new bytes (old - new), the most bytes
+  // first: 0 for edits in place, +k where k bytes were cut before, -k where
+  // k bytes were inserted before.
+  std::vector<int64_t> shifts;
 };
 Result<MatchSample> SampleMatch(std::string_view signature_bytes, uint64_t new_size,
                                 const RandomAccessFile& old, uint64_t old_size, int windows);
+
+// The fast path for edits that keep most blocks where they were, up to a
+// few shifts: block i of the new file is taken from old at
+// i * block_len + shift for the first shift whose bytes there have block i's
+// weak (RabinKarp) sum; blocks found nowhere are missing. No rolling and no
+// strong sums, so it is several times faster than MatchSignature, but a
+// 32-bit sum may match wrong bytes (about 2^-32 per block tried): the
+// caller must verify the rebuilt file and fall back to MatchSignature.
+// threads > 1 splits the blocks between threads. Errors as MatchSignature.
+Result<MatchPlan> MatchAligned(std::string_view signature_bytes, uint64_t new_size,
+                               const RandomAccessFile& old, uint64_t old_size,
+                               const std::vector<int64_t>& shifts, int threads = 1);
+// librsync's RabinKarp weak sum of a block, as signatures store it.
+uint32_t RabinKarpWeakSum(const char* data, size_t n);
 
 // Sorts ranges and merges those that overlap, touch, or are separated by
 // fewer than gap bytes (the bytes between are then fetched too), then splits

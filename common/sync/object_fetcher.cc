@@ -1,6 +1,7 @@
 #include "common/sync/object_fetcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <utility>
 
@@ -26,6 +27,11 @@ constexpr uint64_t kRequestOverhead = 400;
 // file is wrongly passed over with probability 0.9^64, about 0.1%.
 constexpr uint64_t kSampleFirstBlocks = 1024;
 constexpr int kSampleWindows = 64;
+// MatchAligned tries shift 0 and up to this many shifts the sample saw, and
+// its plan is used if it finds at least the sampled share of the old file
+// less this slack.
+constexpr size_t kMaxShifts = 4;
+constexpr double kAlignedSlack = 0.1;
 
 std::string Short(const std::string& sha) { return sha.substr(0, 12); }
 
@@ -214,7 +220,22 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
     notes.push_back("the signature is no smaller than what is left to download");
   } else {
     bool not_worth_it = false;
-    Status s = TryRanges(object, entry, *candidate, whole_cost, &outcome, &not_worth_it);
+    bool used_aligned = false;
+    std::string signature;
+    Status s = FetchSignature(object, entry, &signature, &outcome);
+    if (s.ok()) {
+      s = TryRanges(object, signature, *candidate, whole_cost, /*allow_aligned=*/true, &outcome,
+                    &not_worth_it, &used_aligned);
+    }
+    if (s.code() == Status::Code::kCorruption && used_aligned) {
+      // A weak sum matched wrong bytes (rare) or the old content changed:
+      // match again with strong sums.
+      LogWarning("the aligned block match did not verify; matching with strong sums",
+                 {{"repo", repo_}, {"path", object.first_path}, {"error", s.ToString()}});
+      notes.push_back("the aligned block match did not verify (" + s.ToString() + ")");
+      s = TryRanges(object, signature, *candidate, whole_cost, /*allow_aligned=*/false, &outcome,
+                    &not_worth_it, &used_aligned);
+    }
     if (s.ok() && !not_worth_it) {
       outcome.note = joined();
       return outcome;
@@ -288,26 +309,32 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
   return Status::OK();
 }
 
-Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ManifestEntry& entry,
-                                const LocalCandidate& candidate, uint64_t whole_cost,
-                                FetchOutcome* outcome, bool* not_worth_it) {
-  Env* env = store_->env();
+Status ObjectFetcher::FetchSignature(const ObjectFetch& object, const ManifestEntry& entry,
+                                     std::string* signature, FetchOutcome* outcome) {
   const SignatureRef& ref = entry.signature;
   const std::string sig_rel = PublishedSignaturePath(object.sha256, ref.block_len);
-  std::string signature;
-  {
-    AuxSink sink("signature " + source_->FileLocation(repo_, sig_rel), ref.size, nullptr,
-                 &signature);
-    Status s = source_->FetchFile(repo_, sig_rel, 0, &sink);
-    outcome->bytes_fetched += sink.size();
-    SA_RETURN_IF_ERROR(s);
-    SA_RETURN_IF_ERROR(sink.Verify(ref.sha256));
-  }
+  AuxSink sink("signature " + source_->FileLocation(repo_, sig_rel), ref.size, nullptr, signature);
+  Status s = source_->FetchFile(repo_, sig_rel, 0, &sink);
+  outcome->bytes_fetched += sink.size();
+  SA_RETURN_IF_ERROR(s);
+  return sink.Verify(ref.sha256);
+}
+
+Status ObjectFetcher::TryRanges(const ObjectFetch& object, const std::string& signature,
+                                const LocalCandidate& candidate, uint64_t whole_cost,
+                                bool allow_aligned, FetchOutcome* outcome, bool* not_worth_it,
+                                bool* used_aligned) {
+  Env* env = store_->env();
+  *used_aligned = false;
   if (Cancelled()) return Status::Cancelled("sync " + repo_, "stop requested");
+  SA_ASSIGN_OR_RETURN(Signature loaded, Signature::Load(signature));
+  const uint64_t block_len = loaded.block_len();
   auto old_size = store_->SizeOf(candidate.sha256);
   if (!old_size) return Status::NotFound("local " + candidate.sha256, "left the object store");
   SA_ASSIGN_OR_RETURN(auto old, env->NewRandomAccessFile(store_->ObjectPath(candidate.sha256)));
-  if (*old_size >= kSampleFirstBlocks * ref.block_len) {
+  auto match_start = std::chrono::steady_clock::now();
+  std::optional<MatchPlan> aligned;
+  if (*old_size >= kSampleFirstBlocks * block_len) {
     // Rolling a large file that shares nothing (a retrained model) costs
     // seconds per GiB; a few windows tell first.
     SA_ASSIGN_OR_RETURN(MatchSample sample,
@@ -318,11 +345,40 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ManifestEntry& 
                       candidate.why + " shares a block with the new file";
       return Status::OK();
     }
+    if (allow_aligned) {
+      // Most edits of model files keep blocks in place, or shifted by what
+      // was inserted or cut before them; the sample says by how much.
+      std::vector<int64_t> shifts = {0};
+      for (int64_t shift : sample.shifts) {
+        if (shifts.size() > kMaxShifts) break;
+        if (shift != 0) shifts.push_back(shift);
+      }
+      SA_ASSIGN_OR_RETURN(MatchPlan plan, MatchAligned(signature, object.size, *old, *old_size,
+                                                       shifts, options_.match_threads));
+      // Use it if it finds about as much of old as the sample says is there.
+      double sampled = static_cast<double>(sample.windows_matched) / sample.windows;
+      double found = static_cast<double>(plan.local_bytes()) / static_cast<double>(*old_size);
+      if (found >= sampled - kAlignedSlack) aligned = std::move(plan);
+    }
   }
-  SA_ASSIGN_OR_RETURN(MatchPlan plan, MatchSignature(signature, object.size, *old, *old_size,
-                                                     options_.match_threads));
-  signature.clear();
-  signature.shrink_to_fit();
+  *used_aligned = aligned.has_value();
+  MatchPlan plan;
+  if (aligned) {
+    plan = std::move(*aligned);
+  } else {
+    SA_ASSIGN_OR_RETURN(plan, MatchSignature(signature, object.size, *old, *old_size,
+                                             options_.match_threads));
+  }
+  LogInfo("matched the signature against local content",
+          {{"repo", repo_},
+           {"path", object.first_path},
+           {"local", candidate.why},
+           {"how", *used_aligned ? "aligned blocks" : "rolling, strong sums"},
+           {"found", FormatBytes(plan.local_bytes())},
+           {"missing", FormatBytes(plan.missing_bytes())},
+           {"ranges", std::to_string(plan.missing.size())},
+           {"took", FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - match_start))}});
 
   auto groups = GroupRanges(plan.missing, options_.range_gap, options_.max_ranges_per_request);
   uint64_t estimate = 0;

@@ -70,9 +70,13 @@ class ObjectFetcher {
 
  private:
   Status TryDelta(const ObjectFetch& object, const DeltaRef& delta, FetchOutcome* outcome);
-  Status TryRanges(const ObjectFetch& object, const ManifestEntry& entry,
-                   const LocalCandidate& candidate, uint64_t whole_cost, FetchOutcome* outcome,
-                   bool* not_worth_it);
+  Status FetchSignature(const ObjectFetch& object, const ManifestEntry& entry,
+                        std::string* signature, FetchOutcome* outcome);
+  // allow_aligned: large candidates may be matched with MatchAligned (weak
+  // sums only; *used_aligned tells); otherwise MatchSignature.
+  Status TryRanges(const ObjectFetch& object, const std::string& signature,
+                   const LocalCandidate& candidate, uint64_t whole_cost, bool allow_aligned,
+                   FetchOutcome* outcome, bool* not_worth_it, bool* used_aligned);
   Status FetchWhole(const ObjectFetch& object, FetchOutcome* outcome);
   bool Cancelled() const;
 
