@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "common/delta/rsync_delta.h"
 #include "common/hash/content_hasher.h"
 #include "tests/support/agent_fixture.h"
 #include "tests/support/tree_util.h"
@@ -403,6 +404,35 @@ TEST_P(SignatureDamageTest, FallsBackToTheWholeFileAndServesExactlyV2) {
 INSTANTIATE_TEST_SUITE_P(Nginx, SignatureDamageTest,
                          ::testing::Range(0, static_cast<int>(std::size(kSignatureDamage))),
                          [](const auto& info) { return kSignatureDamage[info.param].name; });
+
+TEST_F(DeltaSyncTest, AWeakSumThatLiesIsCaughtAndMatchedAgainWithStrongSums) {
+  url_ = StartNginx();
+  if (url_.empty()) return;
+  std::string v1 = RandomBytes(kSize, 1);
+  SyncFirst(v1);
+  std::string v2 = Scattered(v1);
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish({"--delta-depth", "0"});
+  // Give a changed block of v2 the weak sum of v1's block at the same place:
+  // the aligned fast path then takes v1's bytes for it, which the sha256
+  // check must refuse.
+  std::string rel = SignatureRel(v2);
+  std::string sig = ReadFile(RevisionDir() + "/" + rel);
+  const uint64_t block = 12345 / kBlock;  // the first changed region starts there
+  ASSERT_NE(v1.substr(block * kBlock, kBlock), v2.substr(block * kBlock, kBlock));
+  uint32_t lie = RabinKarpWeakSum(v1.data() + block * kBlock, kBlock);
+  sig.replace(12 + block * 20, 4, BigEndian32(lie));
+  ReplacePublished(rel, sig, /*fix_manifest=*/true);
+  if (HasFailure()) return;
+
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_EQ(FileField("weights.bin", "method"), "ranges");
+  std::string note = FileField("weights.bin", "note");
+  EXPECT_NE(note.find("aligned block match did not verify"), std::string::npos) << note;
+  EXPECT_NE(r.err.find("rolling, strong sums"), std::string::npos) << r.err;
+}
 
 // ---- servers with limited range support --------------------------------
 
