@@ -1,6 +1,7 @@
 #include "common/sync/status_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cinttypes>
 #include <cstdio>
 
@@ -46,7 +47,9 @@ void Classify(RepoStatus* r, const StatusReport& rep) {
 std::string Percent(uint64_t part, uint64_t whole) {
   if (whole == 0) return "-";
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * static_cast<double>(part) / whole);
+  // Rounded down, so that 99.96% does not read as all.
+  double tenths = std::floor(1000.0 * static_cast<double>(part) / static_cast<double>(whole));
+  std::snprintf(buf, sizeof buf, "%.1f%%", tenths / 10.0);
   return buf;
 }
 
