@@ -23,6 +23,7 @@
 #include <mutex>
 
 #include "common/base/time_util.h"
+#include "common/http/byteranges.h"
 #include "common/http/http_text.h"
 
 namespace sync_agent {
@@ -47,11 +48,6 @@ constexpr size_t kMaxPooledOrigins = 8;
 
 Poco::Timespan ToTimespan(std::chrono::milliseconds ms) {
   return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 bool Cancelled(const std::atomic<bool>* cancel) {
@@ -83,7 +79,7 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
   size_t sep = url.find("://");
   if (sep == std::string::npos) return bad("not an absolute http:// or https:// URL");
   ParsedUrl out;
-  out.scheme = Lower(url.substr(0, sep));
+  out.scheme = AsciiLower(url.substr(0, sep));
   if (out.scheme != "http" && out.scheme != "https") {
     return bad("unsupported scheme '" + out.scheme + "' (http and https are)");
   }
@@ -176,19 +172,12 @@ bool IsRedirect(int status) {
 }
 
 // Content-Range: "bytes 0-99/1000", "bytes 0-99/*" (206) or "bytes */1000" (416).
-void ParseContentRange(std::string_view value, HttpResponse* response) {
-  if (value.substr(0, 6) != "bytes ") return;
-  value.remove_prefix(6);
-  size_t slash = value.find('/');
-  if (slash == std::string_view::npos) return;
-  std::string_view span = value.substr(0, slash);
-  std::string_view total = value.substr(slash + 1);
-  uint64_t n = 0;
-  if (total != "*" && ParseDecimal(total, &n)) response->range_total = n;
-  size_t dash = span.find('-');
-  if (span != "*" && dash != std::string_view::npos && ParseDecimal(span.substr(0, dash), &n)) {
-    response->range_first = n;
-  }
+void SetContentRange(std::string_view value, HttpResponse* response) {
+  std::optional<ContentRange> range = ParseContentRange(value);
+  if (!range) return;
+  response->range_first = range->first;
+  response->range_last = range->last;
+  response->range_total = range->total;
 }
 
 // Poco keeps HTTPSession::read() protected. It hands out whatever the header
@@ -678,6 +667,8 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         std::string range = "bytes=" + std::to_string(*request.range_first) + "-";
         if (request.range_last) range += std::to_string(*request.range_last);
         req.set("Range", range);
+      } else if (!request.ranges.empty()) {
+        req.set("Range", FormatRangeHeader(request.ranges));
       }
       if (!request.if_none_match.empty()) req.set("If-None-Match", request.if_none_match);
       if (!request.if_modified_since.empty()) {
@@ -685,7 +676,7 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
       }
       for (const auto& [name, value] : request.headers) {
         // Credentials stay with the origin they were meant for.
-        std::string lname = Lower(name);
+        std::string lname = AsciiLower(name);
         if (!same_origin && (lname == "authorization" || lname == "cookie")) continue;
         req.set(name, value);
       }
@@ -698,7 +689,7 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
       response->status = static_cast<int>(resp.getStatus());
       response->reason = resp.getReason();
       for (const auto& [name, value] : resp) {
-        auto [it, inserted] = response->headers.emplace(Lower(name), value);
+        auto [it, inserted] = response->headers.emplace(AsciiLower(name), value);
         if (!inserted) it->second += ", " + value;
       }
       response->etag = resp.get("ETag", "");
@@ -708,7 +699,7 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         expected = response->content_length;
       }
       if (response->status == 206 || response->status == 416) {
-        ParseContentRange(resp.get("Content-Range", ""), response);
+        SetContentRange(resp.get("Content-Range", ""), response);
       }
       if (IsRedirect(response->status) && resp.has("Location")) {
         *location = ResolveLocation(parsed, resp.get("Location"));
@@ -783,6 +774,19 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink
     return Status::InvalidArgument(method + request.url,
                                    "range_last needs range_first <= range_last");
   }
+  if (!request.ranges.empty()) {
+    if (request.range_first) {
+      return Status::InvalidArgument(method + request.url,
+                                     "set either range_first or ranges, not both");
+    }
+    for (const ByteRange& r : request.ranges) {
+      if (r.length == 0 || r.end() < r.offset) {
+        return Status::InvalidArgument(
+            method + request.url,
+            "range at " + std::to_string(r.offset) + " is empty or runs past 2^64");
+      }
+    }
+  }
   for (const auto& [name, value] : request.headers) {
     if ((name + value).find_first_of("\r\n") != std::string::npos || name.empty()) {
       return Status::InvalidArgument(method + request.url,
@@ -809,7 +813,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink
                                  std::to_string(impl_->options.max_redirects) + "), last to " +
                                  location);
     }
-    if (parsed->scheme == "https" && Lower(location.substr(0, 7)) == "http://") {
+    if (parsed->scheme == "https" && AsciiLower(location.substr(0, 7)) == "http://") {
       return Status::Network(method + url,
                              "refusing redirect from https to plain http: " + location);
     }

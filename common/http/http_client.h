@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/base/byte_range.h"
 #include "common/base/status.h"
 
 namespace sync_agent {
@@ -38,6 +39,12 @@ struct HttpRequest {
   // Range: bytes=<first>-[<last>] when set.
   std::optional<uint64_t> range_first;
   std::optional<uint64_t> range_last;
+  // Several ranges in one request when not empty: Range: bytes=<a>-<b>,...
+  // for each [offset, end()) in the given order. Each must be non-empty, and
+  // range_first must be unset. The server may answer 206 with one part or
+  // with multipart/byteranges (read it with common/http/byteranges.h), or
+  // 200 with the whole file.
+  std::vector<ByteRange> ranges;
   bool head = false;  // HEAD instead of GET
   const std::atomic<bool>* cancel = nullptr;
   // Called once for a 200 or 206 response after its headers and before the
@@ -52,9 +59,13 @@ struct HttpResponse {
   std::string etag;
   std::string last_modified;
   std::optional<uint64_t> content_length;
-  // From Content-Range on a 206: the first byte and the full size ("*" -> nullopt).
-  // On a 416, range_total comes from "bytes */<size>" and range_first is unset.
+  // From Content-Range on a 206: the first and last (inclusive) byte and the
+  // full size ("*" -> nullopt). On a 416, range_total comes from
+  // "bytes */<size>" and range_first and range_last are unset. All unset
+  // when the header is missing or malformed (e.g. a multipart/byteranges
+  // answer, whose parts carry their own Content-Range).
   std::optional<uint64_t> range_first;
+  std::optional<uint64_t> range_last;
   std::optional<uint64_t> range_total;
   std::string final_url;  // after redirects
 };

@@ -39,15 +39,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/http/byteranges.h"
 #include "common/http/http_client.h"
 #include "common/http/http_text.h"
 
 namespace sync_agent {
 namespace {
 
-// More ranges than this in one request: the Range header is ignored and the
-// whole file is sent, which bounds the work a hostile request can cause.
-constexpr size_t kMaxRanges = 64;
 // TLS cannot use sendfile(2); file data is encrypted in pieces of this size.
 constexpr size_t kTlsPieceBytes = 256 << 10;
 // sendfile(2) moves at most about 2 GiB per call.
@@ -180,51 +178,38 @@ class BodyWriter {
   uint64_t bytes_ = 0;
 };
 
-struct ByteRange {
-  uint64_t first = 0;
-  uint64_t last = 0;  // inclusive
-  uint64_t length() const { return last - first + 1; }
-};
-
 enum class RangeOutcome { kIgnore, kSatisfiable, kUnsatisfiable };
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // RFC 9110 14.2. A header that does not parse is ignored (the whole file is
-// sent), as the RFC asks; so is one with more than kMaxRanges ranges.
+// sent), as the RFC asks; so is one with more than kMaxRangesPerRequest
+// ranges, which bounds the work a hostile request can cause.
 RangeOutcome ParseRangeHeader(std::string_view header, uint64_t size,
                               std::vector<ByteRange>* ranges) {
-  header = Trim(header);
+  header = TrimWhitespace(header);
   size_t eq = header.find('=');
   if (eq == std::string_view::npos) return RangeOutcome::kIgnore;
-  std::string unit(Trim(header.substr(0, eq)));
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (unit != "bytes") return RangeOutcome::kIgnore;
+  if (AsciiLower(TrimWhitespace(header.substr(0, eq))) != "bytes") return RangeOutcome::kIgnore;
   std::string_view specs = header.substr(eq + 1);
   size_t count = 0;
   while (true) {
     size_t comma = specs.find(',');
-    std::string_view spec = Trim(specs.substr(0, comma));
+    std::string_view spec = TrimWhitespace(specs.substr(0, comma));
     if (!spec.empty()) {
-      if (++count > kMaxRanges) return RangeOutcome::kIgnore;
+      if (++count > kMaxRangesPerRequest) return RangeOutcome::kIgnore;
       size_t dash = spec.find('-');
       if (dash == std::string_view::npos) return RangeOutcome::kIgnore;
-      std::string_view a = Trim(spec.substr(0, dash));
-      std::string_view b = Trim(spec.substr(dash + 1));
+      std::string_view a = TrimWhitespace(spec.substr(0, dash));
+      std::string_view b = TrimWhitespace(spec.substr(dash + 1));
       if (a.empty()) {  // suffix: the last N bytes
         uint64_t n = 0;
         if (!ParseDecimal(b, &n)) return RangeOutcome::kIgnore;
-        if (n > 0 && size > 0) ranges->push_back({size > n ? size - n : 0, size - 1});
+        if (n > 0 && size > 0) ranges->push_back({size - std::min(n, size), std::min(n, size)});
       } else {
         uint64_t first = 0, last = UINT64_MAX;
         if (!ParseDecimal(a, &first)) return RangeOutcome::kIgnore;
         if (!b.empty() && !ParseDecimal(b, &last)) return RangeOutcome::kIgnore;
         if (last < first) return RangeOutcome::kIgnore;
-        if (first < size) ranges->push_back({first, std::min(last, size - 1)});
+        if (first < size) ranges->push_back({first, std::min(last, size - 1) - first + 1});
       }
     }
     if (comma == std::string_view::npos) break;
@@ -335,13 +320,13 @@ std::string MakeETag(const struct stat& st) {
 // If-None-Match: "*" or a list of entity tags, compared weakly (RFC 9110 13.1.2).
 bool NoneMatchHits(std::string_view header, const std::string& etag) {
   auto opaque = [](std::string_view tag) {
-    tag = Trim(tag);
+    tag = TrimWhitespace(tag);
     if (tag.rfind("W/", 0) == 0) tag.remove_prefix(2);
     return tag;
   };
   while (true) {
     size_t comma = header.find(',');
-    std::string_view tag = Trim(header.substr(0, comma));
+    std::string_view tag = TrimWhitespace(header.substr(0, comma));
     if (tag == "*" || (!tag.empty() && opaque(tag) == opaque(etag))) return true;
     if (comma == std::string_view::npos) return false;
     header.remove_prefix(comma + 1);
@@ -564,16 +549,15 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
 
     response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_PARTIAL_CONTENT);
     entry->status = 206;
-    const std::string total = "/" + std::to_string(size);
     auto content_range = [&](const ByteRange& r) {
-      return "bytes " + std::to_string(r.first) + "-" + std::to_string(r.last) + total;
+      return ContentRange{r.offset, r.end() - 1, size}.ToString();
     };
     if (ranges.size() == 1) {
       response.setContentType(content_type);
       response.set("Content-Range", content_range(ranges[0]));
-      response.setContentLength64(static_cast<Poco::Int64>(ranges[0].length()));
+      response.setContentLength64(static_cast<Poco::Int64>(ranges[0].length));
       if (!SendHeaders(response)) return Abort(response, socket);
-      if (!head && !writer.WriteFile(file.get(), ranges[0].first, ranges[0].length())) {
+      if (!head && !writer.WriteFile(file.get(), ranges[0].offset, ranges[0].length)) {
         Abort(response, socket);
       }
       entry->body_bytes = writer.bytes();
@@ -593,7 +577,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
       part += content_range(r);
       part += "\r\n\r\n";
       part_headers.push_back(std::move(part));
-      length += part_headers.back().size() + r.length();
+      length += part_headers.back().size() + r.length;
     }
     const std::string closing = "\r\n--" + boundary + "--\r\n";
     length += closing.size();
@@ -603,7 +587,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
     if (!head) {
       for (size_t i = 0; i < ranges.size(); ++i) {
         if (!writer.Write(part_headers[i]) ||
-            !writer.WriteFile(file.get(), ranges[i].first, ranges[i].length())) {
+            !writer.WriteFile(file.get(), ranges[i].offset, ranges[i].length)) {
           entry->body_bytes = writer.bytes();
           return Abort(response, socket);
         }
@@ -618,7 +602,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
   static bool IfRangeHolds(Poco::Net::HTTPServerRequest& request, const std::string& etag,
                            int64_t mtime) {
     if (!request.has("If-Range")) return true;
-    std::string value(Trim(request.get("If-Range")));
+    std::string value(TrimWhitespace(request.get("If-Range")));
     if (value.rfind('"', 0) == 0 || value.rfind("W/", 0) == 0) return value == etag;
     std::optional<int64_t> date = ParseHttpDate(value);
     return date && *date == mtime;

@@ -84,8 +84,10 @@ class Source {
   // Fetches the given ranges of a published file whose full size is
   // file_size, in one request where the server allows (HTTP: one Range
   // header with all of them; the answer is multipart/byteranges, or a single
-  // 206 part when one range was asked or the server merged them). ranges
-  // must be sorted, non-overlapping and non-empty, inside [0, file_size).
+  // 206 part when one range was asked or the server merged them; more than
+  // 200 ranges (kMaxRangesPerRequest) or a Range header over 4 KiB take
+  // several requests). ranges must be sorted, non-overlapping and non-empty, inside
+  // [0, file_size) (else kInvalidArgument); none is OK and does nothing.
   //
   // sink receives every byte of every range at least once, each call's data
   // being the file's bytes from `offset` on; within one response, calls come
@@ -96,8 +98,12 @@ class Source {
   //
   // Errors: kUnsupported when the server ignores Range (answers 200: the body
   // is not read) or its answer cannot be understood as ranges of this file
-  // (the message says how); kNotFound for a missing file; kNetwork for
-  // transport failures and other statuses; a failing sink's status as is.
+  // (the message says how), including an answer that holds none of the
+  // bytes still missing; kCorruption when the file's size is not file_size
+  // (on disk, in a Content-Range, in a 416); kNotFound for a missing file;
+  // kNetwork for transport failures, truncated answers and other statuses;
+  // kCancelled when options.cancel is set; a failing sink's status as is.
+  // On an error the sink may have received some of the ranges.
   virtual Status FetchRanges(const std::string& repo, const std::string& rel_path,
                              uint64_t file_size, const std::vector<ByteRange>& ranges,
                              const RangeSink& sink) = 0;

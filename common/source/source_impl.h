@@ -2,13 +2,26 @@
 // construct these directly.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/http/http_client.h"
 #include "common/source/source.h"
 
 namespace sync_agent {
+
+// FetchRanges' precondition: kInvalidArgument naming location unless ranges
+// are sorted, non-overlapping, non-empty and inside [0, file_size).
+Status CheckRangesArgument(const std::string& location, uint64_t file_size,
+                           const std::vector<ByteRange>& ranges);
+
+// kCorruption: the published file at location has actual bytes where the
+// caller expected file_size (it is not the file the manifest describes).
+// how says where the size came from, e.g. "Content-Range: bytes 0-9/20".
+Status FileSizeMismatch(const std::string& location, uint64_t actual, uint64_t expected,
+                        const std::string& how);
 
 class FileSource final : public Source {
  public:

@@ -1,6 +1,7 @@
-// HttpClient against scripted servers on raw sockets, for the cases a
-// well-behaved server never produces: truncated bodies, chunked encoding,
-// stalls, dropped keep-alive connections, redirects.
+// HttpClient against scripted servers on raw sockets (tests/support/
+// scripted_server.h), for the cases a well-behaved server never produces:
+// truncated bodies, chunked encoding, stalls, dropped keep-alive
+// connections, redirects.
 #include "common/http/http_client.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/scripted_server.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent {
@@ -27,144 +29,11 @@ namespace {
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::Reply;
+using testing::Respond;
+using testing::Response;
+using testing::ScriptedServer;
 using ::testing::StartsWith;
-
-// What a ScriptedServer does with one request.
-struct Reply {
-  std::vector<std::string> writes;  // sent in order, each with its own send()
-  milliseconds pause_between{0};    // between writes
-  bool close_after = false;         // close the connection after the writes
-  bool hang = false;                // send nothing and keep the connection open
-};
-
-Reply Respond(std::string bytes, bool close_after = false) {
-  Reply r;
-  r.writes.push_back(std::move(bytes));
-  r.close_after = close_after;
-  return r;
-}
-
-std::string Response(int status, const std::string& body, const std::string& extra = "") {
-  return "HTTP/1.1 " + std::to_string(status) +
-         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
-}
-
-// An HTTP server on a raw socket: every request (headers only) is answered by
-// the handler, which sees the request text, the connection's number and the
-// request's number on that connection (both from 0).
-class ScriptedServer {
- public:
-  using Handler = std::function<Reply(const std::string& request, int connection, int index)>;
-
-  explicit ScriptedServer(Handler handler) : handler_(std::move(handler)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listen_fd_, 64), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { AcceptLoop(); });
-  }
-
-  ~ScriptedServer() {
-    stop_ = true;
-    acceptor_.join();
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      threads.swap(threads_);
-    }
-    for (auto& t : threads) t.join();
-    ::close(listen_fd_);
-  }
-
-  std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  int port() const { return port_; }
-  int connections() const { return connections_.load(); }
-  std::vector<std::string> requests() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
-
- private:
-  // Waits until fd is readable or the server stops.
-  bool WaitReadable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) > 0) return true;
-    }
-    return false;
-  }
-
-  void AcceptLoop() {
-    int index = 0;
-    while (WaitReadable(listen_fd_)) {
-      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      connections_.fetch_add(1);
-      std::lock_guard<std::mutex> lock(mu_);
-      threads_.emplace_back([this, fd, index] { Serve(fd, index); });
-      ++index;
-    }
-  }
-
-  void Serve(int fd, int connection) {
-    std::string buffer;
-    int index = 0;
-    while (true) {
-      size_t end;
-      while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
-        if (!WaitReadable(fd)) return Close(fd);
-        char buf[4096];
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) return Close(fd);
-        buffer.append(buf, static_cast<size_t>(n));
-      }
-      std::string request = buffer.substr(0, end + 4);
-      buffer.erase(0, end + 4);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        requests_.push_back(request);
-      }
-      Reply reply = handler_(request, connection, index++);
-      if (reply.hang) {
-        while (!stop_) std::this_thread::sleep_for(milliseconds(10));
-        return Close(fd);
-      }
-      for (size_t i = 0; i < reply.writes.size(); ++i) {
-        if (i > 0 && reply.pause_between.count() > 0)
-          std::this_thread::sleep_for(reply.pause_between);
-        const std::string& w = reply.writes[i];
-        size_t sent = 0;
-        while (sent < w.size()) {
-          ssize_t n = ::send(fd, w.data() + sent, w.size() - sent, MSG_NOSIGNAL);
-          if (n <= 0) return Close(fd);
-          sent += static_cast<size_t>(n);
-        }
-      }
-      if (reply.close_after) return Close(fd);
-    }
-  }
-
-  static void Close(int fd) { ::close(fd); }
-
-  Handler handler_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::thread acceptor_;
-  mutable std::mutex mu_;
-  std::vector<std::thread> threads_;
-  std::vector<std::string> requests_;
-};
 
 HttpRequest Req(const std::string& url) {
   HttpRequest r;
@@ -489,6 +358,41 @@ TEST(HttpClientTest, RequestHeadersAreSent) {
   EXPECT_THAT(requests[1], HasSubstr("Range: bytes=5-\r\n"));
 }
 
+TEST(HttpClientTest, SeveralRangesGoInOneRangeHeader) {
+  ScriptedServer server([](const std::string&, int, int) { return Respond(Response(200, "")); });
+  HttpClient client;
+  HttpRequest request = Req(server.Url("/r"));
+  request.ranges = {{0, 10}, {20, 1}, {1000, 24}};
+  ASSERT_TRUE(client.Fetch(request, 10).ok());
+  request.ranges = {{7, 1}};
+  ASSERT_TRUE(client.Fetch(request, 10).ok());
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], HasSubstr("\r\nRange: bytes=0-9,20-20,1000-1023\r\n"));
+  EXPECT_THAT(requests[1], HasSubstr("\r\nRange: bytes=7-7\r\n"));
+}
+
+TEST(HttpClientTest, BadRangeRequestsAreRefusedBeforeSending) {
+  ScriptedServer server([](const std::string&, int, int) { return Respond(Response(200, "")); });
+  HttpClient client;
+  HttpRequest both = Req(server.Url("/r"));
+  both.range_first = 0;
+  both.ranges = {{0, 10}};
+  auto r = client.Fetch(both, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(),
+            "GET " + server.Url("/r") + ": set either range_first or ranges, not both");
+
+  HttpRequest empty = Req(server.Url("/r"));
+  empty.ranges = {{0, 10}, {30, 0}};
+  r = client.Fetch(empty, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("range at 30 is empty"));
+  EXPECT_TRUE(server.requests().empty());
+}
+
 TEST(HttpClientTest, ResponseHeadersAndContentRangeAreParsed) {
   ScriptedServer server([](const std::string& request, int, int) {
     if (request.find("GET /star") == 0) {
@@ -508,6 +412,7 @@ TEST(HttpClientTest, ResponseHeadersAndContentRangeAreParsed) {
   const HttpResponse& resp = r->first;
   EXPECT_EQ(resp.status, 206);
   EXPECT_EQ(resp.range_first, 10u);
+  EXPECT_EQ(resp.range_last, 12u);
   EXPECT_EQ(resp.range_total, 5000u);
   EXPECT_EQ(resp.content_length, 3u);
   EXPECT_EQ(resp.etag, "\"e1\"");
@@ -525,6 +430,7 @@ TEST(HttpClientTest, ResponseHeadersAndContentRangeAreParsed) {
   ASSERT_TRUE(unsat.ok());
   EXPECT_EQ(unsat->first.status, 416);
   EXPECT_FALSE(unsat->first.range_first.has_value());
+  EXPECT_FALSE(unsat->first.range_last.has_value());
   EXPECT_EQ(unsat->first.range_total, 5000u);
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/hash/content_hasher.h"
+#include "common/http/byteranges.h"
 #include "common/http/http_client.h"
 #include "tests/support/test_util.h"
 
@@ -254,25 +255,19 @@ TEST_F(StaticServerTest, SuffixRange) {
 std::vector<std::pair<std::string, std::string>> ParseMultipart(const std::string& body,
                                                                 const std::string& boundary) {
   std::vector<std::pair<std::string, std::string>> parts;
-  const std::string delimiter = "\r\n--" + boundary;
-  size_t pos = body.find(delimiter);
-  while (pos != std::string::npos) {
-    pos += delimiter.size();
-    if (body.compare(pos, 2, "--") == 0) break;  // closing delimiter
-    size_t headers_end = body.find("\r\n\r\n", pos);
-    if (headers_end == std::string::npos) break;
-    std::string headers = body.substr(pos, headers_end - pos);
-    size_t cr = headers.find("Content-Range: ");
-    std::string range;
-    if (cr != std::string::npos) {
-      range = headers.substr(cr + 15, headers.find("\r\n", cr) - cr - 15);
-    }
-    size_t data_begin = headers_end + 4;
-    size_t next = body.find(delimiter, data_begin);
-    if (next == std::string::npos) break;
-    parts.emplace_back(range, body.substr(data_begin, next - data_begin));
-    pos = next;
-  }
+  ByteRangesParser parser(
+      "multipart body", boundary,
+      [&](const ContentRange& r) {
+        parts.emplace_back(r.ToString(), "");
+        return Status::OK();
+      },
+      [&](uint64_t, const char* data, size_t n) {
+        parts.back().second.append(data, n);
+        return Status::OK();
+      });
+  Status st = parser.Feed(body.data(), body.size());
+  if (st.ok()) st = parser.Finish();
+  EXPECT_TRUE(st.ok()) << st.ToString();
   return parts;
 }
 
@@ -300,6 +295,30 @@ TEST_F(StaticServerTest, MultipleRangesAreMultipart) {
   EXPECT_EQ(r.status, 206);
   EXPECT_EQ(r.headers["content-range"], "bytes 10-19/100000");
   EXPECT_EQ(body, content_.substr(10, 10));
+}
+
+TEST_F(StaticServerTest, HonoursUpToMaxRangesPerRequest) {
+  StartServer();
+  std::vector<ByteRange> ranges;
+  for (size_t i = 0; i < kMaxRangesPerRequest; ++i) ranges.push_back({i * 400, 3});
+  HttpRequest request;
+  request.url = Url("/data.bin");
+  request.ranges = ranges;
+  std::string body;
+  HttpResponse r = Get(request, &body);
+  EXPECT_EQ(r.status, 206);
+  auto parts = ParseMultipart(
+      body, r.headers["content-type"].substr(r.headers["content-type"].find('=') + 1));
+  ASSERT_EQ(parts.size(), ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    EXPECT_EQ(parts[i].second, content_.substr(ranges[i].offset, 3)) << i;
+  }
+
+  // One more and the header is ignored: the whole file, as RFC 9110 allows.
+  request.ranges.push_back({99990, 3});
+  r = Get(request, &body);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(body, content_);
 }
 
 TEST_F(StaticServerTest, CurlReadsMultipartRanges) {
