@@ -112,6 +112,7 @@ Status ObjectDownload::Begin(uint64_t offset) {
     SA_ASSIGN_OR_RETURN(file_, env->NewAppendableFile(partial_, 0600));
   }
   resumed_from_ = offset;
+  stored_ = offset;
   chunk_start_ = offset;
   have_prev_chunk_ = false;
   begun_ = true;
@@ -119,6 +120,11 @@ Status ObjectDownload::Begin(uint64_t offset) {
 }
 
 Status ObjectDownload::Write(const char* data, size_t n) {
+  SA_RETURN_IF_ERROR(Hash(data, n));
+  return Store(data, n);
+}
+
+Status ObjectDownload::Hash(const char* data, size_t n) {
   if (!begun_) return Status::IOError("download " + origin_, "data before Begin");
   if (hasher_->size() + n > expected_.size) {
     return Status::Corruption("download " + origin_, "source sent more than the " +
@@ -126,10 +132,21 @@ Status ObjectDownload::Write(const char* data, size_t n) {
                                                          " bytes the manifest lists");
   }
   hasher_->Update(data, n);
+  return Status::OK();
+}
+
+Status ObjectDownload::Store(const char* data, size_t n) {
+  if (!begun_) return Status::IOError("download " + origin_, "data before Begin");
+  if (stored_ + n > expected_.size) {
+    return Status::Corruption("download " + origin_, "source sent more than the " +
+                                                         std::to_string(expected_.size) +
+                                                         " bytes the manifest lists");
+  }
   Status s = file_->Append(data, n);
   if (!s.ok()) return s;
   bytes_written_ += n;
-  uint64_t end = hasher_->size();
+  stored_ += n;
+  uint64_t end = stored_;
   if (end - chunk_start_ >= kWritebackChunk) {
     SA_RETURN_IF_ERROR(file_->StartWriteback(chunk_start_, end - chunk_start_));
     if (have_prev_chunk_) {

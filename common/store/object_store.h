@@ -72,7 +72,12 @@ class ObjectDownload final : public ObjectSink {
   // Where the next request should start: the partial size (capped at size).
   uint64_t ResumeOffset() const;
   Status Begin(uint64_t offset) override;
+  // Hash(data) then Store(data).
   Status Write(const char* data, size_t n) override;
+  // The two halves of Write, which PipelinedSink runs on two threads: each
+  // must see every byte in order; they may run concurrently with each other.
+  Status Hash(const char* data, size_t n);
+  Status Store(const char* data, size_t n);
   Status Finish();
   uint64_t bytes_written() const { return bytes_written_; }  // this session only
   uint64_t resumed_from() const { return resumed_from_; }
@@ -86,6 +91,7 @@ class ObjectDownload final : public ObjectSink {
   std::unique_ptr<WritableFile> file_;
   std::unique_ptr<ContentHasher> hasher_;
   uint64_t bytes_written_ = 0;
+  uint64_t stored_ = 0;  // bytes in the partial file (Store's count)
   uint64_t resumed_from_ = 0;
   bool begun_ = false;
   // Streaming writeback: the chunk being filled starts at chunk_start_; the

@@ -1,57 +1,83 @@
-// PipelinedSink: runs another ObjectSink on a second thread. The transfer
-// thread only copies received bytes into one of a few buffers; the worker
-// hashes and writes them. On a 2-core node this overlaps the network with
-// sha256 and disk I/O instead of doing them one after the other.
+// PipelinedSink: runs the work of an ObjectSink on other threads. The
+// transfer thread only copies received bytes into one of a few buffers;
+// workers consume them. On a 2-core node this overlaps the network (or a
+// delta being applied) with sha256 and disk I/O instead of doing them one
+// after the other.
 //
-// Ordering is kept. An error from the inner sink is returned by the next
-// Write() or by Finish(), which waits for everything queued. Begin() drains
-// the queue and calls the inner Begin() on the caller's thread. Not thread
-// safe: one transfer thread per PipelinedSink.
+// A sink may be split into stages that each see every byte, in order, on a
+// thread of their own: ObjectDownload hashes on one and writes on another,
+// so neither waits for the other. A buffer is reused once every stage is done
+// with it.
+//
+// The first error of any stage is returned by the next Write() or by Drain(),
+// which waits for everything queued. Begin() drains the queue and calls the
+// begin function on the caller's thread. Not thread safe: one transfer thread
+// per PipelinedSink.
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/base/status.h"
 #include "common/source/source.h"
 
 namespace sync_agent {
 
+class ObjectDownload;
+
 class PipelinedSink final : public ObjectSink {
  public:
-  // inner must outlive this object. buffers * buffer_bytes bounds the memory used.
+  using StageFn = std::function<Status(const char* data, size_t n)>;
+  using BeginFn = std::function<Status(uint64_t offset)>;
+
+  // One stage: inner's Write. inner must outlive this object. buffers *
+  // buffer_bytes bounds the memory used.
   explicit PipelinedSink(ObjectSink* inner, size_t buffers = 4, size_t buffer_bytes = 1 << 20);
-  ~PipelinedSink() override;  // waits for the worker; drops unwritten data
+  // Two stages: download's Hash and Store.
+  explicit PipelinedSink(ObjectDownload* download, size_t buffers = 4,
+                         size_t buffer_bytes = 1 << 20);
+  PipelinedSink(BeginFn begin, std::vector<StageFn> stages, size_t buffers, size_t buffer_bytes);
+  ~PipelinedSink() override;  // waits for the workers; drops unconsumed data
   PipelinedSink(const PipelinedSink&) = delete;
   PipelinedSink& operator=(const PipelinedSink&) = delete;
 
   Status Begin(uint64_t offset) override;
   Status Write(const char* data, size_t n) override;
-  // Waits until every queued byte went to the inner sink; its first error, if any.
+  // Waits until every queued byte went through every stage; the first error, if any.
   Status Drain();
 
  private:
   struct Buffer {
     std::vector<char> data;
     size_t used = 0;
+    size_t stages_left = 0;  // guarded by mu_
   };
-  void Work();
+  struct Stage {
+    StageFn fn;
+    std::deque<Buffer*> pending;  // guarded by mu_
+    bool busy = false;            // guarded by mu_
+    std::thread worker;
+  };
+  void Work(Stage* stage);
   Status Enqueue();
+  bool Idle() const;  // requires mu_
 
-  ObjectSink* inner_;
+  BeginFn begin_;
   size_t buffer_bytes_;
+  std::vector<std::unique_ptr<Buffer>> buffers_;
+  std::vector<std::unique_ptr<Stage>> stages_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<Buffer>> free_;     // guarded by mu_
-  std::deque<std::unique_ptr<Buffer>> pending_;  // guarded by mu_
-  bool busy_ = false;                            // worker holds a buffer; guarded by mu_
-  bool quit_ = false;                            // guarded by mu_
-  Status error_;                                 // first inner error; guarded by mu_
-  std::unique_ptr<Buffer> filling_;              // transfer thread only
-  std::thread worker_;
+  std::deque<Buffer*> free_;  // guarded by mu_
+  bool quit_ = false;         // guarded by mu_
+  Status error_;              // first stage error; guarded by mu_
+  Buffer* filling_ = nullptr;  // transfer thread only
 };
 
 }  // namespace sync_agent

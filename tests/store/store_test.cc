@@ -71,6 +71,74 @@ TEST(PipelinedSinkTest, InnerErrorsReachTheCaller) {
   EXPECT_LE(inner.data.size(), 100000u);
 }
 
+TEST(PipelinedSinkTest, EveryStageSeesEveryByteInOrderAndTheFirstErrorWins) {
+  std::string input = testing::RandomBytes(3 << 20, 3);
+  RecordingSink a, b;
+  PipelinedSink pipe([&](uint64_t offset) { return a.Begin(offset); },
+                     {[&](const char* d, size_t n) { return a.Write(d, n); },
+                      [&](const char* d, size_t n) { return b.Write(d, n); }},
+                     3, 50000);
+  ASSERT_TRUE(pipe.Begin(0).ok());
+  std::mt19937 rng(9);
+  for (size_t off = 0; off < input.size();) {
+    size_t n = std::min<size_t>(input.size() - off, rng() % 120000 + 1);
+    ASSERT_TRUE(pipe.Write(input.data() + off, n).ok());
+    off += n;
+  }
+  ASSERT_TRUE(pipe.Drain().ok());
+  EXPECT_TRUE(a.data == input);
+  EXPECT_TRUE(b.data == input);
+
+  // The second stage fails: the error reaches the caller, and neither stage
+  // gets more bytes once it is known.
+  RecordingSink c, d;
+  d.fail_after = 200000;
+  PipelinedSink failing([](uint64_t) { return Status::OK(); },
+                        {[&](const char* p, size_t n) { return c.Write(p, n); },
+                         [&](const char* p, size_t n) { return d.Write(p, n); }},
+                        2, 4096);
+  std::string chunk(4096, 'y');
+  Status s;
+  for (int i = 0; i < 1000 && s.ok(); ++i) s = failing.Write(chunk.data(), chunk.size());
+  if (s.ok()) s = failing.Drain();
+  EXPECT_EQ(s.code(), Status::Code::kNoSpace) << s.ToString();
+  EXPECT_LE(d.data.size(), 200000u);
+  EXPECT_LT(c.data.size(), 1000u * 4096);
+}
+
+TEST(ObjectDownloadTest, HashingAndWritingOnTwoThreadsStoresTheVerifiedObject) {
+  testing::TempDir tmp;
+  ObjectStore store(Env::Default(), tmp.path());
+  ASSERT_TRUE(store.Init().ok());
+  std::string content = testing::RandomBytes(37 << 20, 4);  // several writeback chunks
+  ContentDigest digest = HashBytes(content);
+  ObjectDownload dl(&store, {digest.sha256, digest.xxh3_128, content.size()}, "test");
+  {
+    PipelinedSink pipe(&dl);
+    ASSERT_TRUE(pipe.Begin(0).ok());
+    std::mt19937 rng(11);
+    for (size_t off = 0; off < content.size();) {
+      size_t n = std::min<size_t>(content.size() - off, rng() % 3000000 + 1);
+      ASSERT_TRUE(pipe.Write(content.data() + off, n).ok());
+      off += n;
+    }
+    ASSERT_TRUE(pipe.Drain().ok());
+  }
+  ASSERT_TRUE(dl.Finish().ok());
+  EXPECT_EQ(dl.bytes_written(), content.size());
+  EXPECT_TRUE(testing::ReadFile(store.ObjectPath(digest.sha256)) == content);
+
+  // One byte too many is refused by whichever stage sees it first.
+  std::string small = "0123456789";
+  ContentDigest sd = HashBytes(small);
+  ObjectDownload over(&store, {sd.sha256, sd.xxh3_128, small.size()}, "test");
+  PipelinedSink pipe(&over);
+  ASSERT_TRUE(pipe.Begin(0).ok());
+  Status s = pipe.Write("0123456789x", 11);
+  if (s.ok()) s = pipe.Drain();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+}
+
 TEST(ObjectDownloadTest, VerifiesResumesAndRejectsWrongBytes) {
   testing::TempDir tmp;
   ObjectStore store(Env::Default(), tmp.path());
