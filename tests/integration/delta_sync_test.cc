@@ -4,14 +4,13 @@
 // how each file was obtained. Then the published delta or signature is
 // damaged in every way we can think of, and the node must fall back to the
 // next way and still serve exactly v2.
-#include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 
 #include "common/delta/rsync_delta.h"
 #include "common/hash/content_hasher.h"
 #include "tests/support/agent_fixture.h"
+#include "tests/support/publish_tamper.h"
 #include "tests/support/tree_util.h"
 
 namespace sync_agent::testing {
@@ -75,66 +74,14 @@ class DeltaSyncBase : public AgentFixture {
 
   std::string RevisionDir() const { return pub_ + "/" + kRepo; }
 
-  // Edits the latest revision's manifest text and re-signs the pointer with
-  // its new sha256, as a compromised or buggy publisher would.
-  void RewriteManifest(const std::function<std::string(std::string)>& edit) {
-    std::string pointer = ReadFile(RevisionDir() + "/latest");
-    std::string key = "\"manifest\": \"";
-    size_t at = pointer.find(key);
-    ASSERT_NE(at, std::string::npos) << pointer;
-    std::string rel = pointer.substr(at + key.size(), pointer.find('"', at + key.size()) -
-                                                          at - key.size());
-    std::string manifest_path = RevisionDir() + "/" + rel;
-    std::string old_text = ReadFile(manifest_path);
-    std::string new_text = edit(old_text);
-    ASSERT_NE(old_text, new_text) << "the edit changed nothing";
-    WriteFile(manifest_path, new_text);
-    std::string old_sha = Sha256Hex(old_text);
-    size_t p = pointer.find(old_sha);
-    ASSERT_NE(p, std::string::npos);
-    pointer.replace(p, old_sha.size(), Sha256Hex(new_text));
-    WriteFile(RevisionDir() + "/latest", pointer);
-    // nginx's ETag is mtime-size, and the size did not change: move the
-    // mtime past any earlier pointer's, as the publisher does.
-    namespace fs = std::filesystem;
-    fs::path latest = RevisionDir() + "/latest";
-    fs::last_write_time(latest, fs::last_write_time(latest) + std::chrono::seconds(30));
-  }
-
-  // Replaces a published file (delta or signature) and, with fix_manifest,
-  // its size and sha256 in the manifest so that it passes those checks.
   void ReplacePublished(const std::string& rel, const std::string& bytes, bool fix_manifest) {
-    std::string path = RevisionDir() + "/" + rel;
-    std::string old_bytes = ReadFile(path);
-    ASSERT_FALSE(old_bytes.empty()) << path;
-    WriteFile(path, bytes);
-    if (!fix_manifest) return;
-    RewriteManifest([&](std::string m) {
-      auto swap = [&m](const std::string& from, const std::string& to) {
-        size_t at = m.find(from);
-        EXPECT_NE(at, std::string::npos) << from;
-        if (at != std::string::npos) m.replace(at, from.size(), to);
-      };
-      std::string old_sha = Sha256Hex(old_bytes);
-      size_t sha_at = m.find(old_sha);
-      EXPECT_NE(sha_at, std::string::npos);
-      // The size field sits just before the sha256 of the same object.
-      std::string old_size = "\"size\": " + std::to_string(old_bytes.size()) + ", \"sha256\": \"" +
-                             old_sha + "\"";
-      std::string new_size = "\"size\": " + std::to_string(bytes.size()) + ", \"sha256\": \"" +
-                             Sha256Hex(bytes) + "\"";
-      swap(old_size, new_size);
-      return m;
-    });
+    EXPECT_EQ(ReplacePublishedFile(RevisionDir(), rel, bytes, fix_manifest), "");
   }
-
   std::string DeltaRel(const std::string& from, const std::string& to) const {
-    std::string f = Sha256Hex(from), t = Sha256Hex(to);
-    return "deltas/" + t.substr(0, 2) + "/" + f + "-" + t + ".delta";
+    return DeltaRelPath(from, to);
   }
   std::string SignatureRel(const std::string& content) const {
-    std::string sha = Sha256Hex(content);
-    return "signatures/" + sha.substr(0, 2) + "/" + sha + "-" + std::to_string(kBlock) + ".sig";
+    return SignatureRelPath(content, kBlock);
   }
 
   std::string url_;
