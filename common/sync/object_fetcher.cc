@@ -348,11 +348,14 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const std::string& si
     if (allow_aligned) {
       // Most edits of model files keep blocks in place, or shifted by what
       // was inserted or cut before them; the sample says by how much.
-      std::vector<int64_t> shifts = {0};
+      // The shift that matched the most sampled bytes is tried first (a
+      // header that grew shifts nearly every block), then the others, then 0.
+      std::vector<int64_t> shifts;
       for (int64_t shift : sample.shifts) {
-        if (shifts.size() > kMaxShifts) break;
-        if (shift != 0) shifts.push_back(shift);
+        if (shifts.size() == kMaxShifts) break;
+        shifts.push_back(shift);
       }
+      if (std::find(shifts.begin(), shifts.end(), 0) == shifts.end()) shifts.push_back(0);
       SA_ASSIGN_OR_RETURN(MatchPlan plan, MatchAligned(signature, object.size, *old, *old_size,
                                                        shifts, options_.match_threads));
       // Use it if it finds about as much of old as the sample says is there.
