@@ -29,6 +29,12 @@
 namespace sync_agent {
 namespace {
 
+std::string MethodName(const HttpRequest& request) {
+  if (request.post_body) return "POST";
+  return request.head ? "HEAD" : "GET";
+}
+
+
 // The sink receives the body in pieces of up to this size.
 constexpr size_t kBodyPieceBytes = 1 << 20;
 // Chunked bodies are read from the socket this much at a time before decoding.
@@ -632,8 +638,7 @@ Status HttpClient::Impl::ReadFramedBody(Connection& conn, const Poco::Net::HTTPR
 Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string& url,
                                   bool same_origin, const BodySink& sink, HttpResponse* response,
                                   std::string* location) {
-  const std::string method =
-      request.head ? Poco::Net::HTTPRequest::HTTP_HEAD : Poco::Net::HTTPRequest::HTTP_GET;
+  const std::string method = MethodName(request);
   const std::string ctx = method + " " + url;
   auto parsed_or = ParseUrl(url);
   if (!parsed_or.ok()) return parsed_or.status();
@@ -680,7 +685,15 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         if (!same_origin && (lname == "authorization" || lname == "cookie")) continue;
         req.set(name, value);
       }
-      session.sendRequest(req);
+      if (request.post_body) {
+        req.setContentLength64(static_cast<Poco::Int64>(request.post_body->size()));
+        if (!request.content_type.empty()) req.setContentType(request.content_type);
+        std::ostream& body = session.sendRequest(req);
+        body.write(request.post_body->data(), static_cast<std::streamsize>(request.post_body->size()));
+        body.flush();
+      } else {
+        session.sendRequest(req);
+      }
       phase = Phase::kReceive;
       Poco::Net::HTTPResponse resp;
       session.receiveResponse(resp);
@@ -769,7 +782,7 @@ HttpClient::HttpClient(HttpClientOptions options)
 HttpClient::~HttpClient() = default;
 
 Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink& sink) {
-  const char* method = request.head ? "HEAD " : "GET ";
+  const std::string method = MethodName(request) + " ";
   if (request.range_last && (!request.range_first || *request.range_last < *request.range_first)) {
     return Status::InvalidArgument(method + request.url,
                                    "range_last needs range_first <= range_last");
@@ -827,7 +840,7 @@ Result<std::pair<HttpResponse, std::string>> HttpClient::Fetch(const HttpRequest
   BodySink sink = [&](const char* data, size_t n) -> Status {
     if (body.size() + n > max_bytes) {
       return Status::InvalidArgument(
-          std::string(request.head ? "HEAD " : "GET ") + request.url,
+          MethodName(request) + " " + request.url,
           "response body is larger than " + std::to_string(max_bytes) + " bytes");
     }
     body.append(data, n);

@@ -46,6 +46,9 @@ struct HttpRequest {
   // 200 with the whole file.
   std::vector<ByteRange> ranges;
   bool head = false;  // HEAD instead of GET
+  // When set, a POST with this body (and content_type) instead of a GET.
+  std::optional<std::string> post_body;
+  std::string content_type;
   const std::atomic<bool>* cancel = nullptr;
   // Called once for a 200 or 206 response after its headers and before the
   // first body byte goes to the sink. A non-OK Status aborts the request.

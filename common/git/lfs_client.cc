@@ -1,0 +1,150 @@
+#include "common/git/lfs_client.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include "common/base/json_text.h"
+#include "common/source/source.h"
+
+namespace sync_agent {
+namespace {
+
+constexpr const char* kLfsMediaType = "application/vnd.git-lfs+json";
+constexpr uint64_t kMaxBatchResponseBytes = 16 << 20;
+
+using Poco::JSON::Object;
+
+std::string TrimSlash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+}  // namespace
+
+std::string LfsEndpoint(const std::string& git_url) {
+  std::string url = TrimSlash(git_url);
+  if (url.size() >= 4 && url.compare(url.size() - 4, 4, ".git") == 0) return url + "/info/lfs";
+  return url + ".git/info/lfs";
+}
+
+LfsClient::LfsClient(std::string git_url, HttpClientOptions options,
+                     std::vector<std::pair<std::string, std::string>> headers)
+    : endpoint_(LfsEndpoint(git_url)), headers_(std::move(headers)), client_(std::move(options)) {}
+
+Result<std::vector<Result<LfsDownload>>> LfsClient::Batch(const std::vector<LfsObject>& objects) {
+  const std::string url = endpoint_ + "/objects/batch";
+  const std::string context = "git lfs batch request to " + url;
+  std::string body = "{\"operation\": \"download\", \"transfers\": [\"basic\"], \"objects\": [";
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (i) body += ", ";
+    body += "{\"oid\": " + JsonQuote(objects[i].oid) +
+            ", \"size\": " + std::to_string(objects[i].size) + "}";
+  }
+  body += "]}";
+  HttpRequest req;
+  req.url = url;
+  req.post_body = body;
+  req.content_type = kLfsMediaType;
+  req.headers = headers_;
+  req.headers.emplace_back("Accept", kLfsMediaType);
+  SA_ASSIGN_OR_RETURN(auto got, client_.Fetch(req, kMaxBatchResponseBytes));
+  auto& [resp, text] = got;
+  if (resp.status != 200) {
+    // (HttpClient drops the bodies of error answers, so the server's own
+    // message is not available here.)
+    std::string detail = "HTTP " + std::to_string(resp.status) + " " + resp.reason;
+    if (resp.status == 401 || resp.status == 403) {
+      return Status::Network(context, detail + " (check the repository's authorization header)");
+    }
+    if (resp.status == 404) return Status::NotFound(context, detail);
+    return Status::Network(context, detail);
+  }
+
+  std::map<std::string, Result<LfsDownload>> by_oid;
+  try {
+    Poco::JSON::Parser parser;
+    Object::Ptr obj = parser.parse(text).extract<Object::Ptr>();
+    if (!obj) return Status::Corruption(context, "the answer is not a JSON object");
+    if (obj->has("transfer") && obj->getValue<std::string>("transfer") != "basic") {
+      return Status::Unsupported(context, "the server chose transfer \"" +
+                                              obj->getValue<std::string>("transfer") +
+                                              "\"; only \"basic\" is supported");
+    }
+    Poco::JSON::Array::Ptr list = obj->getArray("objects");
+    if (!list) return Status::Corruption(context, "the answer has no \"objects\" array");
+    for (unsigned i = 0; i < list->size(); ++i) {
+      Object::Ptr o = list->getObject(i);
+      if (!o || !o->has("oid")) {
+        return Status::Corruption(context, "objects[" + std::to_string(i) + "] has no oid");
+      }
+      std::string oid = o->getValue<std::string>("oid");
+      if (Object::Ptr err = o->getObject("error")) {
+        int code = err->has("code") ? err->getValue<int>("code") : 0;
+        std::string message = err->has("message") ? err->getValue<std::string>("message") : "";
+        std::string detail = "error " + std::to_string(code) + (message.empty() ? "" : ": ") +
+                             message + " (from " + url + ")";
+        by_oid.emplace(oid, code == 404 ? Status::NotFound("git lfs object " + oid,
+                                                           "missing on the LFS server, " + detail)
+                                        : Status::Network("git lfs object " + oid, detail));
+        continue;
+      }
+      Object::Ptr actions = o->getObject("actions");
+      Object::Ptr download = actions ? actions->getObject("download") : nullptr;
+      if (!download || !download->has("href")) {
+        by_oid.emplace(oid, Status::Corruption("git lfs object " + oid,
+                                               "the batch answer gives no download action"));
+        continue;
+      }
+      LfsDownload d;
+      d.href = download->getValue<std::string>("href");
+      if (Object::Ptr header = download->getObject("header")) {
+        for (const auto& [name, value] : *header) d.headers.emplace_back(name, value.toString());
+      }
+      by_oid.emplace(oid, std::move(d));
+    }
+  } catch (const Poco::Exception& e) {
+    return Status::Corruption(context, "the answer is not valid batch JSON: " + e.displayText());
+  }
+  std::vector<Result<LfsDownload>> out;
+  for (const LfsObject& o : objects) {
+    auto it = by_oid.find(o.oid);
+    if (it == by_oid.end()) {
+      out.push_back(Status::Corruption("git lfs object " + o.oid,
+                                       "the batch answer from " + url + " does not mention it"));
+    } else {
+      out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, ObjectSink* sink) {
+  HttpRequest req;
+  req.url = action.href;
+  req.headers = action.headers;
+  req.on_headers = [&](const HttpResponse& r) -> Status {
+    if (r.content_length && *r.content_length != object.size) {
+      return Status::Corruption("git lfs object " + object.oid,
+                                action.href + " sends " + std::to_string(*r.content_length) +
+                                    " bytes, the pointer says " + std::to_string(object.size));
+    }
+    return sink->Begin(0);
+  };
+  SA_ASSIGN_OR_RETURN(HttpResponse resp,
+                      client_.Send(req, [&](const char* data, size_t n) -> Status {
+                        return sink->Write(data, n);
+                      }));
+  if (resp.status == 404) {
+    return Status::NotFound("git lfs object " + object.oid,
+                            "missing on the LFS server (HTTP 404 for " + action.href + ")");
+  }
+  if (resp.status != 200) {
+    return Status::Network("git lfs object " + object.oid,
+                           "HTTP " + std::to_string(resp.status) + " " + resp.reason + " from " +
+                               action.href);
+  }
+  return Status::OK();
+}
+
+}  // namespace sync_agent
