@@ -1,7 +1,10 @@
 #include "agent/commands.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "agent/args.h"
@@ -11,6 +14,8 @@
 #include "common/config/config.h"
 #include "common/db/state_db.h"
 #include "common/fs/env.h"
+#include "common/git/git_materialize.h"
+#include "common/hash/content_hasher.h"
 #include "common/publish/publisher.h"
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
@@ -271,9 +276,14 @@ int CmdStatus(const std::vector<std::string>& args) {
 int CmdPublish(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: sync-agent publish DIR --repo ORG/NAME --out PUBLISH_ROOT [--revision ID]\n"
-      "Publishes the files under DIR as a new revision of ORG/NAME under\n"
-      "PUBLISH_ROOT/ORG/NAME/ (objects, a manifest and the \"latest\" pointer).\n"
-      "If nothing changed since the latest revision, nothing is published.";
+      "       sync-agent publish --git URL --ref REF --repo ORG/NAME --out PUBLISH_ROOT\n"
+      "Publishes the files under DIR, or the commit REF of a git remote with its\n"
+      "Git LFS objects, as a new revision of ORG/NAME under PUBLISH_ROOT/ORG/NAME/\n"
+      "(objects, a manifest and the \"latest\" pointer). A git revision is named\n"
+      "by its commit id. If nothing changed since the latest revision, nothing is\n"
+      "published. The git cache is kept in .<PUBLISH_ROOT's name>.git-work beside\n"
+      "PUBLISH_ROOT; an LFS authorization header may also come from the\n"
+      "SYNC_AGENT_LFS_AUTHORIZATION environment variable.";
   std::vector<OptionSpec> specs = {
       {"repo", true, "ORG/NAME", "repository name"},
       {"out", true, "DIR", "publish root served to nodes"},
@@ -283,19 +293,25 @@ int CmdPublish(const std::vector<std::string>& args) {
        "publish deltas from the previous N revisions of each large file (default 2, 0: none)"},
       {"signature-min-size", true, "SIZE",
        "files from this size on get a signature for block matching (default 1MiB)"},
+      {"git", true, "URL", "publish from this git remote (URL, local path or file://)"},
+      {"ref", true, "REF", "with --git: branch, tag or commit id (default main)"},
+      {"lfs-authorization", true, "VALUE", "with --git: Authorization header for Git LFS"},
       kLogFormatOpt,
       kHelpOpt};
   ParsedArgs parsed;
   int code;
   if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
   if (!ApplyLogFormat(parsed, "")) return kExitUsage;
-  if (parsed.positional.size() != 1 || !parsed.Has("repo") || !parsed.Has("out")) {
-    PrintError("publish needs DIR, --repo and --out");
+  const bool from_git = parsed.Has("git");
+  if (parsed.positional.size() != (from_git ? 0u : 1u) || !parsed.Has("repo") ||
+      !parsed.Has("out")) {
+    PrintError(from_git ? "publish --git needs --repo and --out, and no DIR"
+                        : "publish needs DIR (or --git URL), --repo and --out");
     std::fprintf(stderr, "%s\n", usage.c_str());
     return kExitUsage;
   }
   PublishOptions opt;
-  opt.input_dir = parsed.positional[0];
+  opt.input_dir = from_git ? "" : parsed.positional[0];
   opt.repo = parsed.Get("repo");
   opt.out_root = parsed.Get("out");
   opt.revision = parsed.Get("revision");
@@ -316,7 +332,36 @@ int CmdPublish(const std::vector<std::string>& args) {
     }
     opt.deltas.signature_min_size = *size;
   }
+  std::string staging;
+  if (from_git) {
+    std::string out = opt.out_root;
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    const std::string work = JoinPath(DirName(out), "." + BaseName(out) + ".git-work");
+    const std::string url = parsed.Get("git");
+    GitMaterializeOptions g;
+    g.cache_dir = JoinPath(work, "cache/" + Sha256Hex(url).substr(0, 16));
+    g.lfs_authorization = parsed.Get("lfs-authorization");
+    if (g.lfs_authorization.empty()) {
+      const char* env = std::getenv("SYNC_AGENT_LFS_AUTHORIZATION");
+      if (env != nullptr) g.lfs_authorization = env;
+    }
+    staging = JoinPath(work, "staging." + std::to_string(::getpid()));
+    Env* env = Env::Default();
+    RemoveTree(env, staging);
+    Status made = CreateDirs(env, DirName(g.cache_dir), 0700);
+    auto m = made.ok() ? MaterializeGitRevision(env, url, parsed.Has("ref") ? parsed.Get("ref") : "main",
+                                                staging, g)
+                       : Result<GitMaterializeResult>(made);
+    if (!m.ok()) {
+      PrintError(m.status().ToString());
+      return kExitFailed;
+    }
+    for (const std::string& w : m->warnings) LogWarning(w, {{"git", url}});
+    opt.input_dir = staging;
+    if (opt.revision.empty()) opt.revision = m->commit;
+  }
   auto r = PublishDirectory(Env::Default(), opt);
+  if (!staging.empty()) RemoveTree(Env::Default(), staging);
   if (!r.ok()) {
     PrintError(r.status().ToString());
     return r.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailed;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/hash/content_hasher.h"
+#include "tests/support/git_repo.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent {
@@ -94,26 +95,11 @@ class GitCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
     work_ = tmp_.Sub("work");
-    ASSERT_EQ(Git({"init", "-q", "-b", "main", work_}).exit_code, 0);
-    Git({"-C", work_, "config", "user.email", "test@example.net"});
-    Git({"-C", work_, "config", "user.name", "Test"});
+    repo_ = std::make_unique<testing::GitWorkRepo>(work_, tmp_.path());
   }
-  ProcessResult Git(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"/usr/bin/git"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    ProcessResult r = RunProcess(argv, {{"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", tmp_.path()}});
-    EXPECT_EQ(r.exit_code, 0) << "git " << ::testing::PrintToString(args) << ": " << r.err << r.out;
-    return r;
-  }
-  std::string Commit(const std::string& message) {
-    Git({"-C", work_, "add", "-A"});
-    Git({"-C", work_, "commit", "-q", "-m", message});
-    return Head();
-  }
-  std::string Head() {
-    std::string out = Git({"-C", work_, "rev-parse", "HEAD"}).out;
-    return out.substr(0, 40);
-  }
+  ProcessResult Git(const std::vector<std::string>& args) { return repo_->Git(args); }
+  std::string Commit(const std::string& message) { return repo_->Commit(message); }
+  std::string Head() { return repo_->Head(); }
   std::unique_ptr<GitCache> Open() {
     auto cache = GitCache::Open(tmp_.Sub("cache.git"), work_);
     EXPECT_TRUE(cache.ok()) << cache.status().ToString();
@@ -122,6 +108,7 @@ class GitCacheTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   std::string work_;
+  std::unique_ptr<testing::GitWorkRepo> repo_;
 };
 
 TEST_F(GitCacheTest, ResolvesFetchesAndReadsTheTreeAsGitSeesIt) {
