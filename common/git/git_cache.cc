@@ -184,10 +184,13 @@ Result<RemoteRef> FindRemoteRef(git_repository* repo, const std::string& url,
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
   rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr, nullptr);
   if (rc < 0) {
-    Status s = GitError(rc, "connect to git remote " + url);
-    // A local path that is not a repository reads as "not found"; the
-    // operator needs to know the remote is the problem, not the ref.
-    return s.IsNotFound() ? Status::Network("connect to git remote " + url, s.ToString()) : s;
+    // Whatever libgit2 calls it (an OS error for a refused connection, "not
+    // found" for a local path that is no repository), the remote is the
+    // problem, not the ref.
+    const git_error* e = git_error_last();
+    return Status::Network("connect to git remote " + url,
+                           e != nullptr && e->message != nullptr ? e->message
+                                                                 : "libgit2 error " + std::to_string(rc));
   }
   const git_remote_head** heads = nullptr;
   size_t count = 0;

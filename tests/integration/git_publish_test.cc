@@ -1,9 +1,15 @@
 // `sync-agent publish --git` from a local git remote with Git LFS, then a
 // node syncing it through nginx: the mirrored tree equals what git and
 // git-lfs checked out, byte for byte, and the revision is the commit id.
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "common/hash/content_hasher.h"
 #include "tests/support/agent_fixture.h"
 #include "tests/support/git_repo.h"
+#include "tests/support/lfs_server.h"
+#include "tests/support/nginx_server.h"
 
 namespace sync_agent::testing {
 namespace {
@@ -85,6 +91,95 @@ TEST_F(GitPublishTest, AMissingLfsObjectFailsThePublishAndKeepsTheOldRevision) {
   ProcessResult bad_ref = PublishGit("no-such-branch");
   EXPECT_EQ(bad_ref.exit_code, 1);
   EXPECT_NE(bad_ref.err.find("has no ref \"no-such-branch\""), std::string::npos) << bad_ref.err;
+}
+
+// The same over git's smart HTTP (git-http-backend behind nginx and
+// fcgiwrap) with the LFS objects behind the batch API of a test LFS server
+// that nginx proxies "<repo>.git/info/lfs/" to.
+class GitHttpPublishTest : public GitPublishTest {
+ protected:
+  void SetUp() override {
+    GitPublishTest::SetUp();
+    if (IsSkipped()) return;
+    if (::access("/usr/sbin/fcgiwrap", X_OK) != 0) {
+      GTEST_SKIP() << "fcgiwrap is not installed (apt-get install fcgiwrap)";
+    }
+    std::string error;
+    fcgi_ = StartFcgiWrap(tmp_.Sub("fcgi.sock"), &error);
+    ASSERT_NE(fcgi_, nullptr) << error;
+    NginxServer::Options o;
+    o.git_project_root = tmp_.Sub("git-root");
+    o.fcgi_socket = tmp_.Sub("fcgi.sock");
+    o.lfs_upstream = lfs_.url().substr(std::string("http://").size());
+    MakeDirs(o.git_project_root + "/acme");
+    url_ = StartNginx(o);
+    remote_ = url_ + "/acme/llm-7b.git";
+  }
+  // Pushes the work repository's state to the served bare repository and
+  // its LFS objects to the LFS server.
+  void Serve(const std::vector<std::string>& lfs_contents) {
+    std::string bare = tmp_.Sub("git-root/acme/llm-7b.git");
+    std::filesystem::remove_all(bare);
+    Git({"clone", "-q", "--bare", work_, bare});
+    for (const std::string& c : lfs_contents) lfs_.Add(c);
+  }
+  ProcessResult PublishHttp(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"publish", "--git", remote_, "--ref", "main",
+                                     "--repo", kRepo, "--out", pub_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunAgent(args);
+  }
+
+  LfsServer lfs_;
+  std::unique_ptr<BackgroundProcess> fcgi_;
+  std::string url_, remote_;
+};
+
+TEST_F(GitHttpPublishTest, PublishedOverSmartHttpWithLfsBatchAndSynced) {
+  std::string weights = RandomBytes(1 << 20, 4);
+  WriteFile(work_ + "/model.safetensors", weights);
+  WriteFile(work_ + "/tokenizer.json", "{\"v\": 1}");
+  std::string c1 = Commit("first");
+  Serve({weights});
+  ProcessResult p = PublishHttp();
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("revision " + c1), std::string::npos) << p.out;
+  bool batched = false;
+  for (const std::string& r : lfs_.requests()) {
+    if (r == "POST /acme/llm-7b.git/info/lfs/objects/batch") batched = true;
+  }
+  EXPECT_TRUE(batched);
+  WriteConfig({url_});
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ServedRevision(), c1);
+  ExpectServedEqualsCheckout();
+}
+
+TEST_F(GitHttpPublishTest, LfsAndRemoteFailuresSayWhichAndPublishNothing) {
+  std::string weights = RandomBytes(200000, 5);
+  WriteFile(work_ + "/model.safetensors", weights);
+  WriteFile(work_ + "/config.json", "{}");
+  Commit("first");
+  Serve({weights});
+  std::string oid = Sha256Hex(weights);
+  auto expect_failure = [&](const std::string& what, const std::vector<std::string>& extra = {}) {
+    ProcessResult p = PublishHttp(extra);
+    EXPECT_EQ(p.exit_code, 1) << p.err;
+    EXPECT_NE(p.err.find(what), std::string::npos) << p.err;
+    EXPECT_EQ(ReadFile(pub_ + "/" + kRepo + "/latest"), "") << "something was published";
+  };
+  lfs_.RequireAuthorization("Bearer t0ken");
+  expect_failure("HTTP 401");
+  lfs_.ServeWrongBytes(oid);
+  expect_failure("sha256", {"--lfs-authorization", "Bearer t0ken"});
+  lfs_.MissingInBatch(oid);
+  expect_failure("missing on the LFS server", {"--lfs-authorization", "Bearer t0ken"});
+  lfs_.FailBatch(503);
+  expect_failure("HTTP 503", {"--lfs-authorization", "Bearer t0ken"});
+
+  remote_ = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort()) + "/acme/llm-7b.git";
+  expect_failure("network error: git " + remote_ + " main: connect to git remote");
 }
 
 }  // namespace

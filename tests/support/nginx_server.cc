@@ -46,6 +46,23 @@ std::string CheckTraversableByOthers(const std::string& root) {
   return {};
 }
 
+}  // namespace
+
+std::unique_ptr<BackgroundProcess> StartFcgiWrap(const std::string& socket, std::string* error) {
+  // umask 0: nginx's workers (nobody) must be able to connect to the socket.
+  auto p = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+      "/bin/sh", "-c", "umask 000; exec /usr/sbin/fcgiwrap -s unix:" + socket});
+  bool up = WaitFor([&] { return ::access(socket.c_str(), F_OK) == 0; },
+                    std::chrono::seconds(10));
+  if (!up) {
+    *error = "fcgiwrap did not create " + socket + ": " + p->Stderr();
+    return nullptr;
+  }
+  return p;
+}
+
+namespace {
+
 std::string BuildConfig(const std::string& prefix, const NginxServer::Options& options, int port) {
   std::ostringstream c;
   c << "# Written by the sync-agent test fixture (tests/support/nginx_server.cc).\n"
@@ -77,6 +94,22 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
     c << "    max_ranges 0;\n";
   } else if (!options.multi_range_ok) {
     c << "    max_ranges 1;\n";
+  }
+  if (!options.lfs_upstream.empty()) {
+    c << "    location ~ \\.git/info/lfs/ {\n"
+      << "      proxy_pass http://" << options.lfs_upstream << ";\n"
+      << "      proxy_set_header Host $http_host;\n"
+      << "    }\n";
+  }
+  if (!options.git_project_root.empty()) {
+    c << "    location ~ \\.git/(HEAD|info/refs|objects/info/.*|git-upload-pack)$ {\n"
+      << "      include /etc/nginx/fastcgi_params;\n"
+      << "      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;\n"
+      << "      fastcgi_param GIT_HTTP_EXPORT_ALL \"\";\n"
+      << "      fastcgi_param GIT_PROJECT_ROOT " << options.git_project_root << ";\n"
+      << "      fastcgi_param PATH_INFO $uri;\n"
+      << "      fastcgi_pass unix:" << options.fcgi_socket << ";\n"
+      << "    }\n";
   }
   c << "    location / { }\n"
     << "  }\n"

@@ -25,6 +25,10 @@ namespace sync_agent::testing {
 class BackgroundProcess;
 class TempDir;
 
+// fcgiwrap on a unix socket in dir, writable by nginx's workers, for git's
+// smart HTTP backend. Returns nullptr (and *error) if it did not start.
+std::unique_ptr<BackgroundProcess> StartFcgiWrap(const std::string& socket, std::string* error);
+
 // One line of the fixture's access log.
 struct AccessLogEntry {
   std::string method;       // "GET", "HEAD"
@@ -45,6 +49,14 @@ class NginxServer {
     // false sets max_ranges 0: every request, ranged or not, is answered
     // with the whole file (200), like servers without range support.
     bool ranges_ok = true;
+    // Git smart HTTP: when set, "<name>.git/..." requests for the bare
+    // repositories under git_project_root go to git-http-backend through
+    // the fcgiwrap listening on fcgi_socket (see FcgiWrap).
+    std::string git_project_root = {};
+    std::string fcgi_socket = {};
+    // When set ("127.0.0.1:<port>"), "<name>.git/info/lfs/..." is proxied
+    // there (a Git LFS server).
+    std::string lfs_upstream = {};
   };
 
   explicit NginxServer(Options options);
