@@ -1,7 +1,9 @@
 #include "agent/commands.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 #include "common/fs/env.h"
 #include "common/git/git_materialize.h"
 #include "common/hash/content_hasher.h"
+#include "common/http/http_text.h"
 #include "common/publish/publisher.h"
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
@@ -273,6 +276,25 @@ int CmdStatus(const std::vector<std::string>& args) {
   return report.healthy() ? kExitOk : kExitFailed;
 }
 
+namespace {
+
+// Removes the staging directories ("staging.<pid>") that publishes killed
+// before their clean-up left in a git work directory.
+void RemoveDeadStaging(Env* env, const std::string& work) {
+  auto entries = env->ListDir(work);
+  if (!entries.ok()) return;
+  for (const auto& e : *entries) {
+    if (e.name.rfind("staging.", 0) != 0) continue;
+    uint64_t pid = 0;
+    if (!ParseDecimal(std::string_view(e.name).substr(8), &pid) || pid == 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      RemoveTree(env, JoinPath(work, e.name));
+    }
+  }
+}
+
+}  // namespace
+
 int CmdPublish(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: sync-agent publish DIR --repo ORG/NAME --out PUBLISH_ROOT [--revision ID]\n"
@@ -347,10 +369,11 @@ int CmdPublish(const std::vector<std::string>& args) {
     }
     staging = JoinPath(work, "staging." + std::to_string(::getpid()));
     Env* env = Env::Default();
+    RemoveDeadStaging(env, work);
     RemoveTree(env, staging);
     Status made = CreateDirs(env, DirName(g.cache_dir), 0700);
-    auto m = made.ok() ? MaterializeGitRevision(env, url, parsed.Has("ref") ? parsed.Get("ref") : "main",
-                                                staging, g)
+    const std::string ref = parsed.Has("ref") ? parsed.Get("ref") : "main";
+    auto m = made.ok() ? MaterializeGitRevision(env, url, ref, staging, g)
                        : Result<GitMaterializeResult>(made);
     if (!m.ok()) {
       PrintError(m.status().ToString());

@@ -236,6 +236,20 @@ Result<SignatureHeader> ParseSignatureHeader(std::string_view signature) {
   return h;
 }
 
+Result<SignatureHeader> ParseSignatureFor(std::string_view signature, uint64_t new_size,
+                                          std::string_view stage) {
+  SA_ASSIGN_OR_RETURN(SignatureHeader header, ParseSignatureHeader(signature));
+  const uint64_t block = header.block_len;
+  const uint64_t expected = new_size / block + (new_size % block != 0 ? 1 : 0);
+  if (header.block_count != expected) {
+    return Status::Corruption(stage, "the signature has " + std::to_string(header.block_count) +
+                                         " blocks of " + std::to_string(block) +
+                                         " bytes, but the new file's " + std::to_string(new_size) +
+                                         " bytes make " + std::to_string(expected));
+  }
+  return header;
+}
+
 std::string_view SignatureBlockSums(std::string_view signature, const SignatureHeader& header,
                                     uint64_t block) {
   const size_t entry = 4 + header.strong_len;

@@ -90,6 +90,11 @@ struct SignatureHeader {
 // another librsync signature type (MD4, or BLAKE2 without RabinKarp).
 Result<SignatureHeader> ParseSignatureHeader(std::string_view signature);
 
+// ParseSignatureHeader, and then kCorruption (naming stage) unless the
+// signature has exactly the blocks a file of new_size bytes makes.
+Result<SignatureHeader> ParseSignatureFor(std::string_view signature, uint64_t new_size,
+                                          std::string_view stage);
+
 // The weak and strong sum bytes of block i of a signature that passed
 // ParseSignatureHeader.
 std::string_view SignatureBlockSums(std::string_view signature, const SignatureHeader& header,

@@ -61,16 +61,10 @@ namespace delta_internal {
 Result<MatchPlan> MatchAligned(std::string_view signature_bytes, uint64_t new_size,
                                const RandomAccessFile& old, uint64_t old_size,
                                const std::vector<int64_t>& shifts, int threads) {
-  SA_ASSIGN_OR_RETURN(SignatureHeader header, ParseSignatureHeader(signature_bytes));
+  SA_ASSIGN_OR_RETURN(SignatureHeader header,
+                      ParseSignatureFor(signature_bytes, new_size, kStage));
   const uint64_t block = header.block_len;
   const uint64_t blocks = header.block_count;
-  const uint64_t expected_blocks = new_size / block + (new_size % block != 0 ? 1 : 0);
-  if (blocks != expected_blocks) {
-    return Status::Corruption(kStage, "the signature has " + std::to_string(blocks) +
-                                          " blocks of " + std::to_string(block) +
-                                          " bytes, but the new file's " + std::to_string(new_size) +
-                                          " bytes make " + std::to_string(expected_blocks));
-  }
   // found[i]: old offset of block i, or -1.
   std::vector<int64_t> found(blocks, -1);
   auto scan = [&](uint64_t first, uint64_t last, Status* status) {

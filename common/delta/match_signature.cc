@@ -211,15 +211,9 @@ Result<MatchPlan> MatchSignature(std::string_view signature_bytes, uint64_t new_
                                  const RandomAccessFile& old, uint64_t old_size, int threads,
                                  const JobBuffers& buffers) {
   RouteLibrsyncLog();
-  SA_ASSIGN_OR_RETURN(SignatureHeader header, ParseSignatureHeader(signature_bytes));
+  SA_ASSIGN_OR_RETURN(SignatureHeader header,
+                      ParseSignatureFor(signature_bytes, new_size, kStage));
   const uint64_t block = header.block_len;
-  const uint64_t expected_blocks = new_size / block + (new_size % block != 0 ? 1 : 0);
-  if (header.block_count != expected_blocks) {
-    return Status::Corruption(kStage, "the signature has " + std::to_string(header.block_count) +
-                                          " blocks of " + std::to_string(block) +
-                                          " bytes, but the new file's " + std::to_string(new_size) +
-                                          " bytes make " + std::to_string(expected_blocks));
-  }
 
   std::vector<LocalCopy> found;
   if (old_size > 0 && header.block_count > 0) {

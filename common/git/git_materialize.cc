@@ -1,13 +1,14 @@
 #include "common/git/git_materialize.h"
 
+#include <functional>
 #include <memory>
 
 #include "common/base/log.h"
 #include "common/fs/env.h"
 #include "common/git/git_cache.h"
 #include "common/git/lfs_client.h"
-#include "common/hash/content_hasher.h"
 #include "common/source/source.h"
+#include "common/store/verifying_sink.h"
 
 namespace sync_agent {
 namespace {
@@ -21,55 +22,25 @@ std::string LocalRemoteDir(const std::string& url) {
   return "";
 }
 
-// Writes an LFS object into a file, hashing it, and refuses bytes beyond or
-// short of the pointer's size or with another sha256.
-class VerifiedFileSink final : public ObjectSink {
- public:
-  VerifiedFileSink(Env* env, std::string path, uint32_t mode, LfsObject object)
-      : env_(env), path_(std::move(path)), mode_(mode), object_(std::move(object)) {}
-
-  Status Begin(uint64_t offset) override {
-    if (offset != 0) return Status::Network("git lfs object " + object_.oid, "unexpected resume");
-    hasher_ = std::make_unique<ContentHasher>();
-    SA_ASSIGN_OR_RETURN(file_, env_->NewWritableFile(path_, mode_));
-    return Status::OK();
-  }
-  Status Write(const char* data, size_t n) override {
-    if (hasher_->size() + n > object_.size) {
-      return Status::Corruption("git lfs object " + object_.oid,
-                                "more bytes than the pointer's size " +
-                                    std::to_string(object_.size));
-    }
-    hasher_->Update(data, n);
-    return file_->Append(data, n);
-  }
-  Status Finish(const std::string& origin) {
-    if (!file_) return Status::Network("git lfs object " + object_.oid, "no data from " + origin);
-    SA_RETURN_IF_ERROR(file_->Sync());
-    SA_RETURN_IF_ERROR(file_->Close());
-    uint64_t got = hasher_->size();
-    std::string sha = hasher_->Finish().sha256;
-    if (got != object_.size || sha != object_.oid) {
-      env_->RemoveFile(path_);
-      return Status::Corruption("git lfs object " + object_.oid,
-                                origin + " gave " + std::to_string(got) + " bytes with sha256 " +
-                                    sha + "; the pointer says " + std::to_string(object_.size) +
-                                    " bytes with that oid");
-    }
-    return Status::OK();
-  }
-
- private:
-  Env* env_;
-  std::string path_;
-  uint32_t mode_;
-  LfsObject object_;
-  std::unique_ptr<ContentHasher> hasher_;
-  std::unique_ptr<WritableFile> file_;
-};
+// Writes an LFS object to path through fill, which streams it into the sink
+// it is given; the bytes must be the pointer's size and hash to its oid,
+// else the file is removed and kCorruption names the object and origin.
+Status WriteLfsObject(Env* env, const std::string& path, uint32_t mode, const LfsObject& object,
+                      const std::string& origin,
+                      const std::function<Status(ObjectSink*)>& fill) {
+  SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path, mode));
+  VerifyingSink sink("git lfs object " + object.oid + " from " + origin, object.size, object.oid,
+                     [&file](const char* data, size_t n) { return file->Append(data, n); });
+  Status s = fill(&sink);
+  if (s.ok()) s = file->Sync();
+  if (s.ok()) s = file->Close();
+  if (s.ok()) s = sink.Verify();
+  if (!s.ok()) env->RemoveFile(path);
+  return s;
+}
 
 Status CopyLocalLfsObject(Env* env, const std::string& remote_dir, const LfsObject& object,
-                          VerifiedFileSink* sink) {
+                          const std::string& out_path, uint32_t mode) {
   const std::string rel = "lfs/objects/" + object.oid.substr(0, 2) + "/" + object.oid.substr(2, 2) +
                           "/" + object.oid;
   std::string path;
@@ -85,14 +56,15 @@ Status CopyLocalLfsObject(Env* env, const std::string& remote_dir, const LfsObje
                                 JoinPath(remote_dir, ".git/" + rel) + "); run `git lfs fetch` there");
   }
   SA_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(path));
-  SA_RETURN_IF_ERROR(sink->Begin(0));
-  std::vector<char> buf(kCopyChunk);
-  while (true) {
-    SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
-    if (n == 0) break;
-    SA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
-  }
-  return sink->Finish(path);
+  return WriteLfsObject(env, out_path, mode, object, path, [&in](ObjectSink* sink) -> Status {
+    SA_RETURN_IF_ERROR(sink->Begin(0));
+    std::vector<char> buf(kCopyChunk);
+    while (true) {
+      SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
+      if (n == 0) return Status::OK();
+      SA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
+    }
+  });
 }
 
 struct PendingLfs {
@@ -140,8 +112,7 @@ Status Fill(Env* env, const std::string& url, const std::string& ref, const std:
   const std::string local = LocalRemoteDir(url);
   if (!local.empty()) {
     for (const PendingLfs& p : lfs) {
-      VerifiedFileSink sink(env, p.path, p.mode, p.object);
-      SA_RETURN_IF_ERROR(CopyLocalLfsObject(env, local, p.object, &sink));
+      SA_RETURN_IF_ERROR(CopyLocalLfsObject(env, local, p.object, p.path, p.mode));
     }
     return Status::OK();
   }
@@ -155,9 +126,10 @@ Status Fill(Env* env, const std::string& url, const std::string& ref, const std:
   SA_ASSIGN_OR_RETURN(auto actions, client.Batch(objects));
   for (size_t i = 0; i < lfs.size(); ++i) {
     if (!actions[i].ok()) return actions[i].status();
-    VerifiedFileSink sink(env, lfs[i].path, lfs[i].mode, lfs[i].object);
-    SA_RETURN_IF_ERROR(client.Download(lfs[i].object, *actions[i], &sink));
-    SA_RETURN_IF_ERROR(sink.Finish(actions[i]->href));
+    const LfsDownload& action = *actions[i];
+    SA_RETURN_IF_ERROR(WriteLfsObject(
+        env, lfs[i].path, lfs[i].mode, lfs[i].object, action.href,
+        [&](ObjectSink* sink) { return client.Download(lfs[i].object, action, sink); }));
   }
   return Status::OK();
 }

@@ -9,10 +9,10 @@
 #include "common/base/time_util.h"
 #include "common/delta/rsync_delta.h"
 #include "common/fs/env.h"
-#include "common/hash/content_hasher.h"
 #include "common/source/source.h"
 #include "common/store/object_store.h"
 #include "common/store/pipelined_sink.h"
+#include "common/store/verifying_sink.h"
 
 namespace sync_agent {
 namespace {
@@ -38,55 +38,6 @@ std::string Short(const std::string& sha) { return sha.substr(0, 12); }
 // Cancellation and a full disk end the run; anything else is a reason to
 // try the next way.
 bool MustStop(const Status& s) { return s.IsCancelled() || s.code() == Status::Code::kNoSpace; }
-
-// Receives a published signature or delta, into memory or a file, hashing it
-// and refusing more bytes than the manifest announced.
-class AuxSink final : public ObjectSink {
- public:
-  AuxSink(std::string what, uint64_t expected_size, WritableFile* file, std::string* memory)
-      : what_(std::move(what)), expected_size_(expected_size), file_(file), memory_(memory) {}
-
-  Status Begin(uint64_t offset) override {
-    if (offset != 0 || begun_) {
-      return Status::Network(what_, "the server resumed a download that was not asked to resume");
-    }
-    begun_ = true;
-    return Status::OK();
-  }
-  Status Write(const char* data, size_t n) override {
-    if (n > expected_size_ - size_) {
-      return Status::Corruption(what_, "is longer than the " + std::to_string(expected_size_) +
-                                           " bytes the manifest gives");
-    }
-    hasher_.Update(data, n);
-    size_ += n;
-    if (file_ != nullptr) return file_->Append(data, n);
-    memory_->append(data, n);
-    return Status::OK();
-  }
-  // Checks size and sha256 against the manifest's.
-  Status Verify(const std::string& sha256) {
-    if (size_ != expected_size_) {
-      return Status::Corruption(what_, "has " + std::to_string(size_) + " bytes, the manifest " +
-                                           std::to_string(expected_size_));
-    }
-    std::string got = hasher_.Finish().sha256;
-    if (got != sha256) {
-      return Status::Corruption(what_, "sha256 " + got + " differs from the manifest's " + sha256);
-    }
-    return Status::OK();
-  }
-  uint64_t size() const { return size_; }
-
- private:
-  std::string what_;
-  uint64_t expected_size_;
-  WritableFile* file_;
-  std::string* memory_;
-  ContentHasher hasher_;
-  uint64_t size_ = 0;
-  bool begun_ = false;
-};
 
 // Builds the new file in order from local copies and fetched ranges. The
 // plan's local copies and missing ranges tile the file; fetched data may
@@ -224,7 +175,8 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
     std::string signature;
     Status s = FetchSignature(object, entry, &signature, &outcome);
     if (s.ok()) {
-      s = TryRanges(object, signature, *candidate, whole_cost, /*allow_aligned=*/true, &outcome,
+      s = TryRanges(object, entry.signature, signature, *candidate, whole_cost,
+                    /*allow_aligned=*/true, &outcome,
                     &not_worth_it, &used_aligned);
     }
     if (s.code() == Status::Code::kCorruption && used_aligned) {
@@ -233,7 +185,8 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
       LogWarning("the aligned block match did not verify; matching with strong sums",
                  {{"repo", repo_}, {"path", object.first_path}, {"error", s.ToString()}});
       notes.push_back("the aligned block match did not verify (" + s.ToString() + ")");
-      s = TryRanges(object, signature, *candidate, whole_cost, /*allow_aligned=*/false, &outcome,
+      s = TryRanges(object, entry.signature, signature, *candidate, whole_cost,
+                    /*allow_aligned=*/false, &outcome,
                     &not_worth_it, &used_aligned);
     }
     if (s.ok() && !not_worth_it) {
@@ -266,11 +219,12 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
   ScopedRemove remove_tmp(env, tmp);
   {
     SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
-    AuxSink sink("delta " + where, delta.size, file.get(), nullptr);
+    VerifyingSink sink("delta " + where, delta.size, delta.sha256,
+                       [&file](const char* data, size_t n) { return file->Append(data, n); });
     Status s = source_->FetchFile(repo_, rel, 0, &sink);
-    outcome->bytes_fetched += sink.size();
+    outcome->bytes_fetched += sink.received();
     SA_RETURN_IF_ERROR(s);
-    SA_RETURN_IF_ERROR(sink.Verify(delta.sha256));
+    SA_RETURN_IF_ERROR(sink.Verify());
     SA_RETURN_IF_ERROR(file->Close());
   }
   auto basis_size = store_->SizeOf(delta.from_sha256);
@@ -313,22 +267,27 @@ Status ObjectFetcher::FetchSignature(const ObjectFetch& object, const ManifestEn
                                      std::string* signature, FetchOutcome* outcome) {
   const SignatureRef& ref = entry.signature;
   const std::string sig_rel = PublishedSignaturePath(object.sha256, ref.block_len);
-  AuxSink sink("signature " + source_->FileLocation(repo_, sig_rel), ref.size, nullptr, signature);
+  VerifyingSink sink("signature " + source_->FileLocation(repo_, sig_rel), ref.size, ref.sha256,
+                     [signature](const char* data, size_t n) {
+                       signature->append(data, n);
+                       return Status::OK();
+                     });
   Status s = source_->FetchFile(repo_, sig_rel, 0, &sink);
-  outcome->bytes_fetched += sink.size();
+  outcome->bytes_fetched += sink.received();
   SA_RETURN_IF_ERROR(s);
-  return sink.Verify(ref.sha256);
+  return sink.Verify();
 }
 
-Status ObjectFetcher::TryRanges(const ObjectFetch& object, const std::string& signature,
+Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& ref,
+                                const std::string& signature,
                                 const LocalCandidate& candidate, uint64_t whole_cost,
                                 bool allow_aligned, FetchOutcome* outcome, bool* not_worth_it,
                                 bool* used_aligned) {
   Env* env = store_->env();
   *used_aligned = false;
   if (Cancelled()) return Status::Cancelled("sync " + repo_, "stop requested");
-  SA_ASSIGN_OR_RETURN(Signature loaded, Signature::Load(signature));
-  const uint64_t block_len = loaded.block_len();
+  // The signature itself is checked by the matchers that read it.
+  const uint64_t block_len = ref.block_len;
   auto old_size = store_->SizeOf(candidate.sha256);
   if (!old_size) return Status::NotFound("local " + candidate.sha256, "left the object store");
   SA_ASSIGN_OR_RETURN(auto old, env->NewRandomAccessFile(store_->ObjectPath(candidate.sha256)));

@@ -74,7 +74,7 @@ class ObjectFetcher {
                         std::string* signature, FetchOutcome* outcome);
   // allow_aligned: large candidates may be matched with MatchAligned (weak
   // sums only; *used_aligned tells); otherwise MatchSignature.
-  Status TryRanges(const ObjectFetch& object, const std::string& signature,
+  Status TryRanges(const ObjectFetch& object, const SignatureRef& ref, const std::string& signature,
                    const LocalCandidate& candidate, uint64_t whole_cost, bool allow_aligned,
                    FetchOutcome* outcome, bool* not_worth_it, bool* used_aligned);
   Status FetchWhole(const ObjectFetch& object, FetchOutcome* outcome);

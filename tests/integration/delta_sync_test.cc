@@ -28,11 +28,15 @@ class DeltaSyncBase : public AgentFixture {
     if (!NginxServer::Available()) GTEST_SKIP() << "nginx is not installed (apt-get install nginx)";
   }
 
-  // Publishes and syncs v1; returns the access log length afterwards.
-  size_t SyncFirst(const std::string& weights) {
-    v1_ = weights;
+  // Starts nginx with options, then publishes and syncs v1 (kSize random
+  // bytes, in v1_); returns the access log length afterwards. The test has
+  // failed if nginx did not start.
+  size_t StartWithV1(NginxServer::Options options = {}) {
+    url_ = StartNginx(options);
+    if (url_.empty()) return 0;
+    v1_ = RandomBytes(kSize, 1);
     WriteFile(model_ + "/config.json", "{\"layers\": 2}");
-    WriteFile(model_ + "/weights.bin", weights);
+    WriteFile(model_ + "/weights.bin", v1_);
     Publish();
     WriteConfig({url_});
     ProcessResult r = Once();
@@ -122,10 +126,9 @@ class DeltaChangeTest : public DeltaSyncBase,
 TEST_P(DeltaChangeTest, OnlyWhatChangedCrossesTheWire) {
   const Mode mode = std::get<0>(GetParam());
   const Change& change = kChanges[std::get<1>(GetParam())];
-  url_ = StartNginx();
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  size_t before = SyncFirst(v1);
+  size_t before = StartWithV1();
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
 
   std::string v2 = change.make(v1);
   WriteFile(model_ + "/weights.bin", v2);
@@ -179,10 +182,9 @@ INSTANTIATE_TEST_SUITE_P(
 class DeltaSyncTest : public DeltaSyncBase {};
 
 TEST_F(DeltaSyncTest, UnchangedFileCostsNoDownload) {
-  url_ = StartNginx();
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  size_t before = SyncFirst(v1);
+  size_t before = StartWithV1();
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
   WriteFile(model_ + "/config.json", "{\"layers\": 3}");
   Publish();
   ProcessResult r = Once();
@@ -260,10 +262,9 @@ class DeltaDamageTest : public DeltaSyncBase, public ::testing::WithParamInterfa
 
 TEST_P(DeltaDamageTest, FallsBackToSignatureMatchingAndServesExactlyV2) {
   const DeltaDamage& damage = kDeltaDamage[GetParam()];
-  url_ = StartNginx();
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  SyncFirst(v1);
+  StartWithV1();
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
   std::string v2 = RandomBytes(200, 5) + v1;  // a delta starting with a 200-byte literal
   WriteFile(model_ + "/weights.bin", v2);
   Publish();
@@ -327,10 +328,9 @@ class SignatureDamageTest : public DeltaSyncBase, public ::testing::WithParamInt
 
 TEST_P(SignatureDamageTest, FallsBackToTheWholeFileAndServesExactlyV2) {
   const SignatureDamage& damage = kSignatureDamage[GetParam()];
-  url_ = StartNginx();
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  SyncFirst(v1);
+  StartWithV1();
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
   std::string v2 = Scattered(v1);
   WriteFile(model_ + "/weights.bin", v2);
   Publish({"--delta-depth", "0"});
@@ -353,10 +353,9 @@ INSTANTIATE_TEST_SUITE_P(Nginx, SignatureDamageTest,
                          [](const auto& info) { return kSignatureDamage[info.param].name; });
 
 TEST_F(DeltaSyncTest, AWeakSumThatLiesIsCaughtAndMatchedAgainWithStrongSums) {
-  url_ = StartNginx();
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  SyncFirst(v1);
+  StartWithV1();
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
   std::string v2 = Scattered(v1);
   WriteFile(model_ + "/weights.bin", v2);
   Publish({"--delta-depth", "0"});
@@ -386,10 +385,9 @@ TEST_F(DeltaSyncTest, AWeakSumThatLiesIsCaughtAndMatchedAgainWithStrongSums) {
 TEST_F(DeltaSyncTest, ServerWithOneRangePerRequestStillGetsRanges) {
   NginxServer::Options o;
   o.multi_range_ok = false;  // max_ranges 1: several ranges are answered with 200
-  url_ = StartNginx(o);
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  size_t before = SyncFirst(v1);
+  size_t before = StartWithV1(o);
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
   std::string v2 = Scattered(v1);
   WriteFile(model_ + "/weights.bin", v2);
   Publish({"--delta-depth", "0"});
@@ -413,10 +411,9 @@ TEST_F(DeltaSyncTest, ServerWithOneRangePerRequestStillGetsRanges) {
 TEST_F(DeltaSyncTest, ServerWithoutRangesGetsTheWholeFile) {
   NginxServer::Options o;
   o.ranges_ok = false;  // max_ranges 0: every answer is 200 with the whole file
-  url_ = StartNginx(o);
-  if (url_.empty()) return;
-  std::string v1 = RandomBytes(kSize, 1);
-  SyncFirst(v1);
+  StartWithV1(o);
+  if (HasFailure()) return;
+  const std::string& v1 = v1_;
   std::string v2 = Scattered(v1);
   WriteFile(model_ + "/weights.bin", v2);
   Publish({"--delta-depth", "0"});

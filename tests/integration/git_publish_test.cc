@@ -1,10 +1,12 @@
 // `sync-agent publish --git` from a local git remote with Git LFS, then a
 // node syncing it through nginx: the mirrored tree equals what git and
 // git-lfs checked out, byte for byte, and the revision is the commit id.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 #include "tests/support/agent_fixture.h"
 #include "tests/support/git_repo.h"
@@ -71,6 +73,33 @@ TEST_F(GitPublishTest, PublishedFromGitAndSyncedThroughNginx) {
   EXPECT_EQ(ServedRevision(), c2);
   ExpectServedEqualsCheckout();
   EXPECT_NE(r.err.find("method=delta"), std::string::npos) << r.err;
+}
+
+TEST_F(GitPublishTest, StagingLeftByAKilledPublishIsRemoved) {
+  WriteFile(work_ + "/config.json", "{}");
+  WriteFile(work_ + "/model.safetensors", RandomBytes(1000, 7));
+  Commit("first");
+  // A publish killed while materializing left its staging directory; one of
+  // a publish still running (this process) must stay.
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  const std::string work = tmp_.Sub(".pub.git-work");
+  const std::string left = work + "/staging." + std::to_string(dead);
+  const std::string running = work + "/staging." + std::to_string(::getpid());
+  WriteFile(left + "/model.safetensors", "half");
+  WriteFile(running + "/x", "busy");
+  ProcessResult p = PublishGit("main");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(::access(left.c_str(), F_OK), -1) << "the dead publish's staging is still there";
+  EXPECT_EQ(ReadFile(running + "/x"), "busy");
+  // Nothing of this publish's own staging stays either.
+  auto entries = Env::Default()->ListDir(work);
+  ASSERT_TRUE(entries.ok());
+  for (const auto& e : *entries) {
+    EXPECT_TRUE(e.name == "cache" || e.name == "staging." + std::to_string(::getpid())) << e.name;
+  }
 }
 
 TEST_F(GitPublishTest, AMissingLfsObjectFailsThePublishAndKeepsTheOldRevision) {

@@ -6,6 +6,7 @@
 #include "common/hash/content_hasher.h"
 #include "common/store/object_store.h"
 #include "common/store/pipelined_sink.h"
+#include "common/store/verifying_sink.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/test_util.h"
 
@@ -104,6 +105,37 @@ TEST(PipelinedSinkTest, EveryStageSeesEveryByteInOrderAndTheFirstErrorWins) {
   EXPECT_EQ(s.code(), Status::Code::kNoSpace) << s.ToString();
   EXPECT_LE(d.data.size(), 200000u);
   EXPECT_LT(c.data.size(), 1000u * 4096);
+}
+
+TEST(VerifyingSinkTest, AcceptsExactlyTheExpectedBytes) {
+  const std::string content = "signature bytes";
+  const std::string sha = Sha256Hex(content);
+  auto run = [&](const std::string& sent, uint64_t size, const std::string& want) {
+    std::string out;
+    VerifyingSink sink("test file", size, want, [&out](const char* d, size_t n) {
+      out.append(d, n);
+      return Status::OK();
+    });
+    Status s = sink.Begin(0);
+    if (s.ok()) s = sink.Write(sent.data(), sent.size());
+    if (s.ok()) s = sink.Verify();
+    return std::make_pair(s, out);
+  };
+  auto [ok, out] = run(content, content.size(), sha);
+  EXPECT_TRUE(ok.ok()) << ok.ToString();
+  EXPECT_EQ(out, content);
+  Status longer = run(content + "x", content.size(), sha).first;
+  EXPECT_EQ(longer.code(), Status::Code::kCorruption);
+  EXPECT_NE(longer.ToString().find("longer than"), std::string::npos) << longer.ToString();
+  Status shorter = run(content.substr(1), content.size(), sha).first;
+  EXPECT_NE(shorter.ToString().find("expected " + std::to_string(content.size())),
+            std::string::npos)
+      << shorter.ToString();
+  Status other = run("signature bytez", content.size(), sha).first;
+  EXPECT_NE(other.ToString().find("differs from the expected " + sha), std::string::npos)
+      << other.ToString();
+  VerifyingSink sink("test file", 10, sha, [](const char*, size_t) { return Status::OK(); });
+  EXPECT_EQ(sink.Begin(5).code(), Status::Code::kNetwork);
 }
 
 TEST(ObjectDownloadTest, HashingAndWritingOnTwoThreadsStoresTheVerifiedObject) {
