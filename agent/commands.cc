@@ -382,6 +382,9 @@ int CmdPublish(const std::vector<std::string>& args) {
     for (const std::string& w : m->warnings) LogWarning(w, {{"git", url}});
     opt.input_dir = staging;
     if (opt.revision.empty()) opt.revision = m->commit;
+    opt.git.commit = m->commit;
+    opt.git.tree = m->tree_id;
+    for (const auto& f : m->written) opt.git.files[f.path] = {f.blob, f.lfs};
   }
   auto r = PublishDirectory(Env::Default(), opt);
   if (!staging.empty()) RemoveTree(Env::Default(), staging);

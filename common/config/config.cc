@@ -30,7 +30,7 @@ constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 constexpr const char* kTopLevelKeys[] = {
     "state_dir",      "mirror_root", "interval",     "stale_after",
     "keep_revisions", "log_format",  "http_timeout", "repo"};
-constexpr const char* kRepoKeys[] = {"name", "sources"};
+constexpr const char* kRepoKeys[] = {"name", "sources", "git", "ref", "authorization"};
 
 const char* TypeName(toml::node_type type) {
   switch (type) {
@@ -106,6 +106,26 @@ bool HasControlOrSpace(std::string_view s) {
 // Validates a publish root URL and brings it into the one spelling that
 // duplicate detection and the database compare: lower-case scheme, no
 // trailing slash. Returns an empty string on success, else the reason.
+std::string NormalizeSource(std::string_view in, std::string* out);
+
+// A git remote: http(s)://, file:///abs or /abs (a local repository).
+std::string NormalizeGitRemote(std::string_view in, std::string* out) {
+  if (!in.empty() && in.front() == '/') {
+    if (!IsValidUtf8(in) || HasControlOrSpace(in)) {
+      return "it contains a space or control character";
+    }
+    std::string why = NormalizeAbsolutePath(in, out);
+    return why.empty() ? "" : "the path " + why;
+  }
+  size_t sep = in.find("://");
+  std::string scheme = sep == std::string_view::npos ? "" : std::string(in.substr(0, sep));
+  if (scheme != "http" && scheme != "https" && scheme != "file") {
+    return "use https://host/path.git, http://host/path.git, file:///path or /path "
+           "(ssh remotes are not supported)";
+  }
+  return NormalizeSource(in, out);
+}
+
 std::string NormalizeSource(std::string_view in, std::string* out) {
   constexpr const char* kForm = "use http://host/path, https://host/path or file:///absolute/path";
   if (in.empty()) return "it is empty";
@@ -333,8 +353,57 @@ class ConfigValidator {
                                          ")");
       }
 
-      SA_RETURN_IF_ERROR(GetSources(table, &repo));
+      if (table.get("git") != nullptr) {
+        SA_RETURN_IF_ERROR(GetGit(table, &repo));
+      } else {
+        for (const char* key : {"ref", "authorization"}) {
+          if (const toml::node* n = table.get(key)) {
+            return Error(n->source(), "[[repo]] " + JsonQuote(repo.name) + " \"" + key +
+                                          "\" belongs to a git repository; add \"git\" or "
+                                          "remove it");
+          }
+        }
+        SA_RETURN_IF_ERROR(GetSources(table, &repo));
+      }
       out->push_back(std::move(repo));
+    }
+    return Status::OK();
+  }
+
+  Status GetString(const toml::table& table, const char* key, const std::string& label,
+                   std::string* out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return Status::OK();
+    const auto* value = node->as_string();
+    if (value == nullptr) return TypeError(key, label, *node, "a string");
+    if (value->get().empty()) return Error(node->source(), label + " \"" + key + "\" is empty");
+    *out = value->get();
+    return Status::OK();
+  }
+
+  Status GetGit(const toml::table& table, RepoConfig* repo) const {
+    const std::string label = "[[repo]] " + JsonQuote(repo->name);
+    if (const toml::node* sources = table.get("sources")) {
+      return Error(sources->source(), label + " has both \"git\" and \"sources\"; a repository "
+                                               "comes from a git remote or from publish roots");
+    }
+    std::string git;
+    SA_RETURN_IF_ERROR(GetString(table, "git", label, &git));
+    std::string why = NormalizeGitRemote(git, &repo->git);
+    if (!why.empty()) {
+      return Error(table.get("git")->source(),
+                   label + " git " + JsonQuote(git) + " is not valid: " + why);
+    }
+    repo->ref = "main";
+    SA_RETURN_IF_ERROR(GetString(table, "ref", label, &repo->ref));
+    if (HasControlOrSpace(repo->ref) || repo->ref.find("..") != std::string::npos) {
+      return Error(table.get("ref")->source(),
+                   label + " ref " + JsonQuote(repo->ref) + " is not a valid git ref");
+    }
+    SA_RETURN_IF_ERROR(GetString(table, "authorization", label, &repo->authorization));
+    if (repo->authorization.find_first_of("\r\n") != std::string::npos) {
+      return Error(table.get("authorization")->source(),
+                   label + " \"authorization\" must be one line (an HTTP header value)");
     }
     return Status::OK();
   }

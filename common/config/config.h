@@ -17,6 +17,14 @@ inline constexpr const char* kDefaultConfigPath = "/etc/sync-agent/sync-agent.to
 struct RepoConfig {
   std::string name;                  // "org/name"
   std::vector<std::string> sources;  // publish roots: http://, https://, file:///abs/path
+  // Or a git remote (http://, https://, file:///abs or /abs) and the ref to
+  // follow (branch, tag, full ref or commit id). Exactly one of sources and
+  // git is set.
+  std::string git;
+  std::string ref;
+  // Sent as the Authorization header to the git remote and its Git LFS
+  // server; never logged or shown.
+  std::string authorization;
 };
 
 struct Config {

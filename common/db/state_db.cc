@@ -174,7 +174,7 @@ Result<int64_t> EnsureRepoId(SqliteDatabase& db, const std::string& repo) {
 // Columns read by ReadRevision, for "SELECT <kRevisionColumns> FROM revisions r JOIN repos p".
 constexpr const char* kRevisionColumns =
     "r.id, r.revision, r.manifest_sha256, r.source, r.created, r.state, r.fetched_at_ms, "
-    "r.activated_at_ms, r.file_count, r.total_bytes";
+    "r.activated_at_ms, r.file_count, r.total_bytes, r.git_commit, r.git_tree";
 
 Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string& path) {
   RevisionRow row;
@@ -192,6 +192,8 @@ Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string&
   row.activated_at_ms = stmt.ColumnInt64(7);
   row.file_count = static_cast<uint64_t>(stmt.ColumnInt64(8));
   row.total_bytes = static_cast<uint64_t>(stmt.ColumnInt64(9));
+  row.git_commit = stmt.ColumnText(10);
+  row.git_tree = stmt.ColumnText(11);
   return row;
 }
 
@@ -619,8 +621,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   SA_ASSIGN_OR_RETURN(
       SqliteStatement insert_revision,
       db_->Prepare("INSERT INTO revisions (repo_id, revision, manifest_sha256, source, created, "
-                   "state, fetched_at_ms, file_count, total_bytes) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, 'staged', ?6, ?7, ?8)"));
+                   "state, fetched_at_ms, file_count, total_bytes, git_commit, git_tree) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, 'staged', ?6, ?7, ?8, ?9, ?10)"));
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(1, repo_id));
   SA_RETURN_IF_ERROR(insert_revision.BindText(2, manifest.revision));
   SA_RETURN_IF_ERROR(insert_revision.BindText(3, manifest_sha256));
@@ -629,6 +631,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(6, now));
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(7, static_cast<int64_t>(manifest.files.size())));
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(8, static_cast<int64_t>(manifest.TotalBytes())));
+  SA_RETURN_IF_ERROR(insert_revision.BindTextOrNull(9, manifest.git_commit));
+  SA_RETURN_IF_ERROR(insert_revision.BindTextOrNull(10, manifest.git_tree));
   SA_RETURN_IF_ERROR(insert_revision.Run());
   int64_t revision_id = db_->LastInsertRowId();
 
@@ -636,7 +640,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   // what keeps 100k files well under a second.
   SA_ASSIGN_OR_RETURN(SqliteStatement insert_file,
                       db_->Prepare("INSERT INTO files (revision_id, path, size, mode, sha256, "
-                                   "xxh3_128) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+                                   "xxh3_128, git_blob, git_lfs_oid) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   for (const ManifestEntry& file : manifest.files) {
     SA_RETURN_IF_ERROR(insert_file.BindInt64(1, revision_id));
     SA_RETURN_IF_ERROR(insert_file.BindText(2, file.path));
@@ -644,6 +649,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
     SA_RETURN_IF_ERROR(insert_file.BindInt64(4, file.mode));
     SA_RETURN_IF_ERROR(insert_file.BindText(5, file.sha256));
     SA_RETURN_IF_ERROR(insert_file.BindText(6, file.xxh3_128));
+    SA_RETURN_IF_ERROR(insert_file.BindTextOrNull(7, file.git_blob));
+    SA_RETURN_IF_ERROR(insert_file.BindTextOrNull(8, file.git_lfs ? file.sha256 : ""));
     Status status = insert_file.Run();
     if (!status.ok()) return status.WithContext(context + ": file " + file.path);
     insert_file.Reset();
@@ -736,8 +743,8 @@ Result<std::vector<RevisionRow>> StateDb::ListRevisions(const std::string& repo)
 
 Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                      db_->Prepare("SELECT path, size, mode, sha256, xxh3_128 FROM files "
-                                   "WHERE revision_id = ?1 ORDER BY path"));
+                      db_->Prepare("SELECT path, size, mode, sha256, xxh3_128, git_blob, "
+                                   "git_lfs_oid FROM files WHERE revision_id = ?1 ORDER BY path"));
   SA_RETURN_IF_ERROR(stmt.BindInt64(1, revision_id));
   std::vector<FileRow> files;
   while (true) {
@@ -749,6 +756,8 @@ Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
     row.mode = static_cast<uint32_t>(stmt.ColumnInt64(2));
     row.sha256 = stmt.ColumnText(3);
     row.xxh3_128 = stmt.ColumnText(4);
+    row.git_blob = stmt.ColumnText(5);
+    row.git_lfs_oid = stmt.ColumnText(6);
     files.push_back(std::move(row));
   }
   if (files.empty()) {

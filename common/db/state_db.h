@@ -43,6 +43,8 @@ struct RevisionRow {
   int64_t activated_at_ms = 0;  // 0 if never activated
   uint64_t file_count = 0;
   uint64_t total_bytes = 0;
+  std::string git_commit;  // revisions taken from git; "" otherwise
+  std::string git_tree;
 };
 
 struct FileRow {
@@ -50,7 +52,9 @@ struct FileRow {
   uint64_t size = 0;
   uint32_t mode = 0;
   std::string sha256;
-  std::string xxh3_128;
+  std::string xxh3_128;     // "" when the source gave none (see objects)
+  std::string git_blob;     // revisions taken from git; "" otherwise
+  std::string git_lfs_oid;  // a Git LFS file's oid; "" otherwise
 };
 
 struct ObjectRow {

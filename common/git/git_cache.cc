@@ -143,13 +143,21 @@ bool SymlinkStaysInside(std::string_view path, std::string_view target) {
 struct GitCache::Rep {
   RepoPtr repo;
   std::string dir;
+  std::vector<std::string> http_headers;
+  std::vector<char*> header_ptrs;  // into http_headers, for libgit2
+  git_strarray headers() {
+    header_ptrs.clear();
+    for (std::string& h : http_headers) header_ptrs.push_back(h.data());
+    return git_strarray{header_ptrs.data(), header_ptrs.size()};
+  }
 };
 
 GitCache::GitCache(std::string url, std::unique_ptr<Rep> rep)
     : url_(std::move(url)), rep_(std::move(rep)) {}
 GitCache::~GitCache() = default;
 
-Result<std::unique_ptr<GitCache>> GitCache::Open(const std::string& dir, const std::string& url) {
+Result<std::unique_ptr<GitCache>> GitCache::Open(const std::string& dir, const std::string& url,
+                                                 std::vector<std::string> http_headers) {
   InitLibgit2();
   git_repository* raw = nullptr;
   int rc = git_repository_open_bare(&raw, dir.c_str());
@@ -163,6 +171,7 @@ Result<std::unique_ptr<GitCache>> GitCache::Open(const std::string& dir, const s
   auto rep = std::make_unique<Rep>();
   rep->repo.reset(raw);
   rep->dir = dir;
+  rep->http_headers = std::move(http_headers);
   return std::unique_ptr<GitCache>(new GitCache(url, std::move(rep)));
 }
 
@@ -176,13 +185,13 @@ struct RemoteRef {
 // Lists the remote's refs and finds ref among them: exact full name, then
 // refs/heads/<ref>, then refs/tags/<ref> (peeled, for annotated tags).
 Result<RemoteRef> FindRemoteRef(git_repository* repo, const std::string& url,
-                                const std::string& ref) {
+                                const std::string& ref, const git_strarray* headers) {
   git_remote* raw = nullptr;
   int rc = git_remote_create_anonymous(&raw, repo, url.c_str());
   if (rc < 0) return GitError(rc, "git remote " + url);
   RemotePtr remote(raw);
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
-  rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr, nullptr);
+  rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr, headers);
   if (rc < 0) {
     // Whatever libgit2 calls it (an OS error for a refused connection, "not
     // found" for a local path that is no repository), the remote is the
@@ -230,7 +239,8 @@ Result<RemoteRef> FindRemoteRef(git_repository* repo, const std::string& url,
 
 Result<std::string> GitCache::ResolveRemote(const std::string& ref) {
   if (IsCommitId(ref)) return ref;
-  SA_ASSIGN_OR_RETURN(RemoteRef found, FindRemoteRef(rep_->repo.get(), url_, ref));
+  git_strarray headers = rep_->headers();
+  SA_ASSIGN_OR_RETURN(RemoteRef found, FindRemoteRef(rep_->repo.get(), url_, ref, &headers));
   return found.commit;
 }
 
@@ -238,12 +248,13 @@ Result<std::string> GitCache::Fetch(const std::string& ref) {
   git_repository* repo = rep_->repo.get();
   std::vector<std::string> specs;
   std::string local;
+  git_strarray headers = rep_->headers();
   if (IsCommitId(ref)) {
     // A commit id: fetch every branch and tag, then look for it.
     specs = {std::string("+refs/heads/*:") + kCacheRefPrefix + "refs/heads/*",
              std::string("+refs/tags/*:") + kCacheRefPrefix + "refs/tags/*"};
   } else {
-    SA_ASSIGN_OR_RETURN(RemoteRef found, FindRemoteRef(repo, url_, ref));
+    SA_ASSIGN_OR_RETURN(RemoteRef found, FindRemoteRef(repo, url_, ref, &headers));
     local = kCacheRefPrefix + found.name;
     specs = {"+" + found.name + ":" + local};
   }
@@ -256,6 +267,7 @@ Result<std::string> GitCache::Fetch(const std::string& ref) {
   git_strarray refspecs{spec_ptrs.data(), spec_ptrs.size()};
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  options.custom_headers = headers;
   rc = git_remote_fetch(remote.get(), &refspecs, &options, nullptr);
   if (rc < 0) return GitError(rc, "fetch " + ref + " from git remote " + url_);
 
@@ -271,6 +283,15 @@ Result<std::string> GitCache::Fetch(const std::string& ref) {
   }
   ObjectPtr commit(obj);
   return OidHex(*git_object_id(commit.get()));
+}
+
+bool GitCache::HasCommit(const std::string& commit_id) {
+  git_oid oid;
+  if (!IsCommitId(commit_id) || git_oid_fromstr(&oid, commit_id.c_str()) < 0) return false;
+  git_commit* raw = nullptr;
+  if (git_commit_lookup(&raw, rep_->repo.get(), &oid) < 0) return false;
+  git_commit_free(raw);
+  return true;
 }
 
 Result<GitTree> GitCache::ReadTree(const std::string& commit_id) {
@@ -296,6 +317,10 @@ Result<GitTree> GitCache::ReadTree(const std::string& commit_id) {
   GitTree out;
   out.commit = commit_id;
   out.tree_id = OidHex(*git_tree_id(tree.get()));
+  out.commit_time = static_cast<int64_t>(git_commit_time(commit.get()));
+  if (git_commit_parentcount(commit.get()) > 0) {
+    out.parent = OidHex(*git_commit_parent_id(commit.get(), 0));
+  }
   struct Walk {
     GitCache* self;
     git_odb* odb;

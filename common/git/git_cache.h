@@ -50,6 +50,8 @@ struct GitTreeEntry {
 struct GitTree {
   std::string commit;
   std::string tree_id;
+  int64_t commit_time = 0;  // committer time, Unix seconds
+  std::string parent;       // first parent commit id, "" for a root commit
   std::vector<GitTreeEntry> entries;  // sorted by path
 };
 
@@ -60,8 +62,10 @@ class GitCache {
   GitCache& operator=(const GitCache&) = delete;
 
   // Opens the bare cache in dir for url (a URL, a local path or file://),
-  // creating it if dir does not exist yet.
-  static Result<std::unique_ptr<GitCache>> Open(const std::string& dir, const std::string& url);
+  // creating it if dir does not exist yet. http_headers ("Name: value") go
+  // with every request to an http(s) remote, for example an Authorization.
+  static Result<std::unique_ptr<GitCache>> Open(const std::string& dir, const std::string& url,
+                                                std::vector<std::string> http_headers = {});
 
   // The commit the remote's ref names now: ref may be a branch ("main"), a
   // tag ("v1.0"), a full ref ("refs/heads/main") or a 40-hex commit id
@@ -71,6 +75,8 @@ class GitCache {
   // Fetches ref (force: history rewritten upstream is followed) and returns
   // the commit it names; the objects are in the cache afterwards.
   Result<std::string> Fetch(const std::string& ref);
+  // Whether the cache holds this commit (40 hex) already.
+  bool HasCommit(const std::string& commit);
   // The tree of a commit in the cache. A symlink whose target leaves the
   // repository is kInvalidArgument naming it.
   Result<GitTree> ReadTree(const std::string& commit);

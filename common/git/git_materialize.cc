@@ -1,70 +1,33 @@
 #include "common/git/git_materialize.h"
 
-#include <functional>
 #include <memory>
 
 #include "common/base/log.h"
 #include "common/fs/env.h"
 #include "common/git/git_cache.h"
 #include "common/git/lfs_client.h"
+#include "common/git/lfs_reader.h"
 #include "common/source/source.h"
 #include "common/store/verifying_sink.h"
 
 namespace sync_agent {
 namespace {
 
-constexpr size_t kCopyChunk = 1 << 20;
-
-// A local remote's directory, or "" for a network URL.
-std::string LocalRemoteDir(const std::string& url) {
-  if (url.rfind("file://", 0) == 0) return url.substr(7);
-  if (!url.empty() && url.front() == '/') return url;
-  return "";
-}
-
-// Writes an LFS object to path through fill, which streams it into the sink
-// it is given; the bytes must be the pointer's size and hash to its oid,
-// else the file is removed and kCorruption names the object and origin.
-Status WriteLfsObject(Env* env, const std::string& path, uint32_t mode, const LfsObject& object,
-                      const std::string& origin,
-                      const std::function<Status(ObjectSink*)>& fill) {
+// Writes an LFS object to path; the bytes must be the pointer's size and
+// hash to its oid, else the file is removed and kCorruption names the object
+// and where it came from.
+Status WriteLfsObject(Env* env, LfsReader* reader, const std::string& path, uint32_t mode,
+                      const LfsObject& object) {
   SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path, mode));
-  VerifyingSink sink("git lfs object " + object.oid + " from " + origin, object.size, object.oid,
+  VerifyingSink sink("git lfs object " + object.oid + " from " + reader->Location(object),
+                     object.size, object.oid,
                      [&file](const char* data, size_t n) { return file->Append(data, n); });
-  Status s = fill(&sink);
+  Status s = reader->Read(object, 0, &sink);
   if (s.ok()) s = file->Sync();
   if (s.ok()) s = file->Close();
   if (s.ok()) s = sink.Verify();
   if (!s.ok()) env->RemoveFile(path);
   return s;
-}
-
-Status CopyLocalLfsObject(Env* env, const std::string& remote_dir, const LfsObject& object,
-                          const std::string& out_path, uint32_t mode) {
-  const std::string rel = "lfs/objects/" + object.oid.substr(0, 2) + "/" + object.oid.substr(2, 2) +
-                          "/" + object.oid;
-  std::string path;
-  for (const std::string& candidate : {JoinPath(remote_dir, ".git/" + rel), JoinPath(remote_dir, rel)}) {
-    if (env->Stat(candidate).ok()) {
-      path = candidate;
-      break;
-    }
-  }
-  if (path.empty()) {
-    return Status::NotFound("git lfs object " + object.oid,
-                            "missing from the local remote's LFS store (" +
-                                JoinPath(remote_dir, ".git/" + rel) + "); run `git lfs fetch` there");
-  }
-  SA_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(path));
-  return WriteLfsObject(env, out_path, mode, object, path, [&in](ObjectSink* sink) -> Status {
-    SA_RETURN_IF_ERROR(sink->Begin(0));
-    std::vector<char> buf(kCopyChunk);
-    while (true) {
-      SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
-      if (n == 0) return Status::OK();
-      SA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
-    }
-  });
 }
 
 struct PendingLfs {
@@ -98,6 +61,7 @@ Status Fill(Env* env, const std::string& url, const std::string& ref, const std:
     auto pointer = ParseLfsPointer(blob);
     if (!pointer.ok()) return pointer.status().WithContext(e.path + " at " + result->commit);
     result->files++;
+    result->written.push_back({e.path, e.id, pointer->has_value()});
     if (pointer->has_value()) {
       lfs.push_back({path, mode, {(*pointer)->oid, (*pointer)->size}});
       result->lfs_files++;
@@ -107,29 +71,9 @@ Status Fill(Env* env, const std::string& url, const std::string& ref, const std:
     SA_RETURN_IF_ERROR(WriteFileAtomically(env, path, blob, mode));
     result->bytes += blob.size();
   }
-  if (lfs.empty()) return Status::OK();
-
-  const std::string local = LocalRemoteDir(url);
-  if (!local.empty()) {
-    for (const PendingLfs& p : lfs) {
-      SA_RETURN_IF_ERROR(CopyLocalLfsObject(env, local, p.object, p.path, p.mode));
-    }
-    return Status::OK();
-  }
-  std::vector<std::pair<std::string, std::string>> headers;
-  if (!options.lfs_authorization.empty()) {
-    headers.emplace_back("Authorization", options.lfs_authorization);
-  }
-  LfsClient client(url, options.http, headers);
-  std::vector<LfsObject> objects;
-  for (const PendingLfs& p : lfs) objects.push_back(p.object);
-  SA_ASSIGN_OR_RETURN(auto actions, client.Batch(objects));
-  for (size_t i = 0; i < lfs.size(); ++i) {
-    if (!actions[i].ok()) return actions[i].status();
-    const LfsDownload& action = *actions[i];
-    SA_RETURN_IF_ERROR(WriteLfsObject(
-        env, lfs[i].path, lfs[i].mode, lfs[i].object, action.href,
-        [&](ObjectSink* sink) { return client.Download(lfs[i].object, action, sink); }));
+  LfsReader reader(env, url, options.http, options.lfs_authorization);
+  for (const PendingLfs& p : lfs) {
+    SA_RETURN_IF_ERROR(WriteLfsObject(env, &reader, p.path, p.mode, p.object));
   }
   return Status::OK();
 }

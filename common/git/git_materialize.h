@@ -32,6 +32,12 @@ struct GitMaterializeResult {
   uint64_t lfs_files = 0;
   uint64_t bytes = 0;
   std::vector<std::string> warnings;  // one line each (skipped submodules)
+  struct File {
+    std::string path;
+    std::string blob;  // the blob in the tree (an LFS file's pointer blob)
+    bool lfs = false;
+  };
+  std::vector<File> written;  // regular and LFS files (not symlinks)
 };
 
 // out_dir must not exist; it is created and filled. On failure it is removed.

@@ -119,11 +119,22 @@ Result<std::vector<Result<LfsDownload>>> LfsClient::Batch(const std::vector<LfsO
   return out;
 }
 
-Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, ObjectSink* sink) {
+Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, uint64_t offset,
+                           ObjectSink* sink) {
   HttpRequest req;
   req.url = action.href;
   req.headers = action.headers;
+  if (offset > 0) req.range_first = offset;
   req.on_headers = [&](const HttpResponse& r) -> Status {
+    if (r.status == 206) {
+      if (r.range_first.value_or(0) != offset) {
+        return Status::Network("git lfs object " + object.oid,
+                               action.href + " answered a range request for byte " +
+                                   std::to_string(offset) + " from byte " +
+                                   std::to_string(r.range_first.value_or(0)));
+      }
+      return sink->Begin(offset);
+    }
     if (r.content_length && *r.content_length != object.size) {
       return Status::Corruption("git lfs object " + object.oid,
                                 action.href + " sends " + std::to_string(*r.content_length) +
@@ -135,11 +146,15 @@ Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, O
                       client_.Send(req, [&](const char* data, size_t n) -> Status {
                         return sink->Write(data, n);
                       }));
+  if (resp.status == 416 && offset > 0) {
+    // What the caller holds is the whole object already; it verifies that.
+    return sink->Begin(offset);
+  }
   if (resp.status == 404) {
     return Status::NotFound("git lfs object " + object.oid,
                             "missing on the LFS server (HTTP 404 for " + action.href + ")");
   }
-  if (resp.status != 200) {
+  if (resp.status != 200 && resp.status != 206) {
     return Status::Network("git lfs object " + object.oid,
                            "HTTP " + std::to_string(resp.status) + " " + resp.reason + " from " +
                                action.href);

@@ -49,9 +49,12 @@ class LfsClient {
   // transport errors, non-200 answers and malformed JSON.
   Result<std::vector<Result<LfsDownload>>> Batch(const std::vector<LfsObject>& objects);
 
-  // Streams one object into sink (Begin(0) first). A 200 with another size
-  // than the object's is kCorruption.
-  Status Download(const LfsObject& object, const LfsDownload& action, ObjectSink* sink);
+  // Streams one object from offset to its end into sink (a Range request when
+  // offset > 0; Begin(offset) when the server honours it, Begin(0) when it
+  // sends the whole object). A 200 with another size than the object's is
+  // kCorruption.
+  Status Download(const LfsObject& object, const LfsDownload& action, uint64_t offset,
+                  ObjectSink* sink);
 
   const std::string& endpoint() const { return endpoint_; }
 

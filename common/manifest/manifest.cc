@@ -220,6 +220,10 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
     return Status::InvalidArgument("manifest parent " + JsonQuote(m.parent),
                                    "must be 1-128 characters of [A-Za-z0-9._-]");
   }
+  if (m.git_commit.empty() != m.git_tree.empty() ||
+      (!m.git_commit.empty() && (!IsLowerHex(m.git_commit, 40) || !IsLowerHex(m.git_tree, 40)))) {
+    return Status::InvalidArgument("manifest git", "needs a commit and a tree of 40 lowercase hex digits");
+  }
   if (m.files.size() > limits.max_files) {
     return Status::InvalidArgument("manifest", "lists " + std::to_string(m.files.size()) +
                                                    " files, more than the limit of " +
@@ -256,9 +260,16 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
       return Status::InvalidArgument(EntryLabel(i, e.path),
                                      "sha256 is not 64 lowercase hex digits");
     }
-    if (!IsLowerHex(e.xxh3_128, 32)) {
+    if (!e.xxh3_128.empty() && !IsLowerHex(e.xxh3_128, 32)) {
       return Status::InvalidArgument(EntryLabel(i, e.path),
                                      "xxh3_128 is not 32 lowercase hex digits");
+    }
+    if (!e.git_blob.empty() && !IsLowerHex(e.git_blob, 40)) {
+      return Status::InvalidArgument(EntryLabel(i, e.path),
+                                     "git blob is not 40 lowercase hex digits");
+    }
+    if (e.git_lfs && e.git_blob.empty()) {
+      return Status::InvalidArgument(EntryLabel(i, e.path), "git lfs file without a git blob");
     }
   }
   // A path that is a file must not also be a directory of another path.
@@ -282,6 +293,9 @@ std::string SerializeManifest(const Manifest& m) {
   out += "  \"revision\": " + JsonQuote(m.revision) + ",\n";
   out += "  \"created\": " + JsonQuote(m.created) + ",\n";
   if (!m.parent.empty()) out += "  \"parent\": " + JsonQuote(m.parent) + ",\n";
+  if (!m.git_commit.empty()) {
+    out += "  \"git\": {\"commit\": \"" + m.git_commit + "\", \"tree\": \"" + m.git_tree + "\"},\n";
+  }
   out += "  \"file_count\": " + std::to_string(m.files.size()) + ",\n";
   out += "  \"total_size\": " + std::to_string(m.TotalBytes()) + ",\n";
   out += "  \"files\": [";
@@ -294,7 +308,10 @@ std::string SerializeManifest(const Manifest& m) {
     out += ", \"size\": " + std::to_string(e.size);
     out += ", \"mode\": \"" + std::string(mode) + "\"";
     out += ", \"sha256\": \"" + e.sha256 + "\"";
-    out += ", \"xxh3_128\": \"" + e.xxh3_128 + "\"";
+    if (!e.xxh3_128.empty()) out += ", \"xxh3_128\": \"" + e.xxh3_128 + "\"";
+    if (!e.git_blob.empty()) {
+      out += ", \"git\": {\"blob\": \"" + e.git_blob + "\"" + (e.git_lfs ? ", \"lfs\": true" : "") + "}";
+    }
     if (e.signature.present()) {
       out += ", \"signature\": {\"block_len\": " + std::to_string(e.signature.block_len) +
              ", \"strong_len\": " + std::to_string(e.signature.strong_len) +
@@ -326,12 +343,21 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     m.format = static_cast<int>(format);
   }
   SA_RETURN_IF_ERROR(CheckKnownKeys(
-      obj, {"format", "repo", "revision", "created", "parent", "file_count", "total_size", "files"},
+      obj,
+      {"format", "repo", "revision", "created", "parent", "git", "file_count", "total_size",
+       "files"},
       "manifest"));
   SA_ASSIGN_OR_RETURN(m.repo, GetString(obj, "repo", "manifest"));
   SA_ASSIGN_OR_RETURN(m.revision, GetString(obj, "revision", "manifest"));
   SA_ASSIGN_OR_RETURN(m.created, GetString(obj, "created", "manifest"));
   SA_ASSIGN_OR_RETURN(m.parent, GetString(obj, "parent", "manifest", false));
+  if (obj->has("git")) {
+    Object::Ptr git = obj->getObject("git");
+    if (git.isNull()) return Malformed("manifest", "\"git\" is not an object");
+    SA_RETURN_IF_ERROR(CheckKnownKeys(git, {"commit", "tree"}, "manifest git"));
+    SA_ASSIGN_OR_RETURN(m.git_commit, GetString(git, "commit", "manifest git"));
+    SA_ASSIGN_OR_RETURN(m.git_tree, GetString(git, "tree", "manifest git"));
+  }
   SystemTime created;
   if (!ParseIsoTime(m.created, &created)) {
     return Status::InvalidArgument("manifest created " + JsonQuote(m.created),
@@ -354,7 +380,7 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     SA_ASSIGN_OR_RETURN(e.path, GetString(f, "path", what));
     what = EntryLabel(i, e.path);
     SA_RETURN_IF_ERROR(CheckKnownKeys(
-        f, {"path", "size", "mode", "sha256", "xxh3_128", "signature", "deltas"}, what));
+        f, {"path", "size", "mode", "sha256", "xxh3_128", "signature", "deltas", "git"}, what));
     SA_ASSIGN_OR_RETURN(e.size, GetUnsigned(f, "size", what));
     SA_ASSIGN_OR_RETURN(std::string mode, GetString(f, "mode", what));
     char* end = nullptr;
@@ -364,7 +390,18 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     }
     e.mode = static_cast<uint32_t>(mode_value);
     SA_ASSIGN_OR_RETURN(e.sha256, GetString(f, "sha256", what));
-    SA_ASSIGN_OR_RETURN(e.xxh3_128, GetString(f, "xxh3_128", what));
+    SA_ASSIGN_OR_RETURN(e.xxh3_128, GetString(f, "xxh3_128", what, false));
+    if (f->has("git")) {
+      Object::Ptr git = f->getObject("git");
+      if (git.isNull()) return Malformed(what, "\"git\" is not an object");
+      SA_RETURN_IF_ERROR(CheckKnownKeys(git, {"blob", "lfs"}, what + " git"));
+      SA_ASSIGN_OR_RETURN(e.git_blob, GetString(git, "blob", what + " git"));
+      if (git->has("lfs")) {
+        Poco::Dynamic::Var lfs = git->get("lfs");
+        if (!lfs.isBoolean()) return Malformed(what, "git lfs is not true or false");
+        e.git_lfs = lfs.extract<bool>();
+      }
+    }
     SA_RETURN_IF_ERROR(ParseDeltaInfo(f, what, &e));
     m.files.push_back(std::move(e));
   }

@@ -40,9 +40,15 @@ struct ManifestEntry {
   uint64_t size = 0;
   uint32_t mode = 0644;  // permission bits; only 0644 and 0755 are published
   std::string sha256;
+  // Optional (empty): a git source knows only the sha256 of a Git LFS object
+  // before downloading it. Publishers always write it.
   std::string xxh3_128;
   SignatureRef signature;        // optional: absent for small files
   std::vector<DeltaRef> deltas;  // optional: from previous revisions' contents
+  // Optional, for revisions taken from git: the blob the commit's tree holds
+  // at this path (for a Git LFS file, the pointer's blob; its oid is sha256).
+  std::string git_blob;
+  bool git_lfs = false;
 };
 
 struct Manifest {
@@ -51,6 +57,9 @@ struct Manifest {
   std::string revision;              // opaque id, see IsValidRevisionId
   std::string created;               // ISO-8601 UTC
   std::string parent;                // previous revision id, empty for the first
+  // Optional, for revisions taken from git (the revision is the commit id).
+  std::string git_commit;
+  std::string git_tree;
   std::vector<ManifestEntry> files;  // sorted by path
 
   uint64_t TotalBytes() const;

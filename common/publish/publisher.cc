@@ -199,7 +199,18 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
       result.objects_written++;
       result.bytes_written += d.size;
     }
-    m.files.push_back({f.rel, d.size, f.mode, d.sha256, d.xxh3_128, {}, {}});
+    ManifestEntry entry;
+    entry.path = f.rel;
+    entry.size = d.size;
+    entry.mode = f.mode;
+    entry.sha256 = d.sha256;
+    entry.xxh3_128 = d.xxh3_128;
+    auto git = opt.git.files.find(f.rel);
+    if (git != opt.git.files.end()) {
+      entry.git_blob = git->second.blob;
+      entry.git_lfs = git->second.lfs;
+    }
+    m.files.push_back(std::move(entry));
   }
   // Object renames must be durable before a manifest names them.
   for (const std::string& dir : touched_dirs) SA_RETURN_IF_ERROR(env->SyncDir(dir));
@@ -230,6 +241,8 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
   SystemTime now = std::chrono::system_clock::now();
   m.created = FormatIsoTime(now);
   m.parent = has_previous ? previous.revision : "";
+  m.git_commit = opt.git.commit;
+  m.git_tree = opt.git.tree;
   m.revision = opt.revision;
   if (m.revision.empty()) {
     // Time, then content: ids sort by publication and differ when content does.

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "common/base/status.h"
@@ -22,6 +23,17 @@ namespace sync_agent {
 
 class Env;
 
+// What a revision published from git was in git, recorded in its manifest.
+struct PublishGitInfo {
+  std::string commit;
+  std::string tree;
+  struct File {
+    std::string blob;  // the blob at this path (an LFS file's pointer blob)
+    bool lfs = false;
+  };
+  std::map<std::string, File> files;  // by path
+};
+
 struct PublishOptions {
   std::string input_dir;         // the repository's working directory
   std::string repo;              // "org/name"
@@ -29,6 +41,7 @@ struct PublishOptions {
   std::string revision;          // optional: a revision id to use instead of the generated one
   bool allow_unchanged = false;  // publish a new revision even if content did not change
   DeltaPublishOptions deltas;    // signatures and deltas for large files
+  PublishGitInfo git;            // optional: for publish --git
 };
 
 struct PublishResult {

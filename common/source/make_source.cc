@@ -1,3 +1,4 @@
+#include "common/git/git_source.h"
 #include "common/source/source_impl.h"
 
 namespace sync_agent {
@@ -6,6 +7,9 @@ Result<std::unique_ptr<Source>> MakeSource(const std::string& url, Env* env,
                                            const SourceOptions& options) {
   std::string root = url;
   while (root.size() > 1 && root.back() == '/') root.pop_back();
+  if (!options.git.ref.empty()) {
+    return std::unique_ptr<Source>(new GitSource(root, env, options));
+  }
   if (root.rfind("http://", 0) == 0 || root.rfind("https://", 0) == 0) {
     return std::unique_ptr<Source>(new HttpSource(root, options));
   }

@@ -1,5 +1,7 @@
-// A Source is where a repository's revisions come from. Today: a publish root
-// reached over HTTP(S) (HttpSource) or on the local file system (FileSource).
+// A Source is where a repository's revisions come from: a publish root
+// reached over HTTP(S) (HttpSource) or on the local file system (FileSource),
+// or a git remote with Git LFS (GitSource, which presents each commit as a
+// published revision would look).
 // Every kind offers the same three reads, so the sync engine does not care
 // which one it talks to, and one conformance suite (tests/source) runs over
 // all of them.
@@ -112,12 +114,21 @@ class Source {
   virtual std::string FileLocation(const std::string& repo, const std::string& rel_path) const = 0;
 };
 
+// For a git remote (common/git/git_source.h).
+struct GitSourceOptions {
+  std::string ref;            // not empty: the URL is a git remote, this the ref to follow
+  std::string cache_dir;      // its bare cache, created on first use
+  std::string authorization;  // Authorization header for the remote and its LFS server
+};
+
 struct SourceOptions {
   std::chrono::milliseconds io_timeout{60000};
   const std::atomic<bool>* cancel = nullptr;
+  GitSourceOptions git;
 };
 
-// Makes the Source for a configured URL (http://, https://, file:///abs).
+// Makes the Source for a configured URL: a publish root (http://, https://,
+// file:///abs), or a git remote when options.git.ref is set.
 Result<std::unique_ptr<Source>> MakeSource(const std::string& url, Env* env,
                                            const SourceOptions& options);
 

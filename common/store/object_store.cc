@@ -172,12 +172,14 @@ Status ObjectDownload::Finish() {
     return Status::Network("download " + origin_, "got " + std::to_string(got_size) + " of " +
                                                       std::to_string(expected_.size) + " bytes");
   }
-  if (d.sha256 != expected_.sha256 || d.xxh3_128 != expected_.xxh3_128) {
+  if (d.sha256 != expected_.sha256 ||
+      (!expected_.xxh3_128.empty() && d.xxh3_128 != expected_.xxh3_128)) {
     store_->RemovePartial(expected_.sha256);
     return Status::Corruption("download " + origin_, "content hashes to sha256 " + d.sha256 +
                                                          ", the manifest says " + expected_.sha256 +
                                                          "; the source serves wrong bytes");
   }
+  digest_ = d;
   std::string dest = store_->ObjectPath(expected_.sha256);
   SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));
   SA_RETURN_IF_ERROR(env->Chmod(partial_, 0444));

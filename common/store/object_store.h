@@ -54,7 +54,8 @@ class ObjectStore {
 // An ObjectSink that writes one object's download into the store's partial
 // file, hashing as it writes. Resumes: Begin(offset) with offset equal to the
 // partial size continues it (re-hashing the bytes on disk once); Begin(0)
-// starts over. Finish() verifies size, sha256 and xxh3-128 and moves the file
+// starts over. Finish() verifies size, sha256 and xxh3-128 (when expected
+// has one) and moves the file
 // into the store; on a mismatch the partial file is deleted (its bytes are
 // wrong) and kCorruption names the object and where it came from.
 class ObjectDownload final : public ObjectSink {
@@ -79,6 +80,9 @@ class ObjectDownload final : public ObjectSink {
   Status Hash(const char* data, size_t n);
   Status Store(const char* data, size_t n);
   Status Finish();
+  // After a successful Finish: what the object hashed to (its xxh3-128 is
+  // how a git source's LFS object gets one).
+  const ContentDigest& digest() const { return digest_; }
   uint64_t bytes_written() const { return bytes_written_; }  // this session only
   uint64_t resumed_from() const { return resumed_from_; }
 
@@ -94,6 +98,7 @@ class ObjectDownload final : public ObjectSink {
   uint64_t stored_ = 0;  // bytes in the partial file (Store's count)
   uint64_t resumed_from_ = 0;
   bool begun_ = false;
+  ContentDigest digest_;
   // Streaming writeback: the chunk being filled starts at chunk_start_; the
   // previous chunk, already being written back, at prev_chunk_start_.
   uint64_t chunk_start_ = 0;

@@ -253,6 +253,7 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
     if (s.ok()) s = drained;
   }
   if (s.ok()) s = dl.Finish();
+  if (s.ok()) outcome->xxh3_128 = dl.digest().xxh3_128;
   if (!s.ok()) {
     store_->RemovePartial(object.sha256);  // its bytes may be wrong
     return s;
@@ -398,6 +399,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
     local_bytes = assembler.local_bytes();
   }
   if (s.ok()) s = dl.Finish();
+  if (s.ok()) outcome->xxh3_128 = dl.digest().xxh3_128;
   if (!s.ok()) {
     store_->RemovePartial(object.sha256);
     return s;
@@ -432,6 +434,7 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcom
       if (s.ok()) s = drained;
     }
     if (s.ok()) s = dl.Finish();
+    if (s.ok()) outcome->xxh3_128 = dl.digest().xxh3_128;
     outcome->bytes_fetched += dl.bytes_written();
     // A resumed download whose result is wrong had wrong bytes on disk from
     // before (Finish deleted them): start over once.

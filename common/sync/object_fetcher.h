@@ -44,6 +44,7 @@ struct FetchOutcome {
   uint64_t bytes_fetched = 0;  // over the network, all attempts included
   uint64_t bytes_reused = 0;   // of the new content, from local content
   std::string note;            // why cheaper ways were not used
+  std::string xxh3_128;        // what the stored object hashed to
 };
 
 struct ObjectFetcherOptions {

@@ -215,10 +215,19 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   SourceOptions source_options;
   source_options.io_timeout = options_.io_timeout;
   source_options.cancel = options_.cancel;
+  std::vector<std::string> urls = repo.sources;
+  if (!repo.git.empty()) {
+    // A git remote: its bare cache lives in state_dir, one per remote URL.
+    urls = {repo.git};
+    source_options.git.ref = repo.ref.empty() ? "main" : repo.ref;
+    source_options.git.cache_dir =
+        JoinPath(options_.state_dir, "git/" + Sha256Hex(repo.git).substr(0, 16) + ".git");
+    source_options.git.authorization = repo.authorization;
+  }
 
   // Poll: the first source that answers wins; the others are fallbacks.
   Status last_error;
-  for (const std::string& url : repo.sources) {
+  for (const std::string& url : urls) {
     auto source = factory_(url, source_options);
     if (!source.ok()) {
       last_error = source.status();
@@ -232,7 +241,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     auto fetched = (*source)->FetchPointer(repo.name, have_prev ? &validators : nullptr);
     if (!fetched.ok()) {
       if (fetched.status().IsCancelled()) return fetched.status();
-      if (repo.sources.size() > 1) {
+      if (urls.size() > 1) {
         LogWarning("source failed, trying the next",
                    {{"repo", repo.name}, {"source", url}, {"error", fetched.status().ToString()}});
       }
@@ -245,7 +254,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     break;
   }
   if (!ctx->source) {
-    if (repo.sources.size() > 1) {
+    if (urls.size() > 1) {
       return last_error.WithContext("no source of " + repo.name + " answered; last error");
     }
     return last_error;
@@ -441,7 +450,8 @@ Status SyncEngine::Transfer(RunContext* ctx) {
                {"of", FormatBytes(f.size)}});
     }
     ctx->outcomes.emplace(f.sha256, o);
-    SA_RETURN_IF_ERROR(db_->PutObject({f.sha256, f.xxh3_128, f.size}));
+    SA_RETURN_IF_ERROR(
+        db_->PutObject({f.sha256, o.xxh3_128.empty() ? f.xxh3_128 : o.xxh3_128, f.size}));
     SA_RETURN_IF_ERROR(db_->RemovePartial(f.sha256));
   }
   return Status::OK();

@@ -172,6 +172,52 @@ TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
   EXPECT_THAT(s.message(), Not(HasSubstr("did you mean")));
 }
 
+TEST(ConfigTest, GitRepositories) {
+  Result<Config> r = ParseConfig(R"(
+[[repo]]
+name = "acme/llm-7b"
+git  = "https://git.example.net/acme/llm-7b.git/"
+ref  = "v1.0"
+authorization = "Bearer abc"
+[[repo]]
+name = "acme/local"
+git  = "/srv/git//local.git"
+[[repo]]
+name = "acme/file"
+git  = "file:///srv/git/file.git"
+)", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->repos.size(), 3u);
+  EXPECT_EQ(r->repos[0].git, "https://git.example.net/acme/llm-7b.git");
+  EXPECT_EQ(r->repos[0].ref, "v1.0");
+  EXPECT_EQ(r->repos[0].authorization, "Bearer abc");
+  EXPECT_TRUE(r->repos[0].sources.empty());
+  EXPECT_EQ(r->repos[1].git, "/srv/git/local.git");
+  EXPECT_EQ(r->repos[1].ref, "main");  // the default
+  EXPECT_EQ(r->repos[2].git, "file:///srv/git/file.git");
+}
+
+TEST(ConfigTest, BadGitRepositoriesSayWhatIsWrong) {
+  const std::string head = "[[repo]]\nname = \"acme/llm-7b\"\n";
+  struct Case {
+    std::string body, message;
+  } cases[] = {
+      {"git = \"ssh://git@example.net/x.git\"\n", ":3: [[repo]] \"acme/llm-7b\" git \"ssh://"},
+      {"git = \"relative/path\"\n", "ssh remotes are not supported"},
+      {"git = \"/x.git\"\nsources = [\"http://o/m\"]\n", "has both \"git\" and \"sources\""},
+      {"sources = [\"http://o/m\"]\nref = \"main\"\n",
+       ":4: [[repo]] \"acme/llm-7b\" \"ref\" belongs to a git repository"},
+      {"git = \"/x.git\"\nref = \"a b\"\n", "ref \"a b\" is not a valid git ref"},
+      {"git = \"/x.git\"\nref = \"\"\n", "\"ref\" is empty"},
+      {"git = \"/x.git\"\nauthorization = 5\n", "\"authorization\" in [[repo]] \"acme/llm-7b\" must be a string"},
+  };
+  for (const Case& c : cases) {
+    Status s = ParseError(head + c.body);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << c.body;
+    EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.body;
+  }
+}
+
 TEST(ConfigTest, UnknownKeyInRepoNamesKeyAndLine) {
   Status s = ParseError(R"(interval = "5m"
 [[repo]]
@@ -185,7 +231,7 @@ source = ["http://origin.example.net/models"]
   EXPECT_THAT(s.message(),
               StartsWith(std::string(kPath) + ":7: unknown key \"source\" in [[repo]]"));
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"sources\"?"));
-  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources)"));
+  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, authorization)"));
 }
 
 TEST(ConfigTest, SubTableInRepoIsAnUnknownKey) {

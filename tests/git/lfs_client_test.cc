@@ -53,7 +53,7 @@ TEST_F(LfsClientTest, BatchThenDownloadWithTheServersHeaders) {
     ASSERT_TRUE((*batch)[i].ok()) << (*batch)[i].status().ToString();
     StringSink sink;
     const LfsObject& o = i == 0 ? oa : ob;
-    Status s = client.Download(o, *(*batch)[i], &sink);
+    Status s = client.Download(o, *(*batch)[i], 0, &sink);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_TRUE(sink.data == (i == 0 ? a : b));
   }
@@ -79,7 +79,7 @@ TEST_F(LfsClientTest, PerObjectErrorsAndMissingDownloadsSayWhich) {
   EXPECT_TRUE((*batch)[2].status().IsNotFound());
   ASSERT_TRUE((*batch)[1].ok());
   StringSink sink;
-  Status s = client.Download(ob, *(*batch)[1], &sink);
+  Status s = client.Download(ob, *(*batch)[1], 0, &sink);
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
   EXPECT_NE(s.ToString().find("HTTP 404"), std::string::npos) << s.ToString();
 }
@@ -96,7 +96,7 @@ TEST_F(LfsClientTest, WrongBytesAreRefusedByTheObjectStore) {
   ASSERT_TRUE(store.Init().ok());
   ContentDigest d = HashBytes(a);
   ObjectDownload dl(&store, {d.sha256, d.xxh3_128, a.size()}, "lfs " + oa.oid);
-  Status s = client.Download(oa, *(*batch)[0], &dl);
+  Status s = client.Download(oa, *(*batch)[0], 0, &dl);
   if (s.ok()) s = dl.Finish();
   EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
   EXPECT_FALSE(store.Has(d.sha256, a.size()));

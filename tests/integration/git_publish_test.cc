@@ -4,45 +4,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
-
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
-#include "tests/support/agent_fixture.h"
-#include "tests/support/git_repo.h"
-#include "tests/support/lfs_server.h"
-#include "tests/support/nginx_server.h"
+#include "tests/support/git_agent_fixture.h"
 
 namespace sync_agent::testing {
 namespace {
 
-class GitPublishTest : public AgentFixture {
+class GitPublishTest : public GitAgentFixture {
  protected:
-  void SetUp() override {
-    if (!GitLfsAvailable()) GTEST_SKIP() << "git-lfs is not installed (apt-get install git-lfs)";
-    work_ = tmp_.Sub("git-work");
-    repo_ = std::make_unique<GitWorkRepo>(work_, tmp_.path(), "*.safetensors");
-  }
-  ProcessResult Git(const std::vector<std::string>& args) { return repo_->Git(args); }
-  std::string Commit(const std::string& message) { return repo_->Commit(message); }
   ProcessResult PublishGit(const std::string& ref) {
     return RunAgent({"publish", "--git", work_, "--ref", ref, "--repo", kRepo, "--out", pub_});
   }
-  // Every tracked file of the checkout equals the served one.
-  void ExpectServedEqualsCheckout() {
-    std::string files = Git({"-C", work_, "ls-files"}).out;
-    size_t count = 0;
-    for (size_t at = 0; at < files.size();) {
-      size_t nl = files.find('\n', at);
-      std::string f = files.substr(at, nl - at);
-      at = nl + 1;
-      ++count;
-      EXPECT_TRUE(ReadFile(work_ + "/" + f) == ReadFile(Served() + "/" + f)) << f;
-    }
-    EXPECT_GT(count, 2u);
-  }
-  std::string work_;
-  std::unique_ptr<GitWorkRepo> repo_;
+  void ExpectServedEqualsCheckout() { ExpectTreeEqualsCheckout(*repo_, work_, Served()); }
 };
 
 TEST_F(GitPublishTest, PublishedFromGitAndSyncedThroughNginx) {
@@ -52,6 +26,16 @@ TEST_F(GitPublishTest, PublishedFromGitAndSyncedThroughNginx) {
   ProcessResult p = PublishGit("main");
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_NE(p.out.find("revision " + c1), std::string::npos) << p.out;
+  // The manifest says what each file was in git.
+  std::string manifest = ReadFile(pub_ + "/" + kRepo + "/revisions/" + c1 + ".json");
+  EXPECT_NE(manifest.find("\"git\": {\"commit\": \"" + c1 + "\", \"tree\": \"" +
+                          Rev("HEAD^{tree}") + "\"}"),
+            std::string::npos)
+      << manifest;
+  EXPECT_NE(manifest.find("\"git\": {\"blob\": \"" + Rev("HEAD:model.safetensors") +
+                          "\", \"lfs\": true}"),
+            std::string::npos)
+      << manifest;
 
   std::string url = StartNginx();
   if (url.empty()) return;
@@ -125,33 +109,9 @@ TEST_F(GitPublishTest, AMissingLfsObjectFailsThePublishAndKeepsTheOldRevision) {
 // The same over git's smart HTTP (git-http-backend behind nginx and
 // fcgiwrap) with the LFS objects behind the batch API of a test LFS server
 // that nginx proxies "<repo>.git/info/lfs/" to.
-class GitHttpPublishTest : public GitPublishTest {
+class GitHttpPublishTest : public GitHttpAgentFixture {
  protected:
-  void SetUp() override {
-    GitPublishTest::SetUp();
-    if (IsSkipped()) return;
-    if (::access("/usr/sbin/fcgiwrap", X_OK) != 0) {
-      GTEST_SKIP() << "fcgiwrap is not installed (apt-get install fcgiwrap)";
-    }
-    std::string error;
-    fcgi_ = StartFcgiWrap(tmp_.Sub("fcgi.sock"), &error);
-    ASSERT_NE(fcgi_, nullptr) << error;
-    NginxServer::Options o;
-    o.git_project_root = tmp_.Sub("git-root");
-    o.fcgi_socket = tmp_.Sub("fcgi.sock");
-    o.lfs_upstream = lfs_.url().substr(std::string("http://").size());
-    MakeDirs(o.git_project_root + "/acme");
-    url_ = StartNginx(o);
-    remote_ = url_ + "/acme/llm-7b.git";
-  }
-  // Pushes the work repository's state to the served bare repository and
-  // its LFS objects to the LFS server.
-  void Serve(const std::vector<std::string>& lfs_contents) {
-    std::string bare = tmp_.Sub("git-root/acme/llm-7b.git");
-    std::filesystem::remove_all(bare);
-    Git({"clone", "-q", "--bare", work_, bare});
-    for (const std::string& c : lfs_contents) lfs_.Add(c);
-  }
+  void ExpectServedEqualsCheckout() { ExpectTreeEqualsCheckout(*repo_, work_, Served()); }
   ProcessResult PublishHttp(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {"publish", "--git", remote_, "--ref", "main",
                                      "--repo", kRepo, "--out", pub_};
@@ -159,9 +119,6 @@ class GitHttpPublishTest : public GitPublishTest {
     return RunAgent(args);
   }
 
-  LfsServer lfs_;
-  std::unique_ptr<BackgroundProcess> fcgi_;
-  std::string url_, remote_;
 };
 
 TEST_F(GitHttpPublishTest, PublishedOverSmartHttpWithLfsBatchAndSynced) {

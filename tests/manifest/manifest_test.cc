@@ -18,9 +18,9 @@ Manifest SampleManifest() {
   m.revision = "20260101T000000Z-abc";
   m.created = "2026-01-01T00:00:00Z";
   m.parent = "20251231T000000Z-def";
-  m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}});
+  m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}, "", false});
   m.files.push_back(
-      {"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'), std::string(32, 'd'), {}, {}});
+      {"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'), std::string(32, 'd'), {}, {}, "", false});
   return m;
 }
 
@@ -61,6 +61,40 @@ TEST(ManifestTest, SignatureAndDeltasRoundTrip) {
             "signatures/ee/" + std::string(64, 'e') + "-4096.sig");
   EXPECT_EQ(PublishedDeltaPath(std::string(64, '1'), "ab" + std::string(62, '0')),
             "deltas/ab/" + std::string(64, '1') + "-ab" + std::string(62, '0') + ".delta");
+}
+
+TEST(ManifestTest, GitFieldsRoundTripAndXxh3MayBeAbsent) {
+  Manifest m = SampleManifest();
+  m.git_commit = std::string(40, '1');
+  m.git_tree = std::string(40, '2');
+  m.files[0].git_blob = std::string(40, '3');
+  m.files[1].git_blob = std::string(40, '4');
+  m.files[1].git_lfs = true;
+  m.files[1].xxh3_128 = "";  // an LFS object not yet downloaded
+  std::string text = SerializeManifest(m);
+  EXPECT_EQ(text.find("\"xxh3_128\": \"\""), std::string::npos) << text;
+  auto parsed = ParseManifest(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->git_commit, m.git_commit);
+  EXPECT_EQ(parsed->git_tree, m.git_tree);
+  EXPECT_EQ(parsed->files[0].git_blob, m.files[0].git_blob);
+  EXPECT_FALSE(parsed->files[0].git_lfs);
+  EXPECT_TRUE(parsed->files[1].git_lfs);
+  EXPECT_EQ(parsed->files[1].xxh3_128, "");
+  EXPECT_EQ(SerializeManifest(*parsed), text);
+
+  // Half a git description, or a short blob id, is refused.
+  Manifest bad = m;
+  bad.git_tree = "";
+  EXPECT_NE(ValidateManifest(bad).ToString().find("needs a commit and a tree"), std::string::npos);
+  bad = m;
+  bad.files[0].git_blob = "abc";
+  EXPECT_NE(ValidateManifest(bad).ToString().find("git blob is not 40"), std::string::npos);
+  bad = m;
+  bad.files[0].git_blob = "";
+  bad.files[0].git_lfs = true;
+  EXPECT_NE(ValidateManifest(bad).ToString().find("git lfs file without a git blob"),
+            std::string::npos);
 }
 
 TEST(ManifestTest, EmptyFileListIsValid) {
@@ -144,7 +178,7 @@ TEST(ManifestTest, TooManyFilesIsRejectedBeforeReadingThem) {
   ManifestLimits limits;
   limits.max_files = 2;
   Manifest m = SampleManifest();
-  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}});
+  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}, "", false});
   auto parsed = ParseManifest(SerializeManifest(m), limits);
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("more than the limit of 2"), std::string::npos);

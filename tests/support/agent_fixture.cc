@@ -82,6 +82,13 @@ void AgentFixture::WriteConfig(const std::vector<std::string>& sources, const st
   WriteFile(config_, text);
 }
 
+void AgentFixture::WriteGitConfig(const std::string& git, const std::string& ref,
+                                  const std::string& repo_extra) {
+  WriteFile(config_, "state_dir = \"" + state_ + "\"\nmirror_root = \"" + mirror_ +
+                         "\"\ninterval = \"1m\"\n\n[[repo]]\nname = \"" + kRepo +
+                         "\"\ngit = \"" + git + "\"\nref = \"" + ref + "\"\n" + repo_extra);
+}
+
 ProcessResult AgentFixture::Once(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"--once", "--config", config_};
   args.insert(args.end(), extra.begin(), extra.end());

@@ -34,6 +34,10 @@ class AgentFixture : public ::testing::Test {
   std::string StartNginx(NginxServer::Options options);
   // Writes the config with these sources for kRepo plus extra top-level TOML.
   void WriteConfig(const std::vector<std::string>& sources, const std::string& extra = "");
+  // Writes the config with kRepo taken from a git remote at ref; repo_extra
+  // is more TOML for the [[repo]] table (e.g. an authorization line).
+  void WriteGitConfig(const std::string& git, const std::string& ref,
+                      const std::string& repo_extra = "");
   ProcessResult Once(const std::vector<std::string>& extra = {});
   ProcessResult Status(const std::vector<std::string>& extra = {});
   std::vector<std::string> ConfigArgs() const { return {"--config", config_}; }

@@ -43,4 +43,24 @@ std::string GitWorkRepo::LfsObjectPath(const std::string& content) const {
   return dir_ + "/.git/lfs/objects/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" + oid;
 }
 
+void ExpectTreeEqualsCheckout(const GitWorkRepo& git, const std::string& checkout_dir,
+                              const std::string& served) {
+  std::string files = git.Git({"-C", checkout_dir, "ls-files"}).out;
+  size_t count = 0;
+  for (size_t at = 0; at < files.size();) {
+    size_t nl = files.find('\n', at);
+    std::string f = files.substr(at, nl - at);
+    at = nl + 1;
+    ++count;
+    std::string want = ReadFile(checkout_dir + "/" + f);
+    EXPECT_TRUE(want == ReadFile(served + "/" + f)) << f << " differs from the checkout";
+    EXPECT_EQ(want.find("oid sha256:"), std::string::npos) << f << " is an LFS pointer";
+  }
+  EXPECT_GT(count, 1u);
+  ProcessResult found = RunProcess({"/usr/bin/find", served + "/", "-type", "f"});
+  size_t served_files = 0;
+  for (char c : found.out) served_files += c == '\n';
+  EXPECT_EQ(served_files, count) << "served files: " << found.out;
+}
+
 }  // namespace sync_agent::testing

@@ -26,10 +26,17 @@ class GitWorkRepo {
   // Where git-lfs stored the object of this content.
   std::string LfsObjectPath(const std::string& content) const;
   const std::string& dir() const { return dir_; }
+  const std::string& home() const { return home_; }
 
  private:
   std::string dir_;
   std::string home_;
 };
+
+// Every file git tracks in the checkout at checkout_dir equals the file at
+// the same path under served (symlinks followed), and served holds no other
+// files. Fails the calling test otherwise.
+void ExpectTreeEqualsCheckout(const GitWorkRepo& git, const std::string& checkout_dir,
+                              const std::string& served);
 
 }  // namespace sync_agent::testing

@@ -11,6 +11,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -24,6 +25,7 @@ struct LfsServer::State {
   std::map<std::string, std::string> objects;
   std::set<std::string> missing_in_batch, missing_on_download, wrong_bytes;
   int fail_batch = 0;
+  std::map<std::string, size_t> cut_off;
   std::string authorization;
   std::vector<std::string> requests;
   std::string base_url;
@@ -43,7 +45,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     Poco::StreamCopier::copyToString(req.stream(), body);
     const std::string uri = req.getURI();
     std::lock_guard<std::mutex> lock(state_->mu);
-    state_->requests.push_back(req.getMethod() + " " + uri);
+    state_->requests.push_back(req.getMethod() + " " + uri +
+                               (req.has("Range") ? " Range: " + req.get("Range") : ""));
     const std::string batch_suffix = "/info/lfs/objects/batch";
     if (req.getMethod() == "POST" && uri.size() > batch_suffix.size() &&
         uri.compare(uri.size() - batch_suffix.size(), batch_suffix.size(), batch_suffix) == 0) {
@@ -112,7 +115,36 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     }
     std::string bytes = it->second;
     if (state_->wrong_bytes.count(oid) && !bytes.empty()) bytes[bytes.size() / 2] ^= 0x5a;
-    Send(resp, Poco::Net::HTTPResponse::HTTP_OK, "application/octet-stream", bytes);
+    size_t first = 0;
+    const std::string range = req.get("Range", "");
+    if (range.rfind("bytes=", 0) == 0 && range.back() == '-') {
+      first = std::stoull(range.substr(6, range.size() - 7));
+      if (first >= bytes.size()) {
+        resp.set("Content-Range", "bytes */" + std::to_string(bytes.size()));
+        Send(resp, Poco::Net::HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "text/plain", "");
+        return;
+      }
+      resp.set("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                    std::to_string(bytes.size() - 1) + "/" +
+                                    std::to_string(bytes.size()));
+      resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_PARTIAL_CONTENT);
+    } else {
+      resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
+    }
+    resp.setContentType("application/octet-stream");
+    resp.setContentLength64(static_cast<Poco::Int64>(bytes.size() - first));
+    auto cut = state_->cut_off.find(oid);
+    if (cut != state_->cut_off.end()) {
+      size_t n = std::min(cut->second, bytes.size() - first);
+      state_->cut_off.erase(cut);
+      resp.setKeepAlive(false);
+      std::ostream& out = resp.send();
+      out.write(bytes.data() + first, static_cast<std::streamsize>(n));
+      out.flush();
+      // Returning with the body short makes Poco close the connection.
+      return;
+    }
+    resp.send().write(bytes.data() + first, static_cast<std::streamsize>(bytes.size() - first));
   }
 
   std::shared_ptr<LfsServer::State> state_;
@@ -162,6 +194,11 @@ void LfsServer::MissingInBatch(const std::string& oid) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->missing_in_batch.insert(oid);
 }
+void LfsServer::CutOffNextDownload(const std::string& oid, size_t n) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->cut_off[oid] = n;
+}
+
 void LfsServer::MissingOnDownload(const std::string& oid) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->missing_on_download.insert(oid);

@@ -3,7 +3,8 @@
 //
 //   POST /<anything>/info/lfs/objects/batch   download actions for the objects
 //   GET  /objects/<oid>                        an object's bytes (403 without the
-//                                              X-Download-Token the batch gave)
+//                                              X-Download-Token the batch gave);
+//                                              "Range: bytes=N-" is honoured
 //
 // Objects are added by the test. Faults on demand: an object missing (error
 // 404 in the batch answer, or a 404 on its download), wrong bytes served for
@@ -37,8 +38,12 @@ class LfsServer {
   void ServeWrongBytes(const std::string& oid);    // GET sends other bytes of the same size
   void FailBatch(int http_status);                 // every batch request gets this status
   void RequireAuthorization(const std::string& value);
+  // The next download of oid sends only its first n bytes, then closes the
+  // connection (a dropped link); later downloads are whole again.
+  void CutOffNextDownload(const std::string& oid, size_t n);
 
-  // Requests seen, as "POST /path" or "GET /path".
+  // Requests seen, as "POST /path" or "GET /path", with " Range: <value>"
+  // appended to a download that asked for a range (served as a 206).
   std::vector<std::string> requests() const;
 
   struct State;
