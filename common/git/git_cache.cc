@@ -244,7 +244,7 @@ Result<std::string> GitCache::ResolveRemote(const std::string& ref) {
   return found.commit;
 }
 
-Result<std::string> GitCache::Fetch(const std::string& ref) {
+Result<std::string> GitCache::Fetch(const std::string& ref, const std::atomic<bool>* cancel) {
   git_repository* repo = rep_->repo.get();
   std::vector<std::string> specs;
   std::string local;
@@ -268,7 +268,15 @@ Result<std::string> GitCache::Fetch(const std::string& ref) {
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   options.custom_headers = headers;
+  options.callbacks.payload = const_cast<std::atomic<bool>*>(cancel);
+  options.callbacks.transfer_progress = [](const git_indexer_progress*, void* payload) -> int {
+    auto* stop = static_cast<const std::atomic<bool>*>(payload);
+    return stop != nullptr && stop->load() ? -1 : 0;
+  };
   rc = git_remote_fetch(remote.get(), &refspecs, &options, nullptr);
+  if (rc < 0 && cancel != nullptr && cancel->load()) {
+    return Status::Cancelled("fetch " + ref + " from git remote " + url_, "stop requested");
+  }
   if (rc < 0) return GitError(rc, "fetch " + ref + " from git remote " + url_);
 
   git_object* obj = nullptr;

@@ -15,6 +15,7 @@
 // was being done. Thread safety: one thread at a time per GitCache.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -73,8 +74,9 @@ class GitCache {
   // an unreachable remote is kNetwork.
   Result<std::string> ResolveRemote(const std::string& ref);
   // Fetches ref (force: history rewritten upstream is followed) and returns
-  // the commit it names; the objects are in the cache afterwards.
-  Result<std::string> Fetch(const std::string& ref);
+  // the commit it names; the objects are in the cache afterwards. Setting
+  // *cancel stops the transfer (kCancelled).
+  Result<std::string> Fetch(const std::string& ref, const std::atomic<bool>* cancel = nullptr);
   // Whether the cache holds this commit (40 hex) already.
   bool HasCommit(const std::string& commit);
   // The tree of a commit in the cache. A symlink whose target leaves the

@@ -100,7 +100,7 @@ Result<PointerFetch> GitSource::FetchPointer(const std::string& repo,
     return out;
   }
   if (!cache_->HasCommit(commit)) {
-    auto fetched = cache_->Fetch(options_.git.ref);
+    auto fetched = cache_->Fetch(options_.git.ref, options_.cancel);
     if (!fetched.ok()) return fetched.status().WithContext(Context());
     if (*fetched != commit) {
       LogInfo("the ref moved while fetching; taking the newer commit",

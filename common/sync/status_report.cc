@@ -131,8 +131,13 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
     if (!detail_repo.empty() && name != detail_repo) continue;
     RepoStatus r;
     r.name = name;
-    r.configured = std::any_of(config.repos.begin(), config.repos.end(),
-                               [&](const RepoConfig& rc) { return rc.name == name; });
+    r.configured = false;
+    for (const RepoConfig& rc : config.repos) {
+      if (rc.name != name) continue;
+      r.configured = true;
+      r.git = rc.git;
+      r.ref = rc.ref;
+    }
     for (const auto& s : summaries) {
       if (s.name != name) continue;
       r.active = s.active;
@@ -175,6 +180,11 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
            ")\n";
     } else {
       o += "  active revision: none\n";
+    }
+    if (!r.git.empty()) {
+      o += "  git:             " + r.git + " ref " + r.ref;
+      if (r.active && !r.active->git_tree.empty()) o += " (tree " + r.active->git_tree + ")";
+      o += "\n";
     }
     if (r.last_run) {
       const RunRow& lr = *r.last_run;
@@ -258,6 +268,15 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
       o += ",\"activated_at\":" + JsonQuote(Iso(r.active->activated_at_ms));
     } else {
       o += ",\"active_revision\":null,\"activated_at\":null";
+    }
+    if (!r.git.empty()) {
+      o += ",\"git\":{\"remote\":" + JsonQuote(r.git) + ",\"ref\":" + JsonQuote(r.ref) +
+           ",\"tree\":" +
+           (r.active && !r.active->git_tree.empty() ? JsonQuote(r.active->git_tree)
+                                                    : std::string("null")) +
+           "}";
+    } else {
+      o += ",\"git\":null";
     }
     o += ",\"last_run\":";
     if (r.last_run) {

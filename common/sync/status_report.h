@@ -16,6 +16,7 @@ namespace sync_agent {
 struct RepoStatus {
   std::string name;
   bool configured = true;  // false: in the database but no longer in the config
+  std::string git, ref;    // a git repository: the remote and ref it follows
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;

@@ -88,6 +88,15 @@ TEST_F(GitSyncTest, LocalRemoteCommitsForcePushAndTag) {
   ProcessResult st = Status();
   EXPECT_EQ(st.exit_code, 0) << st.err;
   EXPECT_NE(st.out.find("active revision: " + c1), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("git:             " + work_ + " ref v1.0 (tree " + Rev(c1 + "^{tree}") +
+                        ")"),
+            std::string::npos)
+      << st.out;
+  st = Status({"--json"});
+  EXPECT_NE(st.out.find("\"git\":{\"remote\":\"" + work_ + "\",\"ref\":\"v1.0\",\"tree\":\"" +
+                        Rev(c1 + "^{tree}") + "\"}"),
+            std::string::npos)
+      << st.out;
 }
 
 TEST_F(GitSyncTest, LocalFailuresSayWhichAndKeepTheServedTree) {
