@@ -60,6 +60,24 @@ class WritableFile {
   virtual uint64_t Size() const = 0;
 };
 
+// Positional writes into a file that already has its place on disk; safe to
+// call from several threads at once for different ranges. Data is durable
+// only after Sync() returned OK.
+class RandomWriteFile {
+ public:
+  RandomWriteFile() = default;
+  RandomWriteFile(const RandomWriteFile&) = delete;
+  RandomWriteFile& operator=(const RandomWriteFile&) = delete;
+  virtual ~RandomWriteFile() = default;  // closes without syncing
+  virtual Status WriteAt(uint64_t offset, const void* data, size_t n) = 0;
+  // Writes [offset, offset+length) back to disk and waits for it: cheaper than
+  // Sync() (no journal commit), so the range survives a killed process and
+  // most crashes, but durability still needs Sync().
+  virtual Status WaitWriteback(uint64_t offset, uint64_t length) { return Status::OK(); }
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+};
+
 struct FileInfo {
   enum class Type { kRegular, kDirectory, kSymlink, kOther };
   Type type = Type::kOther;
@@ -95,6 +113,10 @@ class Env {
   // Opens for appending, creating the file if it does not exist.
   virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
                                                                   uint32_t mode) = 0;
+  // Opens for positional writes, creating the file if it does not exist
+  // (never truncating it).
+  virtual Result<std::unique_ptr<RandomWriteFile>> NewRandomWriteFile(const std::string& path,
+                                                                      uint32_t mode) = 0;
 
   virtual Result<FileInfo> Stat(const std::string& path) = 0;   // follows symlinks
   virtual Result<FileInfo> Lstat(const std::string& path) = 0;  // does not
@@ -136,6 +158,10 @@ class EnvWrapper : public Env {
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p,
                                                           uint32_t mode) override {
     return target_->NewAppendableFile(p, mode);
+  }
+  Result<std::unique_ptr<RandomWriteFile>> NewRandomWriteFile(const std::string& p,
+                                                              uint32_t mode) override {
+    return target_->NewRandomWriteFile(p, mode);
   }
   Result<FileInfo> Stat(const std::string& p) override { return target_->Stat(p); }
   Result<FileInfo> Lstat(const std::string& p) override { return target_->Lstat(p); }

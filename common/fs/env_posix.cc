@@ -162,6 +162,52 @@ class PosixWritableFile final : public WritableFile {
   uint64_t size_;
 };
 
+class PosixRandomWriteFile final : public RandomWriteFile {
+ public:
+  PosixRandomWriteFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixRandomWriteFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status WriteAt(uint64_t offset, const void* data, size_t n) override {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return PosixError("write " + path_, errno);
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+      offset += static_cast<uint64_t>(w);
+    }
+    return Status::OK();
+  }
+  Status WaitWriteback(uint64_t offset, uint64_t length) override {
+    if (::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE) return Status::OK();
+      return PosixError("write back " + path_, errno);
+    }
+    return Status::OK();
+  }
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return PosixError("fsync " + path_, errno);
+    return Status::OK();
+  }
+  Status Close() override {
+    if (fd_ < 0) return Status::OK();
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return PosixError("close " + path_, errno);
+    return Status::OK();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
@@ -180,6 +226,12 @@ class PosixEnv final : public Env {
     int fd = OpenRetry(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
     if (fd < 0) return PosixError("create " + path, errno);
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd, 0));
+  }
+  Result<std::unique_ptr<RandomWriteFile>> NewRandomWriteFile(const std::string& path,
+                                                              uint32_t mode) override {
+    int fd = OpenRetry(path.c_str(), O_WRONLY | O_CREAT, mode);
+    if (fd < 0) return PosixError("open " + path, errno);
+    return std::unique_ptr<RandomWriteFile>(new PosixRandomWriteFile(path, fd));
   }
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
                                                           uint32_t mode) override {

@@ -25,6 +25,7 @@
 #include "common/base/time_util.h"
 #include "common/http/byteranges.h"
 #include "common/http/http_text.h"
+#include "common/transfer/rate_limiter.h"
 
 namespace sync_agent {
 namespace {
@@ -39,6 +40,8 @@ std::string MethodName(const HttpRequest& request) {
 constexpr size_t kBodyPieceBytes = 1 << 20;
 // Chunked bodies are read from the socket this much at a time before decoding.
 constexpr size_t kRawReadBytes = 256 << 10;
+// Largest read while a bandwidth cap is in force.
+constexpr size_t kLimitedReadBytes = 64 << 10;
 // Bodies of responses the caller does not stream (errors, redirects) are read
 // and dropped up to this size so the connection can serve the next request;
 // longer ones cost a reconnect instead.
@@ -206,8 +209,15 @@ int ReadDirect(Poco::Net::HTTPClientSession& session, char* buf, std::streamsize
 struct Connection {
   std::unique_ptr<Poco::Net::HTTPClientSession> session;
   int (*read)(Poco::Net::HTTPClientSession&, char*, std::streamsize) = nullptr;
+  RateLimiter* limiter = nullptr;  // the agent's bandwidth cap, if any
 
-  int Read(char* buf, size_t n) { return read(*session, buf, static_cast<std::streamsize>(n)); }
+  int Read(char* buf, size_t n) {
+    // Under a cap, small reads keep the pacing smooth.
+    if (limiter != nullptr) n = std::min(n, kLimitedReadBytes);
+    int got = read(*session, buf, static_cast<std::streamsize>(n));
+    if (got > 0 && limiter != nullptr) limiter->Acquire(static_cast<size_t>(got));
+    return got;
+  }
   // Drops the socket; the next request connects afresh.
   void Close() {
     try {
@@ -528,6 +538,7 @@ Result<Connection*> HttpClient::Impl::GetConnection(const ParsedUrl& url) {
   }
   conn.session->setKeepAlive(true);
   conn.session->setKeepAliveTimeout(Poco::Timespan(kPoolIdleSeconds, 0));
+  conn.limiter = options.limiter;
   conn.session->setTimeout(ToTimespan(options.connect_timeout), ToTimespan(options.io_timeout),
                            ToTimespan(options.io_timeout));
   return &pool.emplace(key, std::move(conn)).first->second;

@@ -23,12 +23,17 @@
 
 namespace sync_agent {
 
+class RateLimiter;
+
 struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds io_timeout{60000};  // no byte for this long: the request fails
   int max_redirects = 5;
   std::string ca_file;  // for https; empty: the system's CA store
   std::string user_agent = "sync-agent/" SA_VERSION;
+  // When set, every body byte read counts against this cap (shared by all
+  // clients of the process); it must outlive the client.
+  RateLimiter* limiter = nullptr;
 };
 
 struct HttpRequest {

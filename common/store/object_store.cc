@@ -42,6 +42,10 @@ std::optional<uint64_t> ObjectStore::SizeOf(const std::string& sha256) const {
   return info->size;
 }
 
+std::string ObjectStore::RangesPath(const std::string& sha256) const {
+  return PartialPath(sha256) + ".ranges";
+}
+
 uint64_t ObjectStore::PartialSize(const std::string& sha256) const {
   auto info = env_->Stat(PartialPath(sha256));
   return info.ok() ? info->size : 0;
@@ -53,6 +57,8 @@ Status ObjectStore::Remove(const std::string& sha256) {
 }
 
 Status ObjectStore::RemovePartial(const std::string& sha256) {
+  Status r = env_->RemoveFile(RangesPath(sha256));
+  if (!r.ok() && !r.IsNotFound()) return r;
   Status s = env_->RemoveFile(PartialPath(sha256));
   return s.IsNotFound() ? Status::OK() : s;
 }
@@ -96,6 +102,9 @@ Status ObjectDownload::Begin(uint64_t offset) {
                                                       std::to_string(have) + " are on disk");
   }
   if (offset == 0) {
+    // Starting over: a record of parallel chunks no longer describes the file.
+    Status r = env->RemoveFile(store_->RangesPath(expected_.sha256));
+    if (!r.ok() && !r.IsNotFound()) return r;
     SA_ASSIGN_OR_RETURN(file_, env->NewWritableFile(partial_, 0600));
   } else {
     if (have > offset) SA_RETURN_IF_ERROR(env->Truncate(partial_, offset));

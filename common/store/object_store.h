@@ -38,6 +38,9 @@ class ObjectStore {
   bool Has(const std::string& sha256, uint64_t size) const;
   // The stored object's size, if the object is present.
   std::optional<uint64_t> SizeOf(const std::string& sha256) const;
+  // Which chunks of a download in parallel ranges are complete
+  // ("<partial>.ranges", see common/transfer/chunked_download.h).
+  std::string RangesPath(const std::string& sha256) const;
   // Bytes already downloaded for sha256 (0 if none).
   uint64_t PartialSize(const std::string& sha256) const;
   Status Remove(const std::string& sha256);
