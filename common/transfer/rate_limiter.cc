@@ -73,7 +73,8 @@ RateLimiter::RateLimiter(uint64_t default_rate, std::vector<BandwidthWindow> sch
     : default_rate_(default_rate),
       schedule_(std::move(schedule)),
       minute_of_day_(minute_of_day ? std::move(minute_of_day) : MinuteOfDay(LocalMinuteOfDay)),
-      last_(std::chrono::steady_clock::now()) {}
+      last_(std::chrono::steady_clock::now()),
+      last_rate_(RateNow()) {}
 
 uint64_t RateLimiter::RateAt(int minute) const {
   for (const BandwidthWindow& w : schedule_) {
@@ -87,31 +88,34 @@ uint64_t RateLimiter::RateAt(int minute) const {
 
 uint64_t RateLimiter::RateNow() const { return RateAt(minute_of_day_()); }
 
-void RateLimiter::Acquire(size_t n, const std::atomic<bool>* cancel) {
-  std::chrono::steady_clock::time_point until;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t rate = RateNow();
-    const auto now = std::chrono::steady_clock::now();
-    if (rate == kUnlimited) {
-      tokens_ = 0;
-      last_ = now;
-      last_rate_ = rate;
-      return;
-    }
-    if (rate != last_rate_) {
-      tokens_ = std::min(tokens_, 0.0);  // a new window starts without credit
-      last_rate_ = rate;
-    }
-    const double burst = std::max(kMinBurstBytes, static_cast<double>(rate) * kBurstSeconds);
-    const double elapsed = std::chrono::duration<double>(now - last_).count();
-    tokens_ = std::min(burst, tokens_ + elapsed * static_cast<double>(rate));
+std::chrono::steady_clock::duration RateLimiter::Reserve(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t rate = RateNow();
+  const auto now = std::chrono::steady_clock::now();
+  if (rate == kUnlimited) {
+    tokens_ = 0;
     last_ = now;
-    tokens_ -= static_cast<double>(n);
-    if (tokens_ >= 0) return;
-    until = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                      std::chrono::duration<double>(-tokens_ / static_cast<double>(rate)));
+    last_rate_ = rate;
+    return std::chrono::steady_clock::duration::zero();
   }
+  if (rate != last_rate_) {
+    tokens_ = std::min(tokens_, 0.0);  // a new window starts without credit
+    last_rate_ = rate;
+  }
+  const double burst = std::max(kMinBurstBytes, static_cast<double>(rate) * kBurstSeconds);
+  const double elapsed = std::chrono::duration<double>(now - last_).count();
+  tokens_ = std::min(burst, tokens_ + elapsed * static_cast<double>(rate));
+  last_ = now;
+  tokens_ -= static_cast<double>(n);
+  if (tokens_ >= 0) return std::chrono::steady_clock::duration::zero();
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(-tokens_ / static_cast<double>(rate)));
+}
+
+void RateLimiter::Acquire(size_t n, const std::atomic<bool>* cancel) {
+  const auto wait = Reserve(n);
+  if (wait == std::chrono::steady_clock::duration::zero()) return;
+  const auto until = std::chrono::steady_clock::now() + wait;
   while (true) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;
     auto now = std::chrono::steady_clock::now();

@@ -52,6 +52,9 @@ class RateLimiter {
   // Accounts for n bytes that were just read, sleeping while the cap is
   // exceeded. Returns early when *cancel becomes true.
   void Acquire(size_t n, const std::atomic<bool>* cancel = nullptr);
+  // Accounts for n bytes and returns how long the reader must wait (zero
+  // when within the cap); Acquire is Reserve and a sleep.
+  std::chrono::steady_clock::duration Reserve(size_t n);
 
  private:
   uint64_t RateAt(int minute) const;
