@@ -23,6 +23,7 @@
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
 #include "common/sync/sync_engine.h"
+#include "common/transfer/progress.h"
 
 namespace sync_agent {
 namespace {
@@ -77,6 +78,14 @@ SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,
   o.io_timeout = c.http_timeout;
   o.trigger = trigger;
   o.cancel = cancel;
+  o.connections_per_file = c.connections_per_file;
+  o.connections_total = c.connections_total;
+  o.bandwidth_limit = c.bandwidth_limit;
+  o.bandwidth_schedule = c.bandwidth_schedule;
+  o.ca_file = c.ca_file;
+  o.progress_interval = c.progress_interval;
+  o.progress_on_terminal = StderrIsTerminal();
+  o.retry.max_attempts = c.retry_attempts;
   return o;
 }
 

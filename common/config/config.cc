@@ -28,9 +28,14 @@ constexpr std::chrono::milliseconds kMinInterval{1000};
 constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 
 constexpr const char* kTopLevelKeys[] = {
-    "state_dir",      "mirror_root", "interval",     "stale_after",
-    "keep_revisions", "log_format",  "http_timeout", "repo"};
-constexpr const char* kRepoKeys[] = {"name", "sources", "git", "ref", "authorization"};
+    "state_dir",         "mirror_root",        "interval",          "stale_after",
+    "keep_revisions",    "log_format",         "http_timeout",      "connections_per_file",
+    "connections_total", "bandwidth_limit",    "bandwidth_schedule", "ca_file",
+    "progress_interval", "retry_attempts",     "repo"};
+constexpr const char* kRepoKeys[] = {"name",  "sources",   "git",       "ref", "authorization",
+                                     "token", "token_env", "token_file"};
+constexpr const char* kScheduleKeys[] = {"from", "to", "limit"};
+constexpr const char* kCredentialKeys[] = {"authorization", "token", "token_env", "token_file"};
 
 const char* TypeName(toml::node_type type) {
   switch (type) {
@@ -215,6 +220,26 @@ class ConfigValidator {
       config.log_format = value->get();
     }
 
+    SA_RETURN_IF_ERROR(GetInt(root, "connections_per_file", 1, 64, &config.connections_per_file));
+    SA_RETURN_IF_ERROR(GetInt(root, "connections_total", 1, 256, &config.connections_total));
+    SA_RETURN_IF_ERROR(GetInt(root, "retry_attempts", 1, 20, &config.retry_attempts));
+    if (const toml::node* node = root.get("bandwidth_limit")) {
+      SA_RETURN_IF_ERROR(GetRate(*node, "bandwidth_limit", "", &config.bandwidth_limit));
+    }
+    if (const toml::node* node = root.get("bandwidth_schedule")) {
+      SA_RETURN_IF_ERROR(GetSchedule(*node, &config.bandwidth_schedule));
+    }
+    if (root.contains("ca_file")) {
+      SA_RETURN_IF_ERROR(GetDirectory(root, "ca_file", &config.ca_file));
+      if (!Env::Default()->Stat(config.ca_file).ok()) {
+        return Error(root.get("ca_file")->source(),
+                     "\"ca_file\" " + JsonQuote(config.ca_file) +
+                         " does not exist; give a PEM file of CA certificates");
+      }
+    }
+    SA_RETURN_IF_ERROR(GetDuration(root, "progress_interval", kMinInterval,
+                                   &config.progress_interval));
+
     if (const toml::node* node = root.get("repo")) {
       SA_RETURN_IF_ERROR(GetRepos(*node, &config.repos));
     }
@@ -269,6 +294,7 @@ class ConfigValidator {
     return Error(first->source(), detail);
   }
 
+  // An absolute path (a directory or a file) under key.
   Status GetDirectory(const toml::table& root, const char* key, std::string* out) const {
     const toml::node* node = root.get(key);
     if (node == nullptr) return Status::OK();
@@ -353,10 +379,11 @@ class ConfigValidator {
                                          ")");
       }
 
+      SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
       if (table.get("git") != nullptr) {
         SA_RETURN_IF_ERROR(GetGit(table, &repo));
       } else {
-        for (const char* key : {"ref", "authorization"}) {
+        for (const char* key : {"ref"}) {
           if (const toml::node* n = table.get(key)) {
             return Error(n->source(), "[[repo]] " + JsonQuote(repo.name) + " \"" + key +
                                           "\" belongs to a git repository; add \"git\" or "
@@ -366,6 +393,75 @@ class ConfigValidator {
         SA_RETURN_IF_ERROR(GetSources(table, &repo));
       }
       out->push_back(std::move(repo));
+    }
+    return Status::OK();
+  }
+
+  Status GetInt(const toml::table& root, const char* key, int min, int max, int* out) const {
+    const toml::node* node = root.get(key);
+    if (node == nullptr) return Status::OK();
+    const auto* value = node->as_integer();
+    if (value == nullptr) return TypeError(key, "", *node, "an integer");
+    int64_t n = value->get();
+    if (n < min || n > max) {
+      return Error(node->source(), JsonQuote(key) + " must be between " + std::to_string(min) +
+                                       " and " + std::to_string(max) + ", not " +
+                                       std::to_string(n));
+    }
+    *out = static_cast<int>(n);
+    return Status::OK();
+  }
+
+  // in is "" for the top level or the table's label.
+  Status GetRate(const toml::node& node, const char* key, std::string_view in,
+                 uint64_t* out) const {
+    const auto* value = node.as_string();
+    if (value == nullptr) {
+      return TypeError(key, in, node, "a string such as \"50MB/s\" or \"unlimited\"");
+    }
+    auto rate = ParseRate(value->get());
+    if (!rate.ok()) return Error(node.source(), JsonQuote(key) + ": " + rate.status().message());
+    *out = *rate;
+    return Status::OK();
+  }
+
+  Status GetSchedule(const toml::node& node, std::vector<BandwidthWindow>* out) const {
+    const toml::array* array = node.as_array();
+    if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
+      return TypeError("bandwidth_schedule", "", node,
+                       "an array of tables (write each as [[bandwidth_schedule]])");
+    }
+    for (const toml::node& element : *array) {
+      const toml::table& table = *element.as_table();
+      SA_RETURN_IF_ERROR(CheckKnownKeys(table, kScheduleKeys, "[[bandwidth_schedule]]"));
+      BandwidthWindow w;
+      for (const char* key : {"from", "to"}) {
+        const toml::node* n = table.get(key);
+        if (n == nullptr) {
+          return Error(table.source(), std::string("[[bandwidth_schedule]] has no \"") + key +
+                                           "\" (a time of day such as \"22:00\")");
+        }
+        const auto* v = n->as_string();
+        if (v == nullptr) return TypeError(key, "[[bandwidth_schedule]]", *n, "a string \"HH:MM\"");
+        auto minute = ParseClockTime(v->get());
+        if (!minute.ok()) {
+          return Error(n->source(), "[[bandwidth_schedule]] \"" + std::string(key) + "\": " +
+                                        minute.status().message());
+        }
+        (std::string(key) == "from" ? w.start_minute : w.end_minute) = *minute % 1440;
+      }
+      if (w.start_minute == w.end_minute) {
+        return Error(table.source(), "[[bandwidth_schedule]] \"from\" and \"to\" are the same "
+                                     "time; use bandwidth_limit for the whole day");
+      }
+      const toml::node* limit = table.get("limit");
+      if (limit == nullptr) {
+        return Error(table.source(),
+                     "[[bandwidth_schedule]] has no \"limit\" (such as \"10MB/s\" or "
+                     "\"unlimited\")");
+      }
+      SA_RETURN_IF_ERROR(GetRate(*limit, "limit", "[[bandwidth_schedule]]", &w.bytes_per_second));
+      out->push_back(w);
     }
     return Status::OK();
   }
@@ -400,10 +496,33 @@ class ConfigValidator {
       return Error(table.get("ref")->source(),
                    label + " ref " + JsonQuote(repo->ref) + " is not a valid git ref");
     }
+    return Status::OK();
+  }
+
+  Status GetCredentials(const toml::table& table, RepoConfig* repo) const {
+    const std::string label = "[[repo]] " + JsonQuote(repo->name);
+    const toml::node* first = nullptr;
+    for (const char* key : kCredentialKeys) {
+      const toml::node* n = table.get(key);
+      if (n == nullptr) continue;
+      if (first != nullptr) {
+        return Error(n->source(), label + " sets more than one of authorization, token, "
+                                          "token_env and token_file; keep one");
+      }
+      first = n;
+    }
     SA_RETURN_IF_ERROR(GetString(table, "authorization", label, &repo->authorization));
-    if (repo->authorization.find_first_of("\r\n") != std::string::npos) {
-      return Error(table.get("authorization")->source(),
-                   label + " \"authorization\" must be one line (an HTTP header value)");
+    SA_RETURN_IF_ERROR(GetString(table, "token", label, &repo->token));
+    SA_RETURN_IF_ERROR(GetString(table, "token_env", label, &repo->token_env));
+    if (table.contains("token_file")) {
+      SA_RETURN_IF_ERROR(GetDirectory(table, "token_file", &repo->token_file));
+    }
+    for (const char* key : {"authorization", "token"}) {
+      const std::string& v = std::string(key) == "token" ? repo->token : repo->authorization;
+      if (v.find_first_of("\r\n") != std::string::npos) {
+        return Error(table.get(key)->source(),
+                     label + " \"" + key + "\" must be one line (an HTTP header value)");
+      }
     }
     return Status::OK();
   }
@@ -484,6 +603,38 @@ Result<Config> LoadConfig(const std::string& path) {
     return Status::IOError("cannot read config file " + path, s.message());
   }
   return ParseConfig(*text, path);
+}
+
+}  // namespace sync_agent
+
+namespace sync_agent {
+
+Result<std::string> ResolveAuthorization(const RepoConfig& repo) {
+  const std::string context = "credentials of " + repo.name;
+  std::string token = repo.token;
+  if (!repo.token_env.empty()) {
+    const char* value = std::getenv(repo.token_env.c_str());
+    if (value == nullptr || *value == '\0') {
+      return Status::InvalidArgument(context, "token_env names " + repo.token_env +
+                                                  ", which is not set in the agent's environment");
+    }
+    token = value;
+  } else if (!repo.token_file.empty()) {
+    auto text = ReadFileToString(Env::Default(), repo.token_file, 64 * 1024);
+    if (!text.ok()) {
+      return text.status().WithContext(context + ": token_file");
+    }
+    token = *text;
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    if (token.empty()) {
+      return Status::InvalidArgument(context, "token_file " + repo.token_file + " is empty");
+    }
+  }
+  if (token.find_first_of("\r\n") != std::string::npos) {
+    return Status::InvalidArgument(context, "the token is more than one line");
+  }
+  if (!token.empty()) return "Bearer " + token;
+  return repo.authorization;
 }
 
 }  // namespace sync_agent

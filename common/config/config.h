@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/transfer/rate_limiter.h"
 
 namespace sync_agent {
 
@@ -22,10 +23,22 @@ struct RepoConfig {
   // git is set.
   std::string git;
   std::string ref;
-  // Sent as the Authorization header to the git remote and its Git LFS
-  // server; never logged or shown.
+  // Sent as the Authorization header to every source (http(s) publish
+  // roots, the git remote and its Git LFS server); never logged or shown.
+  // At most one of authorization, token, token_env and token_file is set;
+  // a token is sent as "Bearer <token>" (see ResolveAuthorization).
   std::string authorization;
+  std::string token;
+  std::string token_env;   // name of an environment variable holding the token
+  std::string token_file;  // absolute path of a file holding the token
 };
+
+// The Authorization header value for a repository's sources ("" for none):
+// authorization as is, or "Bearer " and the token from the config, the
+// environment variable or the file (read now; trailing newlines dropped).
+// A missing variable or an unreadable or empty file is kInvalidArgument
+// naming it, never showing the token.
+Result<std::string> ResolveAuthorization(const RepoConfig& repo);
 
 struct Config {
   std::string path;  // the file it was read from
@@ -38,6 +51,19 @@ struct Config {
   int keep_revisions = 2;            // revisions kept on disk including the active one (>= 1)
   std::string log_format = "plain";  // "plain" or "json"
   std::chrono::milliseconds http_timeout{60 * 1000};  // per request I/O timeout
+  // Transfers: requests at once for one file, and for the whole agent.
+  int connections_per_file = 8;
+  int connections_total = 16;
+  // Bytes per second for all transfers together (0: unlimited), and daily
+  // windows with their own limit.
+  uint64_t bandwidth_limit = 0;
+  std::vector<BandwidthWindow> bandwidth_schedule;
+  std::string ca_file;  // CA certificates for https sources; empty: the system's
+  // Attempts of one transfer (a range, a file) before the run fails; a
+  // source that fails this many times in a row is left for the run.
+  int retry_attempts = 6;
+  // How often a run that is not on a terminal logs its progress.
+  std::chrono::milliseconds progress_interval{30 * 1000};
   std::vector<RepoConfig> repos;
 };
 

@@ -447,6 +447,64 @@ Status StateDb::SetPollState(const std::string& repo, const std::string& source,
   return txn.Commit();
 }
 
+// ---------------------------------------------------------------- source health
+
+Result<std::vector<SourceHealthRow>> StateDb::SourceHealth(const std::string& repo) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT h.source, h.requests, h.errors, h.bytes, h.consecutive_errors, "
+                   "h.latency_ms, h.throughput_bps, h.last_error, h.last_error_at_ms, "
+                   "h.last_ok_at_ms FROM source_health h JOIN repos p ON p.id = h.repo_id "
+                   "WHERE p.name = ?1 ORDER BY h.source"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
+  std::vector<SourceHealthRow> rows;
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+    if (!has_row) return rows;
+    SourceHealthRow r;
+    r.url = stmt.ColumnText(0);
+    r.requests = static_cast<uint64_t>(stmt.ColumnInt64(1));
+    r.errors = static_cast<uint64_t>(stmt.ColumnInt64(2));
+    r.bytes = static_cast<uint64_t>(stmt.ColumnInt64(3));
+    r.consecutive_errors = static_cast<uint32_t>(stmt.ColumnInt64(4));
+    r.latency_ms = static_cast<double>(stmt.ColumnInt64(5));
+    r.throughput_bps = static_cast<double>(stmt.ColumnInt64(6));
+    r.last_error = stmt.ColumnText(7);
+    r.last_error_at_ms = stmt.ColumnInt64(8);
+    r.last_ok_at_ms = stmt.ColumnInt64(9);
+    rows.push_back(std::move(r));
+  }
+}
+
+Status StateDb::SaveSourceHealth(const std::string& repo,
+                                 const std::vector<SourceHealthRow>& rows) {
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
+  SA_ASSIGN_OR_RETURN(int64_t repo_id, EnsureRepoId(*db_, repo));
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("INSERT OR REPLACE INTO source_health (repo_id, source, requests, errors, "
+                   "bytes, consecutive_errors, latency_ms, throughput_bps, last_error, "
+                   "last_error_at_ms, last_ok_at_ms, updated_at_ms) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
+  for (const SourceHealthRow& r : rows) {
+    SA_RETURN_IF_ERROR(stmt.BindInt64(1, repo_id));
+    SA_RETURN_IF_ERROR(stmt.BindText(2, r.url));
+    SA_RETURN_IF_ERROR(stmt.BindInt64(3, static_cast<int64_t>(r.requests)));
+    SA_RETURN_IF_ERROR(stmt.BindInt64(4, static_cast<int64_t>(r.errors)));
+    SA_RETURN_IF_ERROR(stmt.BindInt64(5, static_cast<int64_t>(r.bytes)));
+    SA_RETURN_IF_ERROR(stmt.BindInt64(6, r.consecutive_errors));
+    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(7, static_cast<int64_t>(r.latency_ms + 0.5)));
+    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(8, static_cast<int64_t>(r.throughput_bps + 0.5)));
+    SA_RETURN_IF_ERROR(stmt.BindTextOrNull(9, r.last_error));
+    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(10, r.last_error_at_ms));
+    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(11, r.last_ok_at_ms));
+    SA_RETURN_IF_ERROR(stmt.BindInt64(12, NowMs()));
+    SA_RETURN_IF_ERROR(stmt.Run());
+    stmt.Reset();
+  }
+  return txn.Commit();
+}
+
 // ---------------------------------------------------------------- runs
 
 Result<int64_t> StateDb::BeginRun(const std::string& repo, const std::string& trigger,

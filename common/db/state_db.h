@@ -71,6 +71,20 @@ struct PollState {
   std::string pointer_sha256;  // sha256 of the pointer bytes
 };
 
+// What the agent knows of one source of a repository (table source_health).
+struct SourceHealthRow {
+  std::string url;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  uint64_t bytes = 0;
+  uint32_t consecutive_errors = 0;
+  double latency_ms = 0;      // moving average time to the first byte (0: unknown)
+  double throughput_bps = 0;  // moving average bytes per second of one request (0: unknown)
+  std::string last_error;
+  int64_t last_error_at_ms = 0;
+  int64_t last_ok_at_ms = 0;
+};
+
 enum class RunOutcome { kRunning, kUnchanged, kUpdated, kFailed, kInterrupted };
 const char* RunOutcomeName(RunOutcome o);
 
@@ -159,6 +173,11 @@ class StateDb {
   // Poll state per (repo, source).
   Result<std::optional<PollState>> GetPollState(const std::string& repo, const std::string& source);
   Status SetPollState(const std::string& repo, const std::string& source, const PollState& s);
+
+  // Source health of a repository, in no particular order.
+  Result<std::vector<SourceHealthRow>> SourceHealth(const std::string& repo);
+  // Replaces the rows of these sources.
+  Status SaveSourceHealth(const std::string& repo, const std::vector<SourceHealthRow>& rows);
 
   // Runs. BeginRun returns the run id; FinishRun sets finished_at, outcome and counters.
   Result<int64_t> BeginRun(const std::string& repo, const std::string& trigger,

@@ -112,6 +112,14 @@ Result<std::optional<LfsPointer>> ParseLfsPointer(std::string_view blob) {
   return std::optional<LfsPointer>(p);
 }
 
+Status SetGitCaFile(const std::string& path) {
+  InitLibgit2();
+  if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, path.c_str(), nullptr) < 0) {
+    return GitError(-1, "use CA file " + path + " for git remotes");
+  }
+  return Status::OK();
+}
+
 // ---- symlinks ------------------------------------------------------------
 
 bool SymlinkStaysInside(std::string_view path, std::string_view target) {

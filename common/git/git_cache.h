@@ -94,6 +94,10 @@ class GitCache {
   std::unique_ptr<Rep> rep_;
 };
 
+// Makes libgit2 trust the CA certificates in this PEM file for https remotes
+// (process-wide).
+Status SetGitCaFile(const std::string& path);
+
 // Whether a symlink at path with this target stays inside the repository.
 bool SymlinkStaysInside(std::string_view path, std::string_view target);
 

@@ -21,12 +21,14 @@ constexpr int kMaxSymlinkRounds = 16;
 HttpClientOptions LfsHttpOptions(const SourceOptions& options) {
   HttpClientOptions http;
   http.io_timeout = options.io_timeout;
+  http.ca_file = options.ca_file;
+  http.limiter = options.limiter;
   return http;
 }
 
 std::vector<std::string> GitHeaders(const SourceOptions& options) {
-  if (options.git.authorization.empty()) return {};
-  return {"Authorization: " + options.git.authorization};
+  if (options.authorization.empty()) return {};
+  return {"Authorization: " + options.authorization};
 }
 
 // The path a symlink at link_path with this (relative, inside) target names,
@@ -74,7 +76,7 @@ GitSource::GitSource(std::string url, Env* env, SourceOptions options)
     : url_(std::move(url)),
       env_(env),
       options_(std::move(options)),
-      lfs_(env, url_, LfsHttpOptions(options_), options_.git.authorization) {}
+      lfs_(env, url_, LfsHttpOptions(options_), options_.authorization) {}
 
 GitSource::~GitSource() = default;
 
@@ -82,6 +84,7 @@ std::string GitSource::Context() const { return "git " + url_ + " " + options_.g
 
 Status GitSource::OpenCache() {
   if (cache_) return Status::OK();
+  if (!options_.ca_file.empty()) SA_RETURN_IF_ERROR(SetGitCaFile(options_.ca_file));
   SA_RETURN_IF_ERROR(CreateDirs(env_, DirName(options_.git.cache_dir), 0755));
   SA_ASSIGN_OR_RETURN(cache_, GitCache::Open(options_.git.cache_dir, url_, GitHeaders(options_)));
   return Status::OK();

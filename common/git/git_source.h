@@ -49,6 +49,8 @@ class GitSource final : public Source {
   Status FetchRanges(const std::string& repo, const std::string& rel_path, uint64_t file_size,
                      const std::vector<ByteRange>& ranges, const RangeSink& sink) override;
   std::string FileLocation(const std::string& repo, const std::string& rel_path) const override;
+  bool SupportsRanges() const override { return false; }
+  bool Reopenable() const override { return false; }
 
  private:
   // Where a content listed in the manifest comes from.

@@ -696,6 +696,9 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         if (!same_origin && (lname == "authorization" || lname == "cookie")) continue;
         req.set(name, value);
       }
+      if (same_origin && !options.authorization.empty() && !req.has("Authorization")) {
+        req.set("Authorization", options.authorization);
+      }
       if (request.post_body) {
         req.setContentLength64(static_cast<Poco::Int64>(request.post_body->size()));
         if (!request.content_type.empty()) req.setContentType(request.content_type);

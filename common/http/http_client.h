@@ -34,6 +34,10 @@ struct HttpClientOptions {
   // When set, every body byte read counts against this cap (shared by all
   // clients of the process); it must outlive the client.
   RateLimiter* limiter = nullptr;
+  // Sent as the Authorization header of every request that does not set
+  // one, to the origin of the request's URL only (never after a redirect to
+  // another origin).
+  std::string authorization;
 };
 
 struct HttpRequest {

@@ -14,6 +14,9 @@ namespace {
 HttpClientOptions ClientOptions(const SourceOptions& o) {
   HttpClientOptions h;
   h.io_timeout = o.io_timeout;
+  h.authorization = o.authorization;
+  h.ca_file = o.ca_file;
+  h.limiter = o.limiter;
   return h;
 }
 

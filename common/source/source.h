@@ -24,6 +24,7 @@
 namespace sync_agent {
 
 class Env;
+class RateLimiter;
 struct HttpClientOptions;
 
 // What the last poll saw, used to make the next poll conditional.
@@ -112,18 +113,30 @@ class Source {
 
   // Where a published file is read from, for messages and records.
   virtual std::string FileLocation(const std::string& repo, const std::string& rel_path) const = 0;
+
+  // Whether FetchRanges can work at all (false for sources that never serve
+  // ranges, so that callers need not try).
+  virtual bool SupportsRanges() const { return true; }
+  // Whether a new Source made for the same URL serves the same files, so
+  // that transfers may open more of them for parallel connections (false for
+  // a git source: its objects are those of the commit it polled).
+  virtual bool Reopenable() const { return true; }
 };
 
 // For a git remote (common/git/git_source.h).
 struct GitSourceOptions {
-  std::string ref;            // not empty: the URL is a git remote, this the ref to follow
-  std::string cache_dir;      // its bare cache, created on first use
-  std::string authorization;  // Authorization header for the remote and its LFS server
+  std::string ref;        // not empty: the URL is a git remote, this the ref to follow
+  std::string cache_dir;  // its bare cache, created on first use
 };
 
 struct SourceOptions {
-  std::chrono::milliseconds io_timeout{60000};
+  std::chrono::milliseconds io_timeout{60000};  // no byte for this long: the request fails
   const std::atomic<bool>* cancel = nullptr;
+  // Authorization header value for the source's own origin ("" for none);
+  // for a git source also its Git LFS server.
+  std::string authorization;
+  std::string ca_file;              // CA certificates for https; empty: the system's
+  RateLimiter* limiter = nullptr;   // the agent's bandwidth cap; outlives the source
   GitSourceOptions git;
 };
 

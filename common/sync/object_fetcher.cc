@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <random>
+#include <thread>
 #include <utility>
 
 #include "common/base/log.h"
@@ -411,11 +413,43 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
 }
 
 Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcome) {
+  if (options_.sources != nullptr && source_->SupportsRanges() &&
+      object.size >= kMinChunkedBytes) {
+    ChunkedDownloadOptions co;
+    co.connections = options_.connections_per_file;
+    co.budget = options_.budget;
+    co.cancel = options_.cancel;
+    co.on_bytes = options_.on_bytes;
+    ChunkedDownload chunked(store_, options_.sources, repo_,
+                            {object.sha256, object.xxh3_128, object.size}, object.first_path, co);
+    auto got = chunked.Run();
+    if (got.ok()) {
+      outcome->bytes_fetched += got->bytes_fetched;
+      outcome->xxh3_128 = got->digest.xxh3_128;
+      outcome->method = FetchMethod::kWhole;
+      return Status::OK();
+    }
+    if (got.status().code() != Status::Code::kUnsupported) return got.status();
+    LogInfo("no source answers range requests; downloading as one stream",
+            {{"repo", repo_}, {"path", object.first_path}});
+  }
+  SA_RETURN_IF_ERROR(ChunksToSequentialPartial(store_, object.sha256, object.size));
+
   const std::string origin = source_->ObjectLocation(repo_, object.sha256);
-  for (int attempt = 0;; ++attempt) {
+  std::mt19937_64 rng(std::random_device{}());
+  uint32_t network_failures = 0;
+  bool restarted = false;
+  while (true) {
+    uint64_t reported = 0;
+    auto progress = [&](uint64_t on_disk) {
+      if (options_.progress) options_.progress(on_disk);
+      if (options_.on_bytes && on_disk > reported) options_.on_bytes(on_disk - reported);
+      reported = on_disk;
+    };
     ObjectDownload dl(store_, {object.sha256, object.xxh3_128, object.size},
-                      origin + " (" + object.first_path + ")", options_.progress);
+                      origin + " (" + object.first_path + ")", progress);
     uint64_t offset = dl.ResumeOffset();
+    reported = offset;
     if (offset > 0) {
       LogInfo("resuming download", {{"repo", repo_},
                                     {"path", object.first_path},
@@ -429,7 +463,7 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcom
       // Receive on this thread; hash and write on another.
       PipelinedSink pipe(&dl);
       s = source_->FetchObject(repo_, object.sha256, offset, &pipe);
-      // Whatever arrived before a failure is kept for the next run.
+      // Whatever arrived before a failure is kept, for a retry or the next run.
       Status drained = pipe.Drain();
       if (s.ok()) s = drained;
     }
@@ -438,9 +472,25 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcom
     outcome->bytes_fetched += dl.bytes_written();
     // A resumed download whose result is wrong had wrong bytes on disk from
     // before (Finish deleted them): start over once.
-    if (s.code() == Status::Code::kCorruption && offset > 0 && attempt == 0) {
+    if (s.code() == Status::Code::kCorruption && offset > 0 && !restarted) {
+      restarted = true;
       LogWarning("resumed download did not verify; downloading again from the start",
                  {{"repo", repo_}, {"path", object.first_path}, {"error", s.ToString()}});
+      continue;
+    }
+    if (s.code() == Status::Code::kNetwork && !Cancelled() &&
+        ++network_failures < static_cast<uint32_t>(options_.retry.max_attempts)) {
+      auto delay = BackoffDelay(options_.retry, network_failures, &rng);
+      LogWarning("download failed; resuming after a pause",
+                 {{"repo", repo_},
+                  {"path", object.first_path},
+                  {"attempt", std::to_string(network_failures)},
+                  {"pause", FormatDuration(delay)},
+                  {"error", s.ToString()}});
+      for (auto until = std::chrono::steady_clock::now() + delay;
+           std::chrono::steady_clock::now() < until && !Cancelled();) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
       continue;
     }
     SA_RETURN_IF_ERROR(s);

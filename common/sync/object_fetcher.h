@@ -26,6 +26,8 @@
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
 #include "common/sync/sync_plan.h"
+#include "common/transfer/chunked_download.h"
+#include "common/transfer/source_set.h"
 
 namespace sync_agent {
 
@@ -56,7 +58,21 @@ struct ObjectFetcherOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Called with the bytes of a whole-file download now on disk.
   std::function<void(uint64_t)> progress;
+  // Called from any thread with every piece of a whole-file download received.
+  std::function<void(uint64_t)> on_bytes;
+  // Whole files of at least kMinChunkedBytes are fetched in chunks over
+  // several connections from these sources (all serving the revision), when
+  // set and the source answers ranges; others as one stream.
+  SourceSet* sources = nullptr;
+  ConnectionBudget* budget = nullptr;
+  int connections_per_file = 8;
+  // A download as one stream that fails on the network is resumed this many
+  // times in the run, after a backoff.
+  RetryPolicy retry;
 };
+
+// Whole files from this size on are downloaded in chunks.
+inline constexpr uint64_t kMinChunkedBytes = 8ULL << 20;
 
 class ObjectFetcher {
  public:

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -14,6 +17,7 @@
 #include "common/store/object_store.h"
 #include "common/sync/object_fetcher.h"
 #include "common/sync/sync_plan.h"
+#include "common/transfer/progress.h"
 
 namespace sync_agent {
 namespace {
@@ -30,11 +34,20 @@ constexpr const char* kReserveName = "reserve";
 constexpr int64_t kPartialExpiryMs = 7LL * 24 * 3600 * 1000;
 // Free space kept beyond what a run needs.
 constexpr uint64_t kFreeSpaceMargin = 16ULL << 20;
+// Files downloaded at once (each may use several connections for its chunks).
+constexpr size_t kMaxFilesAtOnce = 4;
 
 }  // namespace
 
 struct SyncEngine::RunContext {
   std::string repo;
+  // Set when the run must stop: a stop request, or a failed transfer that
+  // makes the others pointless. Every source and transfer of the run watches it.
+  std::atomic<bool> stop{false};
+  SourceOptions source_options;
+  std::vector<std::string> urls;                  // the repository's sources, as configured
+  std::map<std::string, SourceHealthRow> health;  // by url
+  std::unique_ptr<SourceSet> sources;             // those serving the revision being synced
   std::unique_ptr<Source> source;
   std::string source_url;
   PointerFetch pointer_fetch;
@@ -56,13 +69,20 @@ struct SyncEngine::RunContext {
 };
 
 SyncEngine::SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory)
-    : env_(env), db_(db), options_(std::move(options)), factory_(std::move(factory)) {
+    : env_(env),
+      db_(db),
+      options_(std::move(options)),
+      factory_(std::move(factory)),
+      limiter_(options_.bandwidth_limit, options_.bandwidth_schedule),
+      budget_(options_.connections_total) {
   if (!factory_) {
     factory_ = [env](const std::string& url, const SourceOptions& o) {
       return MakeSource(url, env, o);
     };
   }
 }
+
+SyncEngine::~SyncEngine() = default;
 
 Status SyncEngine::Init() {
   SA_RETURN_IF_ERROR(CreateDirs(env_, options_.state_dir, 0755));
@@ -153,7 +173,21 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
     }
   }
   auto start = std::chrono::steady_clock::now();
+  // A stop request reaches every transfer of the run through ctx.stop.
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    while (!finished.load()) {
+      if (options_.cancel != nullptr && options_.cancel->load()) ctx.stop = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
   if (s.ok()) s = RunStages(repo, &ctx);
+  finished = true;
+  watcher.join();
+  if (s.ok() && ctx.stop.load() && options_.cancel != nullptr && options_.cancel->load()) {
+    s = Status::Cancelled("sync " + repo.name, "stop requested");
+  }
+  SaveHealth(&ctx);
 
   RunRow& row = ctx.counters;
   row.source = ctx.source_url;
@@ -211,24 +245,58 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   return result;
 }
 
-Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
-  SourceOptions source_options;
-  source_options.io_timeout = options_.io_timeout;
-  source_options.cancel = options_.cancel;
-  std::vector<std::string> urls = repo.sources;
+namespace {
+
+// One poll of a source, in its health record.
+void NotePoll(SourceHealthRow* h, const Status& s) {
+  h->requests++;
+  if (s.ok()) {
+    h->consecutive_errors = 0;
+    h->last_ok_at_ms = NowMs();
+  } else if (!s.IsCancelled()) {
+    h->errors++;
+    h->consecutive_errors++;
+    h->last_error = s.ToString();
+    h->last_error_at_ms = NowMs();
+  }
+}
+
+}  // namespace
+
+Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
+  SourceOptions& so = ctx->source_options;
+  so.io_timeout = options_.io_timeout;
+  so.cancel = &ctx->stop;
+  so.ca_file = options_.ca_file;
+  so.limiter = &limiter_;
+  SA_ASSIGN_OR_RETURN(so.authorization, ResolveAuthorization(repo));
+  ctx->urls = repo.sources;
   if (!repo.git.empty()) {
     // A git remote: its bare cache lives in state_dir, one per remote URL.
-    urls = {repo.git};
-    source_options.git.ref = repo.ref.empty() ? "main" : repo.ref;
-    source_options.git.cache_dir =
+    ctx->urls = {repo.git};
+    so.git.ref = repo.ref.empty() ? "main" : repo.ref;
+    so.git.cache_dir =
         JoinPath(options_.state_dir, "git/" + Sha256Hex(repo.git).substr(0, 16) + ".git");
-    source_options.git.authorization = repo.authorization;
   }
+  SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(repo.name));
+  for (const std::string& url : ctx->urls) ctx->health[url].url = url;
+  for (SourceHealthRow& row : known) {
+    if (ctx->health.count(row.url)) ctx->health[row.url] = std::move(row);
+  }
+  // The healthiest source first: those that failed last time go last, the
+  // faster before the slower, else the configured order.
+  std::vector<std::string> order = ctx->urls;
+  std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
+    const SourceHealthRow& ha = ctx->health[a];
+    const SourceHealthRow& hb = ctx->health[b];
+    if ((ha.consecutive_errors > 0) != (hb.consecutive_errors > 0)) return hb.consecutive_errors > 0;
+    return ha.throughput_bps > hb.throughput_bps;
+  });
 
-  // Poll: the first source that answers wins; the others are fallbacks.
+  // The first source that answers wins; the others are fallbacks.
   Status last_error;
-  for (const std::string& url : urls) {
-    auto source = factory_(url, source_options);
+  for (const std::string& url : order) {
+    auto source = factory_(url, so);
     if (!source.ok()) {
       last_error = source.status();
       continue;
@@ -239,9 +307,10 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
         prev.has_value() && !ctx->active_revision.empty() && prev->revision == ctx->active_revision;
     if (have_prev) validators = {prev->etag, prev->last_modified, prev->pointer_sha256};
     auto fetched = (*source)->FetchPointer(repo.name, have_prev ? &validators : nullptr);
+    NotePoll(&ctx->health[url], fetched.status());
     if (!fetched.ok()) {
       if (fetched.status().IsCancelled()) return fetched.status();
-      if (urls.size() > 1) {
+      if (order.size() > 1) {
         LogWarning("source failed, trying the next",
                    {{"repo", repo.name}, {"source", url}, {"error", fetched.status().ToString()}});
       }
@@ -254,11 +323,75 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     break;
   }
   if (!ctx->source) {
-    if (urls.size() > 1) {
+    if (order.size() > 1) {
       return last_error.WithContext("no source of " + repo.name + " answered; last error");
     }
     return last_error;
   }
+  return Status::OK();
+}
+
+void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
+  std::vector<SourceHealthRow> usable = {ctx->health[ctx->source_url]};
+  for (const std::string& url : ctx->urls) {
+    if (url == ctx->source_url || ctx->stop.load()) continue;
+    auto source = factory_(url, ctx->source_options);
+    Status s = source.status();
+    std::string revision;
+    if (s.ok()) {
+      auto fetched = (*source)->FetchPointer(repo.name, nullptr);
+      s = fetched.status();
+      if (s.ok()) {
+        auto pointer = ParsePointer(fetched->body);
+        s = pointer.status();
+        if (s.ok()) {
+          revision = pointer->revision;
+          if (pointer->repo != repo.name || pointer->manifest_sha256 != ctx->pointer.manifest_sha256) {
+            revision = revision.empty() ? "?" : revision;
+          } else {
+            revision.clear();  // the same revision
+          }
+        }
+      }
+    }
+    NotePoll(&ctx->health[url], s);
+    if (!s.ok()) {
+      LogWarning("source not used for this run",
+                 {{"repo", repo.name}, {"source", url}, {"error", s.ToString()}});
+      continue;
+    }
+    if (!revision.empty()) {
+      // Never mixed in: its files may belong to another revision.
+      LogInfo("source serves another revision; not used for this run",
+              {{"repo", repo.name},
+               {"source", url},
+               {"serves", revision},
+               {"syncing", ctx->pointer.revision}});
+      continue;
+    }
+    usable.push_back(ctx->health[url]);
+  }
+  SourceOptions so = ctx->source_options;
+  SourceFactory factory = factory_;
+  ctx->sources = std::make_unique<SourceSet>(
+      usable, [factory, so](const std::string& url) { return factory(url, so); }, options_.retry);
+}
+
+void SyncEngine::SaveHealth(RunContext* ctx) {
+  if (ctx->health.empty()) return;
+  if (ctx->sources) {
+    for (SourceHealthRow& row : ctx->sources->Snapshot()) ctx->health[row.url] = std::move(row);
+  }
+  std::vector<SourceHealthRow> rows;
+  for (auto& [url, row] : ctx->health) rows.push_back(row);
+  Status s = db_->SaveSourceHealth(ctx->repo, rows);
+  if (!s.ok()) {
+    LogWarning("could not record source health", {{"repo", ctx->repo}, {"error", s.ToString()}});
+  }
+}
+
+Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
+  SA_RETURN_IF_ERROR(Poll(repo, ctx));
 
   if (ctx->pointer_fetch.not_modified) {
     ctx->unchanged = true;
@@ -308,6 +441,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   SA_RETURN_IF_ERROR(
       db_->RecordRevision(repo.name, ctx->manifest, ctx->manifest_sha256, ctx->source_url)
           .status());
+  FindMirrors(repo, ctx);
 
   // Plan and check space before transferring anything.
   ctx->plan = PlanSync(ctx->manifest, *ctx->store);
@@ -406,54 +540,123 @@ Result<std::vector<LocalCandidate>> SyncEngine::Candidates(RunContext* ctx,
 }
 
 Status SyncEngine::Transfer(RunContext* ctx) {
-  for (const ObjectFetch& f : ctx->plan.fetches) {
-    if (options_.cancel && options_.cancel->load()) {
+  const std::vector<ObjectFetch>& fetches = ctx->plan.fetches;
+  if (fetches.empty()) return Status::OK();
+  // Local candidates come from the database: read them here, on one thread.
+  std::vector<std::vector<LocalCandidate>> candidates;
+  for (const ObjectFetch& f : fetches) {
+    SA_ASSIGN_OR_RETURN(auto c, Candidates(ctx, ctx->manifest.files[f.entry]));
+    candidates.push_back(std::move(c));
+  }
+  TransferProgress progress(ctx->repo, ctx->plan.bytes_to_fetch, options_.progress_on_terminal,
+                            options_.progress_interval);
+  std::mutex mu;  // db_, ctx->counters, ctx->outcomes, first_error
+  Status first_error;
+  std::atomic<size_t> next{0};
+
+  // Several files at once (the largest first), each with its own connection;
+  // large files take more connections for their chunks.
+  auto work = [&](bool primary) {
+    std::unique_ptr<Source> own;
+    Source* source = primary ? ctx->source.get() : nullptr;
+    while (!ctx->stop.load()) {
+      const size_t i = next.fetch_add(1);
+      if (i >= fetches.size()) return;
+      const ObjectFetch& f = fetches[i];
+      const ManifestEntry& entry = ctx->manifest.files[f.entry];
+      if (source == nullptr) {
+        auto made = factory_(ctx->source_url, ctx->source_options);
+        if (!made.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (first_error.ok()) first_error = made.status();
+          ctx->stop = true;
+          return;
+        }
+        own = std::move(made).value();
+        source = own.get();
+      }
+      std::string origin = source->ObjectLocation(ctx->repo, f.sha256);
+      uint64_t last_recorded = 0;
+      std::atomic<uint64_t> counted{0};
+      PartialTransfer partial{f.sha256, origin, f.size, 0, 0};
+      ObjectFetcherOptions fo;
+      fo.cancel = &ctx->stop;
+      fo.progress = [&](uint64_t on_disk) {
+        if (on_disk - last_recorded >= kProgressRecordBytes) {
+          last_recorded = on_disk;
+          partial.bytes_received = on_disk;
+          partial.updated_at_ms = NowMs();
+          std::lock_guard<std::mutex> lock(mu);
+          db_->UpsertPartial(partial);
+        }
+      };
+      fo.on_bytes = [&](uint64_t n) {
+        counted.fetch_add(n);
+        progress.Add(n);
+      };
+      fo.sources = ctx->sources.get();
+      fo.budget = &budget_;
+      fo.connections_per_file = options_.connections_per_file;
+      fo.retry = options_.retry;
+      ObjectFetcher fetcher(ctx->store, source, ctx->repo, std::move(fo));
+      auto got = fetcher.Fetch(f, entry, candidates[i]);
+      // Content built from local bytes counts as done too.
+      if (got.ok() && counted.load() < f.size) progress.Add(f.size - counted.load());
+
+      std::lock_guard<std::mutex> lock(mu);
+      if (!got.ok()) {
+        partial.bytes_received = ctx->store->PartialSize(f.sha256);
+        partial.updated_at_ms = NowMs();
+        if (partial.bytes_received > 0) db_->UpsertPartial(partial);
+        // The first failure is the run's; the others stop because of it.
+        if (first_error.ok()) {
+          first_error = got.status().WithContext(ctx->repo + " " + JsonQuote(f.first_path));
+        }
+        ctx->stop = true;
+        return;
+      }
+      const FetchOutcome& o = *got;
+      ctx->counters.bytes_downloaded += o.bytes_fetched;
+      ctx->counters.files_downloaded++;
+      if (!ctx->active_revision.empty()) {  // a first sync changes nothing
+        ctx->counters.changed_bytes += f.size;
+        ctx->counters.changed_bytes_reused += o.bytes_reused;
+      }
+      if (o.method != FetchMethod::kWhole) {
+        LogInfo("built from local content",
+                {{"repo", ctx->repo},
+                 {"path", f.first_path},
+                 {"method", FetchMethodName(o.method)},
+                 {"fetched", FormatBytes(o.bytes_fetched)},
+                 {"reused", FormatBytes(o.bytes_reused)},
+                 {"of", FormatBytes(f.size)}});
+      }
+      ctx->outcomes.emplace(f.sha256, o);
+      Status s = db_->PutObject({f.sha256, o.xxh3_128.empty() ? f.xxh3_128 : o.xxh3_128, f.size});
+      if (s.ok()) s = db_->RemovePartial(f.sha256);
+      if (!s.ok()) {
+        if (first_error.ok()) first_error = s;
+        ctx->stop = true;
+        return;
+      }
+    }
+  };
+  const size_t files_at_once =
+      !ctx->source->Reopenable()
+          ? 1
+          : std::min<size_t>({kMaxFilesAtOnce, fetches.size(),
+                              static_cast<size_t>(std::max(1, options_.connections_total))});
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < files_at_once; ++t) threads.emplace_back(work, false);
+  work(true);
+  for (auto& t : threads) t.join();
+  if (!first_error.ok()) {
+    if (first_error.IsCancelled() && options_.cancel != nullptr && options_.cancel->load()) {
       return Status::Cancelled("sync " + ctx->repo, "stop requested");
     }
-    const ManifestEntry& entry = ctx->manifest.files[f.entry];
-    std::string origin = ctx->source->ObjectLocation(ctx->repo, f.sha256);
-    uint64_t last_recorded = 0;
-    PartialTransfer partial{f.sha256, origin, f.size, 0, 0};
-    ObjectFetcherOptions fo;
-    fo.cancel = options_.cancel;
-    fo.progress = [&](uint64_t on_disk) {
-      if (on_disk - last_recorded >= kProgressRecordBytes) {
-        last_recorded = on_disk;
-        partial.bytes_received = on_disk;
-        partial.updated_at_ms = NowMs();
-        db_->UpsertPartial(partial);
-      }
-    };
-    SA_ASSIGN_OR_RETURN(auto candidates, Candidates(ctx, entry));
-    ObjectFetcher fetcher(ctx->store, ctx->source.get(), ctx->repo, std::move(fo));
-    auto got = fetcher.Fetch(f, entry, candidates);
-    if (!got.ok()) {
-      partial.bytes_received = ctx->store->PartialSize(f.sha256);
-      partial.updated_at_ms = NowMs();
-      if (partial.bytes_received > 0) db_->UpsertPartial(partial);
-      return got.status().WithContext(ctx->repo + " " + JsonQuote(f.first_path));
-    }
-    const FetchOutcome& o = *got;
-    ctx->counters.bytes_downloaded += o.bytes_fetched;
-    ctx->counters.files_downloaded++;
-    if (!ctx->active_revision.empty()) {  // a first sync changes nothing
-      ctx->counters.changed_bytes += f.size;
-      ctx->counters.changed_bytes_reused += o.bytes_reused;
-    }
-    if (o.method != FetchMethod::kWhole) {
-      LogInfo("built from local content",
-              {{"repo", ctx->repo},
-               {"path", f.first_path},
-               {"method", FetchMethodName(o.method)},
-               {"fetched", FormatBytes(o.bytes_fetched)},
-               {"reused", FormatBytes(o.bytes_reused)},
-               {"of", FormatBytes(f.size)}});
-    }
-    ctx->outcomes.emplace(f.sha256, o);
-    SA_RETURN_IF_ERROR(
-        db_->PutObject({f.sha256, o.xxh3_128.empty() ? f.xxh3_128 : o.xxh3_128, f.size}));
-    SA_RETURN_IF_ERROR(db_->RemovePartial(f.sha256));
+    return first_error;
   }
+  if (ctx->stop.load()) return Status::Cancelled("sync " + ctx->repo, "stop requested");
   return Status::OK();
 }
 

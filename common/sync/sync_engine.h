@@ -27,6 +27,9 @@
 #include "common/db/state_db.h"
 #include "common/source/source.h"
 #include "common/sync/object_fetcher.h"
+#include "common/transfer/chunked_download.h"
+#include "common/transfer/rate_limiter.h"
+#include "common/transfer/source_set.h"
 
 namespace sync_agent {
 
@@ -39,6 +42,15 @@ struct SyncEngineOptions {
   std::chrono::milliseconds io_timeout{60000};
   std::string trigger = "once";  // recorded with each run
   const std::atomic<bool>* cancel = nullptr;
+  // Transfers (see Config).
+  int connections_per_file = 8;
+  int connections_total = 16;
+  uint64_t bandwidth_limit = 0;
+  std::vector<BandwidthWindow> bandwidth_schedule;
+  std::string ca_file;
+  std::chrono::milliseconds progress_interval{30000};
+  bool progress_on_terminal = false;  // draw a status line instead of logging progress
+  RetryPolicy retry;
 };
 
 // Makes the Source for a configured URL. Tests inject faulty sources here.
@@ -58,6 +70,8 @@ class SyncEngine {
   // env, db must outlive the engine. A null factory means MakeSource.
   SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory = nullptr);
 
+  ~SyncEngine();
+
   // Prepares state_dir and mirror_root, removes partial downloads untouched
   // for 7 days, and marks runs left open by a dead process as interrupted.
   Status Init();
@@ -69,6 +83,10 @@ class SyncEngine {
   Status Reconcile(const std::string& repo);
   Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
+  Status Poll(const RepoConfig& repo, RunContext* ctx);
+  // The other sources that serve the revision being synced, for transfers.
+  void FindMirrors(const RepoConfig& repo, RunContext* ctx);
+  void SaveHealth(RunContext* ctx);
   Status Transfer(RunContext* ctx);
   Result<std::vector<LocalCandidate>> Candidates(RunContext* ctx, const ManifestEntry& entry);
   static std::vector<RunFileRow> RunFiles(const RunContext& ctx);
@@ -78,6 +96,8 @@ class SyncEngine {
   StateDb* db_;
   SyncEngineOptions options_;
   SourceFactory factory_;
+  RateLimiter limiter_;      // shared by every transfer of the process
+  ConnectionBudget budget_;  // connections_total
 };
 
 }  // namespace sync_agent

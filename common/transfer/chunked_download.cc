@@ -414,7 +414,8 @@ Status ChunkedDownload::Work(State* st) {
       st->no_ranges[*si] = s.code() == Status::Code::kUnsupported;
       LogWarning("source cannot serve this download; using the others",
                  {{"source", url}, {"path", what_}, {"error", s.ToString()}});
-    } else if (++chunk.failures >= sources_->retry().max_attempts) {
+    } else if (got == 0 && ++chunk.failures >= sources_->retry().max_attempts) {
+      // (An attempt that received bytes made progress and is not counted.)
       st->Fail(s.WithContext("download " + what_ + " bytes " + std::to_string(chunk.next) + "-" +
                              std::to_string(chunk.end) + ": gave up after " +
                              std::to_string(chunk.failures) + " attempts; last error"));

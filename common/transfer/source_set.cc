@@ -40,6 +40,7 @@ SourceSet::SourceSet(std::vector<SourceHealthStats> sources, Opener opener, Retr
       stats_(std::move(sources)),
       active_(stats_.size(), 0),
       backoff_until_(stats_.size(), Clock::time_point()),
+      failed_this_run_(stats_.size(), false),
       rng_(std::random_device{}()) {}
 
 std::optional<size_t> SourceSet::Acquire(const std::vector<bool>& excluded,
@@ -51,6 +52,11 @@ std::optional<size_t> SourceSet::Acquire(const std::vector<bool>& excluded,
   std::optional<Clock::time_point> soonest;
   for (size_t i = 0; i < stats_.size(); ++i) {
     if (i < excluded.size() && excluded[i]) continue;
+    // A source that failed max_attempts times in a row is given up on.
+    if (stats_[i].consecutive_errors >= static_cast<uint32_t>(retry_.max_attempts) &&
+        failed_this_run_[i]) {
+      continue;
+    }
     if (backoff_until_[i] > now) {
       if (!soonest || backoff_until_[i] < *soonest) soonest = backoff_until_[i];
       continue;
@@ -99,9 +105,16 @@ void SourceSet::Release(size_t i, const Status& status, uint64_t bytes,
     return;
   }
   s.errors++;
-  s.consecutive_errors++;
   s.last_error = status.ToString();
   s.last_error_at_ms = NowMs();
+  if (bytes > 0) {
+    // It served before it broke (a dropped or stalled connection): the
+    // source works, so it is used again at once.
+    s.consecutive_errors = 0;
+    return;
+  }
+  s.consecutive_errors++;
+  failed_this_run_[i] = true;
   backoff_until_[i] = Clock::now() + BackoffDelay(retry_, s.consecutive_errors, &rng_);
 }
 

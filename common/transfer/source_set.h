@@ -22,23 +22,13 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/db/state_db.h"
 #include "common/source/source.h"
 
 namespace sync_agent {
 
 // What is known of one source, over this run and earlier ones.
-struct SourceHealthStats {
-  std::string url;
-  uint64_t requests = 0;
-  uint64_t errors = 0;
-  uint64_t bytes = 0;
-  uint32_t consecutive_errors = 0;
-  double latency_ms = 0;      // moving average time to the first byte (0: unknown)
-  double throughput_bps = 0;  // moving average bytes per second of one request (0: unknown)
-  std::string last_error;
-  int64_t last_error_at_ms = 0;
-  int64_t last_ok_at_ms = 0;
-};
+using SourceHealthStats = SourceHealthRow;
 
 struct RetryPolicy {
   // Attempts for one piece of work (a range, a file) before the run fails.
@@ -67,14 +57,17 @@ class SourceSet {
   Result<std::unique_ptr<Source>> Open(size_t i) const { return opener_(stats_[i].url); }
 
   // The source for the next request, among those not excluded: not backing
-  // off, and the highest expected throughput per request in flight (unknown
+  // off, not given up on (max_attempts failures in a row, the last in this
+  // run), and the highest expected throughput per request in flight (unknown
   // speeds count as equal, the configured order breaks ties). Marks it busy
   // until Release. When every usable source is backing off, *wait_until says
   // when the first is back; nullopt with *wait_until unset means none is
   // usable at all.
   std::optional<size_t> Acquire(const std::vector<bool>& excluded, Clock::time_point* wait_until);
   // How a request to source i went: bytes received, time to the first byte
-  // and in all. A failure (any status but OK and kCancelled) backs the source off.
+  // and in all. A failure (any status but OK and kCancelled) that received
+  // nothing backs the source off; one that received bytes first (a dropped
+  // or stalled connection) is counted as an error but not held against it.
   void Release(size_t i, const Status& status, uint64_t bytes, Clock::duration first_byte,
                Clock::duration total);
 
@@ -87,6 +80,7 @@ class SourceSet {
   std::vector<SourceHealthStats> stats_;
   std::vector<int> active_;
   std::vector<Clock::time_point> backoff_until_;
+  std::vector<bool> failed_this_run_;
   std::mt19937_64 rng_;
 };
 

@@ -161,8 +161,11 @@ intreval       = "5m"
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":7: unknown key \"intreval\""));
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"interval\"?"));
-  EXPECT_THAT(s.message(), HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
-                                     "keep_revisions, log_format, http_timeout, repo)"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
+                        "keep_revisions, log_format, http_timeout, connections_per_file, "
+                        "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
+                        "progress_interval, retry_attempts, repo)"));
 }
 
 TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
@@ -218,6 +221,96 @@ TEST(ConfigTest, BadGitRepositoriesSayWhatIsWrong) {
   }
 }
 
+TEST(ConfigTest, TransferSettings) {
+  Result<Config> r = ParseConfig(std::string(R"(connections_per_file = 4
+connections_total = 12
+bandwidth_limit = "100Mbit/s"
+ca_file = "/etc/ssl/certs/ca-certificates.crt"
+progress_interval = "10s"
+retry_attempts = 3
+[[bandwidth_schedule]]
+from = "22:00"
+to = "06:00"
+limit = "unlimited"
+[[bandwidth_schedule]]
+from = "09:00"
+to = "17:00"
+limit = "1MB/s"
+)") + kRepo, kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->connections_per_file, 4);
+  EXPECT_EQ(r->connections_total, 12);
+  EXPECT_EQ(r->bandwidth_limit, 12500000u);
+  EXPECT_EQ(r->ca_file, "/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_EQ(r->progress_interval, seconds(10));
+  EXPECT_EQ(r->retry_attempts, 3);
+  ASSERT_EQ(r->bandwidth_schedule.size(), 2u);
+  EXPECT_EQ(r->bandwidth_schedule[0].start_minute, 22 * 60);
+  EXPECT_EQ(r->bandwidth_schedule[0].end_minute, 6 * 60);
+  EXPECT_EQ(r->bandwidth_schedule[0].bytes_per_second, kUnlimited);
+  EXPECT_EQ(r->bandwidth_schedule[1].bytes_per_second, 1000000u);
+
+  Result<Config> d = ParseConfig(kRepo, kPath);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->connections_per_file, 8);
+  EXPECT_EQ(d->connections_total, 16);
+  EXPECT_EQ(d->bandwidth_limit, kUnlimited);
+  EXPECT_EQ(d->retry_attempts, 6);
+}
+
+TEST(ConfigTest, BadTransferSettingsSayWhatIsWrong) {
+  struct Case {
+    std::string text, message;
+  } cases[] = {
+      {"connections_per_file = 0\n", ":1: \"connections_per_file\" must be between 1 and 64, not 0"},
+      {"connections_total = \"8\"\n", "\"connections_total\" must be an integer"},
+      {"bandwidth_limit = \"50MB\"\n", ":1: \"bandwidth_limit\": bad rate \"50MB\": use a size per second"},
+      {"ca_file = \"/no/such/ca.pem\"\n", "\"ca_file\" \"/no/such/ca.pem\" does not exist"},
+      {"[[bandwidth_schedule]]\nfrom = \"22:00\"\nlimit = \"1MB/s\"\n",
+       "[[bandwidth_schedule]] has no \"to\""},
+      {"[[bandwidth_schedule]]\nfrom = \"25:00\"\nto = \"06:00\"\nlimit = \"1MB/s\"\n",
+       ":2: [[bandwidth_schedule]] \"from\": bad time of day \"25:00\": use HH:MM"},
+      {"[[bandwidth_schedule]]\nfrom = \"06:00\"\nto = \"06:00\"\nlimit = \"1MB/s\"\n",
+       "are the same time"},
+      {"[[bandwidth_schedule]]\nfrom = \"01:00\"\nto = \"06:00\"\nrate = \"1MB/s\"\n",
+       "unknown key \"rate\" in [[bandwidth_schedule]]"},
+  };
+  for (const Case& c : cases) {
+    Status s = ParseError(c.text + kRepo);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << c.text;
+    EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.text;
+  }
+}
+
+TEST(ConfigTest, CredentialsComeFromOneKeyAndAreResolvedAtSyncTime) {
+  testing::TempDir tmp;
+  std::string file = tmp.Sub("token");
+  testing::WriteFile(file, "s3cret\n");
+  const std::string head = "[[repo]]\nname = \"acme/llm-7b\"\nsources = [\"https://o/m\"]\n";
+  auto parse = [&](const std::string& extra) { return ParseConfig(head + extra, kPath); };
+  auto r = parse("token_file = \"" + file + "\"\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*ResolveAuthorization(r->repos[0]), "Bearer s3cret");
+  r = parse("token = \"abc\"\n");
+  EXPECT_EQ(*ResolveAuthorization(r->repos[0]), "Bearer abc");
+  r = parse("authorization = \"Basic dXNlcjpwYXNz\"\n");
+  EXPECT_EQ(*ResolveAuthorization(r->repos[0]), "Basic dXNlcjpwYXNz");
+  ::setenv("SA_TEST_TOKEN", "from-env", 1);
+  r = parse("token_env = \"SA_TEST_TOKEN\"\n");
+  EXPECT_EQ(*ResolveAuthorization(r->repos[0]), "Bearer from-env");
+  r = parse("token_env = \"SA_TEST_TOKEN_UNSET\"\n");
+  auto missing = ResolveAuthorization(r->repos[0]);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("SA_TEST_TOKEN_UNSET, which is not set"));
+  r = parse("token_file = \"" + tmp.Sub("none") + "\"\n");
+  auto unreadable = ResolveAuthorization(r->repos[0]);
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_THAT(unreadable.status().ToString(), HasSubstr("token_file"));
+
+  Status two = ParseError(head + "token = \"a\"\ntoken_env = \"B\"\n");
+  EXPECT_THAT(two.message(), HasSubstr(":5: [[repo]] \"acme/llm-7b\" sets more than one of"));
+}
+
 TEST(ConfigTest, UnknownKeyInRepoNamesKeyAndLine) {
   Status s = ParseError(R"(interval = "5m"
 [[repo]]
@@ -231,7 +324,8 @@ source = ["http://origin.example.net/models"]
   EXPECT_THAT(s.message(),
               StartsWith(std::string(kPath) + ":7: unknown key \"source\" in [[repo]]"));
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"sources\"?"));
-  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, authorization)"));
+  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, authorization, token, "
+                                     "token_env, token_file)"));
 }
 
 TEST(ConfigTest, SubTableInRepoIsAnUnknownKey) {

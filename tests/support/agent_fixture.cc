@@ -117,4 +117,20 @@ std::string AgentFixture::PartialPath(const std::string& content) const {
   return state_ + "/partial/" + Sha256Hex(content) + ".part";
 }
 
+std::vector<uint64_t> AgentFixture::CompletedChunkOffsets(const std::string& content) const {
+  std::string record = ReadFile(PartialPath(content) + ".ranges");
+  std::vector<uint64_t> out;
+  size_t nl = record.find('\n');
+  if (nl == std::string::npos) return out;
+  unsigned long long size = 0, chunk = 0;
+  if (std::sscanf(record.c_str(), "sync-agent-ranges 1 %llu %llu", &size, &chunk) != 2) return out;
+  for (size_t at = nl + 1; at < record.size();) {
+    size_t end = record.find('\n', at);
+    if (end == std::string::npos) break;
+    out.push_back(std::stoull(record.substr(at, end - at)) * chunk);
+    at = end + 1;
+  }
+  return out;
+}
+
 }  // namespace sync_agent::testing

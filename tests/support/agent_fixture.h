@@ -46,6 +46,9 @@ class AgentFixture : public ::testing::Test {
   std::string ServedRevision() const;                       // "" if nothing is served
   std::string ObjectUri(const std::string& content) const;  // "/acme/llm-7b/objects/.."
   std::string PartialPath(const std::string& content) const;
+  // The byte offsets of the chunks a download in chunks has completed, from
+  // its record next to the partial file (empty when there is none).
+  std::vector<uint64_t> CompletedChunkOffsets(const std::string& content) const;
 
   TempDir tmp_{/*world_readable=*/true};
   std::string model_, pub_, state_, mirror_, config_;

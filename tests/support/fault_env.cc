@@ -26,7 +26,37 @@ class FaultWritableFile final : public WritableFile {
   std::unique_ptr<WritableFile> base_;
 };
 
+class FaultRandomWriteFile final : public RandomWriteFile {
+ public:
+  FaultRandomWriteFile(FaultEnv* env, std::string path, std::unique_ptr<RandomWriteFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+  Status WriteAt(uint64_t offset, const void* data, size_t n) override {
+    SA_RETURN_IF_ERROR(env_->ChargeWrite(path_, n));
+    return base_->WriteAt(offset, data, n);
+  }
+  Status WaitWriteback(uint64_t offset, uint64_t length) override {
+    return base_->WaitWriteback(offset, length);
+  }
+  Status Sync() override {
+    if (env_->SyncFails(path_)) return PosixError("fsync " + path_, EIO);
+    return base_->Sync();
+  }
+  Status Close() override { return base_->Close(); }
+
+ private:
+  FaultEnv* env_;
+  std::string path_;
+  std::unique_ptr<RandomWriteFile> base_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<RandomWriteFile>> FaultEnv::NewRandomWriteFile(const std::string& p,
+                                                                      uint32_t mode) {
+  auto f = target()->NewRandomWriteFile(p, mode);
+  if (!f.ok()) return f;
+  return std::unique_ptr<RandomWriteFile>(new FaultRandomWriteFile(this, p, std::move(f).value()));
+}
 
 int FaultEnv::ReadOpens(const std::string& match) const {
   std::lock_guard<std::mutex> l(mu_);

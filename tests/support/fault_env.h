@@ -16,7 +16,7 @@ class FaultEnv : public EnvWrapper {
  public:
   FaultEnv() : EnvWrapper(Env::Default()) {}
 
-  // Appends to files whose path contains `match` fail with ENOSPC once
+  // Writes (appends and positional) to files whose path contains `match` fail with ENOSPC once
   // `bytes` bytes in total have been written to such files.
   void FailWritesAfter(const std::string& match, uint64_t bytes) {
     std::lock_guard<std::mutex> l(mu_);
@@ -48,6 +48,8 @@ class FaultEnv : public EnvWrapper {
                                                         uint32_t mode) override;
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p,
                                                           uint32_t mode) override;
+  Result<std::unique_ptr<RandomWriteFile>> NewRandomWriteFile(const std::string& p,
+                                                              uint32_t mode) override;
   Status Rename(const std::string& from, const std::string& to) override;
 
   // Used by the wrapped files.
