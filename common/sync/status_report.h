@@ -22,6 +22,7 @@ struct RepoStatus {
   std::optional<RunRow> last_success;
   std::optional<RunRow> last_update;  // last run that activated a revision
   SavingTotals saving;                // over all updates
+  std::vector<SourceHealthRow> sources;  // what the agent learnt of each source
   bool stale = false;    // no successful check within stale_after
   bool failing = false;  // the last run failed or was interrupted
   std::string problem;   // one line for humans when stale or failing

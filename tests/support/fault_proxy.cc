@@ -23,6 +23,8 @@ struct FaultProxy::State {
   std::atomic<uint64_t> down_after{0};
   std::atomic<uint64_t> sent{0};
   std::atomic<int> connections{0};
+  std::atomic<int> active{0};
+  std::atomic<int> max_active{0};
   std::mutex mu;
   std::vector<std::thread> threads;
   std::thread acceptor;
@@ -60,6 +62,9 @@ void Pump(FaultProxy::State* st, int client) {
     ::close(client);
     return;
   }
+  int now = ++st->active;
+  for (int seen = st->max_active.load(); now > seen && !st->max_active.compare_exchange_weak(seen, now);) {
+  }
   uint64_t sent = 0;
   bool stalled = false;
   std::vector<char> buf(64 * 1024);
@@ -88,6 +93,7 @@ void Pump(FaultProxy::State* st, int client) {
       if (stall != 0 && sent >= stall) stalled = true;
     }
   }
+  --st->active;
   ::close(upstream);
   ::close(client);
 }
@@ -141,5 +147,6 @@ void FaultProxy::SetDown(bool down) { state_->down = down; }
 void FaultProxy::DownAfter(uint64_t total_bytes) { state_->down_after = total_bytes; }
 uint64_t FaultProxy::bytes_sent() const { return state_->sent.load(); }
 int FaultProxy::connections() const { return state_->connections.load(); }
+int FaultProxy::max_active() const { return state_->max_active.load(); }
 
 }  // namespace sync_agent::testing

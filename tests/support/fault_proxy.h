@@ -37,6 +37,7 @@ class FaultProxy {
 
   uint64_t bytes_sent() const;  // response bytes forwarded, all connections
   int connections() const;      // accepted so far
+  int max_active() const;       // the most connections open at once
 
   struct State;
 

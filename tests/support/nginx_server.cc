@@ -85,11 +85,19 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
     << "  tcp_nopush on;\n"
     << "  etag on;\n"
     << "  server {\n"
-    << "    listen 127.0.0.1:" << port << ";\n"
+    << "    listen 127.0.0.1:" << port << (options.tls_cert.empty() ? "" : " ssl") << ";\n"
     << "    server_name localhost;\n"
     << "    root " << options.root << ";\n"
     << "    autoindex off;\n";
+  if (!options.tls_cert.empty()) {
+    c << "    ssl_certificate " << options.tls_cert << ";\n"
+      << "    ssl_certificate_key " << options.tls_key << ";\n";
+  }
   if (!options.limit_rate.empty()) c << "    limit_rate " << options.limit_rate << ";\n";
+  if (!options.require_authorization.empty()) {
+    c << "    if ($http_authorization != \"" << options.require_authorization
+      << "\") { return 401; }\n";
+  }
   if (!options.ranges_ok) {
     c << "    max_ranges 0;\n";
   } else if (!options.multi_range_ok) {
@@ -151,7 +159,10 @@ NginxServer::~NginxServer() { Stop(); }
 
 bool NginxServer::Available() { return ::access(kNginx, X_OK) == 0; }
 
-std::string NginxServer::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string NginxServer::url() const {
+  return (options_.tls_cert.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+         std::to_string(port_);
+}
 
 std::string NginxServer::AccessLogPath() const {
   return prefix_ ? prefix_->Sub("logs/access.log") : std::string();

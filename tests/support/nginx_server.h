@@ -57,6 +57,12 @@ class NginxServer {
     // When set ("127.0.0.1:<port>"), "<name>.git/info/lfs/..." is proxied
     // there (a Git LFS server).
     std::string lfs_upstream = {};
+    // When both are set (PEM files readable by nginx's workers), the server
+    // speaks HTTPS and url() starts with https://.
+    std::string tls_cert = {};
+    std::string tls_key = {};
+    // When set, requests without exactly this Authorization header get 401.
+    std::string require_authorization = {};
   };
 
   explicit NginxServer(Options options);
@@ -72,7 +78,7 @@ class NginxServer {
   bool Start(std::string* error);
 
   int port() const { return port_; }
-  std::string url() const;  // "http://127.0.0.1:<port>", no trailing slash
+  std::string url() const;  // "http://127.0.0.1:<port>" (https with TLS), no trailing slash
   std::string AccessLogPath() const;
   // Parses the access log. nginx writes a line after the response has been
   // sent, so a client may see the last byte before its line exists: use

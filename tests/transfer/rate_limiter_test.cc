@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/transfer/progress.h"
 #include "common/transfer/source_set.h"
 
 namespace sync_agent {
@@ -136,6 +137,13 @@ TEST(SourceSetTest, PrefersTheFasterSourceSpreadsAndBacksOffAFailingOne) {
   EXPECT_EQ(snapshot[1].consecutive_errors, 1u);
   EXPECT_NE(snapshot[1].last_error.find("reset"), std::string::npos);
   EXPECT_GT(snapshot[1].throughput_bps, snapshot[0].throughput_bps);
+}
+
+TEST(ProgressTest, SaysHowFarHowFastAndHowLong) {
+  EXPECT_EQ(TransferProgress::Describe(512 << 20, 2048ULL << 20, 64 << 20),
+            "512.0 MiB of 2.0 GiB (25%), 64.0 MiB/s, 24s left");
+  EXPECT_EQ(TransferProgress::Describe(0, 1 << 20, 0), "0 B of 1.0 MiB (0%), 0 B/s");
+  EXPECT_EQ(TransferProgress::Describe(1 << 20, 1 << 20, 5000), "1.0 MiB of 1.0 MiB (100%), 4.9 KiB/s");
 }
 
 }  // namespace
