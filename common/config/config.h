@@ -52,8 +52,8 @@ struct Config {
   std::string log_format = "plain";  // "plain" or "json"
   std::chrono::milliseconds http_timeout{60 * 1000};  // per request I/O timeout
   // Transfers: requests at once for one file, and for the whole agent.
-  int connections_per_file = 8;
-  int connections_total = 16;
+  int connections_per_file = 16;
+  int connections_total = 32;
   // Bytes per second for all transfers together (0: unlimited), and daily
   // windows with their own limit.
   uint64_t bandwidth_limit = 0;

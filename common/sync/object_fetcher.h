@@ -65,7 +65,7 @@ struct ObjectFetcherOptions {
   // set and the source answers ranges; others as one stream.
   SourceSet* sources = nullptr;
   ConnectionBudget* budget = nullptr;
-  int connections_per_file = 8;
+  int connections_per_file = 16;
   // A download as one stream that fails on the network is resumed this many
   // times in the run, after a backoff.
   RetryPolicy retry;

@@ -43,8 +43,8 @@ struct SyncEngineOptions {
   std::string trigger = "once";  // recorded with each run
   const std::atomic<bool>* cancel = nullptr;
   // Transfers (see Config).
-  int connections_per_file = 8;
-  int connections_total = 16;
+  int connections_per_file = 16;
+  int connections_total = 32;
   uint64_t bandwidth_limit = 0;
   std::vector<BandwidthWindow> bandwidth_schedule;
   std::string ca_file;

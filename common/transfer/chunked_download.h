@@ -43,7 +43,7 @@ class ConnectionBudget {
 };
 
 struct ChunkedDownloadOptions {
-  int connections = 8;       // at most this many requests at once for this object
+  int connections = 16;      // at most this many requests at once for this object
   uint64_t chunk_bytes = 0;  // 0: ChunkBytesFor(size)
   ConnectionBudget* budget = nullptr;
   const std::atomic<bool>* cancel = nullptr;

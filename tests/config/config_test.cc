@@ -252,8 +252,8 @@ limit = "1MB/s"
 
   Result<Config> d = ParseConfig(kRepo, kPath);
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->connections_per_file, 8);
-  EXPECT_EQ(d->connections_total, 16);
+  EXPECT_EQ(d->connections_per_file, 16);
+  EXPECT_EQ(d->connections_total, 32);
   EXPECT_EQ(d->bandwidth_limit, kUnlimited);
   EXPECT_EQ(d->retry_attempts, 6);
 }
