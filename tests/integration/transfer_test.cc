@@ -259,5 +259,24 @@ TEST_F(TransferTest, WithoutATerminalProgressGoesToTheLog) {
   EXPECT_NE(r.err.find(" left\""), std::string::npos) << r.err;
 }
 
+TEST_F(TransferTest, OnATerminalProgressIsOneRedrawnLine) {
+  if (::access("/usr/bin/script", X_OK) != 0) {
+    GTEST_SKIP() << "script (util-linux) is not installed; it gives the agent a terminal";
+  }
+  WriteFile(model_ + "/weights.bin", RandomBytes(24 << 20, 11));
+  Publish();
+  std::string url = StartNginx();
+  if (url.empty()) return;
+  WriteConfig({url}, "bandwidth_limit = \"8MB/s\"\n");
+  // script runs the agent on a pseudo-terminal and copies what it draws.
+  ProcessResult r = RunProcess({"/usr/bin/script", "-qec",
+                                AgentBinary() + " --once --config " + config_, "/dev/null"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_NE(r.out.find("\r\033[Kacme/llm-7b: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" left"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("progress repo="), std::string::npos) << "logged instead of drawn";
+}
+
 }  // namespace
 }  // namespace sync_agent::testing
