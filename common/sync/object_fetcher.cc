@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
@@ -24,6 +26,8 @@ constexpr size_t kCopyChunk = 1 << 20;
 // (boundary, Content-Type, Content-Range), and a request beyond its parts.
 constexpr uint64_t kPartOverhead = 100;
 constexpr uint64_t kRequestOverhead = 400;
+// With several connections, a request asks for at most this many bytes of ranges.
+constexpr uint64_t kMaxGroupBytes = 4ULL << 20;
 // Local candidates of at least this many blocks are sampled before the full
 // match; with 64 windows, a candidate sharing 10% of its bytes with the new
 // file is wrongly passed over with probability 0.9^64, about 0.1%.
@@ -111,6 +115,174 @@ class ScopedRemove {
   std::string path_;
 };
 
+
+// Splits groups of ranges so that none asks for more than max_bytes, keeping
+// their order: large ranges (an appended tail, a rewritten tensor) become
+// several requests that connections can fetch at once.
+std::vector<std::vector<ByteRange>> SplitGroups(const std::vector<std::vector<ByteRange>>& groups,
+                                                uint64_t max_bytes) {
+  std::vector<std::vector<ByteRange>> out;
+  for (const auto& g : groups) {
+    std::vector<ByteRange> cur;
+    uint64_t cur_bytes = 0;
+    for (ByteRange r : g) {
+      while (r.length > 0) {
+        uint64_t take = std::min(r.length, max_bytes - cur_bytes);
+        cur.push_back({r.offset, take});
+        cur_bytes += take;
+        r.offset += take;
+        r.length -= take;
+        if (cur_bytes == max_bytes) {
+          out.push_back(std::move(cur));
+          cur.clear();
+          cur_bytes = 0;
+        }
+      }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+  }
+  return out;
+}
+
+// Fetches groups of ranges ahead of the assembler, over several connections
+// (from the sources that serve the revision), into memory, at most a window
+// of bytes ahead of what was consumed. Take(i) hands group i over in the
+// order the assembler needs; a group whose prefetch failed is nullopt and the
+// caller fetches it itself, so a prefetch failure costs nothing but time.
+class RangePrefetcher {
+ public:
+  struct Piece {
+    uint64_t offset;
+    std::string data;
+  };
+  RangePrefetcher(SourceSet* sources, ConnectionBudget* budget, const std::string& repo,
+                  const std::string& rel, uint64_t file_size,
+                  const std::vector<std::vector<ByteRange>>& groups, int connections,
+                  const std::atomic<bool>* cancel)
+      : sources_(sources),
+        budget_(budget),
+        repo_(repo),
+        rel_(rel),
+        file_size_(file_size),
+        groups_(groups),
+        cancel_(cancel),
+        results_(groups.size()),
+        ready_(groups.size(), false) {
+    for (int i = 0; i < connections; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ~RangePrefetcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  // Waits for group i; nullopt when it could not be prefetched.
+  std::optional<std::vector<Piece>> Take(size_t i) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return ready_[i] || stop_; });
+    if (!ready_[i]) return std::nullopt;
+    consumed_ = i + 1;
+    std::optional<std::vector<Piece>> out = std::move(results_[i]);
+    results_[i].reset();
+    if (out) {
+      for (const Piece& p : *out) in_memory_ -= p.data.size();
+    }
+    cv_.notify_all();
+    return out;
+  }
+  uint64_t bytes_fetched() const { return fetched_.load(); }
+
+ private:
+  static constexpr uint64_t kWindowBytes = 64ULL << 20;
+
+  void Work() {
+    std::unique_ptr<Source> source;
+    size_t source_index = 0;
+    while (true) {
+      size_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        // Stay within the window: groups far ahead of the assembler wait.
+        cv_.wait(lock, [&] {
+          return stop_ || next_ >= groups_.size() ||
+                 (in_memory_ < kWindowBytes && next_ < consumed_ + 4 * threads_.size() + 4);
+        });
+        if (stop_ || next_ >= groups_.size()) return;
+        i = next_++;
+        for (const ByteRange& r : groups_[i]) in_memory_ += r.length;
+      }
+      std::vector<Piece> pieces;
+      Status s;
+      if (cancel_ != nullptr && cancel_->load()) s = Status::Cancelled("prefetch", "stop");
+      SourceSet::Clock::time_point wait{};
+      std::optional<size_t> pick = s.ok() ? sources_->Acquire({}, &wait) : std::nullopt;
+      if (!pick) {
+        s = Status::Network("prefetch", "no source free");
+      } else {
+        if (!source || source_index != *pick) {
+          auto made = sources_->Open(*pick);
+          source = made.ok() ? std::move(made).value() : nullptr;
+          source_index = *pick;
+          if (!made.ok()) s = made.status();
+        }
+        uint64_t got = 0;
+        auto start = SourceSet::Clock::now();
+        SourceSet::Clock::duration first{};
+        if (source && (budget_ == nullptr || budget_->Acquire(cancel_))) {
+          s = source->FetchRanges(repo_, rel_, file_size_, groups_[i],
+                                  [&](uint64_t offset, const char* data, size_t n) -> Status {
+                                    if (got == 0) first = SourceSet::Clock::now() - start;
+                                    got += n;
+                                    if (!pieces.empty() &&
+                                        pieces.back().offset + pieces.back().data.size() == offset) {
+                                      pieces.back().data.append(data, n);
+                                    } else {
+                                      pieces.push_back({offset, std::string(data, n)});
+                                    }
+                                    return Status::OK();
+                                  });
+          if (budget_ != nullptr) budget_->Release();
+        } else if (source) {
+          s = Status::Cancelled("prefetch", "stop");
+        }
+        fetched_.fetch_add(got);
+        sources_->Release(*pick, s, got, first, SourceSet::Clock::now() - start);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const ByteRange& r : groups_[i]) in_memory_ -= r.length;
+      if (s.ok()) {
+        for (const Piece& p : pieces) in_memory_ += p.data.size();
+        results_[i] = std::move(pieces);
+      } else if (s.code() == Status::Code::kUnsupported) {
+        // The server refuses several ranges per request: the assembler's
+        // own loop knows what to do; stop prefetching.
+        stop_ = true;
+      }
+      ready_[i] = true;
+      cv_.notify_all();
+    }
+  }
+
+  SourceSet* sources_;
+  ConnectionBudget* budget_;
+  const std::string& repo_;
+  const std::string& rel_;
+  const uint64_t file_size_;
+  const std::vector<std::vector<ByteRange>>& groups_;
+  const std::atomic<bool>* cancel_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<std::vector<Piece>>> results_;
+  std::vector<bool> ready_;
+  size_t next_ = 0;
+  size_t consumed_ = 0;
+  uint64_t in_memory_ = 0;
+  bool stop_ = false;
+  std::atomic<uint64_t> fetched_{0};
+  std::vector<std::thread> threads_;
+};
 }  // namespace
 
 ObjectFetcher::ObjectFetcher(ObjectStore* store, Source* source, std::string repo,
@@ -346,6 +518,9 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
                         std::chrono::steady_clock::now() - match_start))}});
 
   auto groups = GroupRanges(plan.missing, options_.range_gap, options_.max_ranges_per_request);
+  // With several connections, big range sets go out as several requests at once.
+  const bool parallel = options_.sources != nullptr && options_.connections_per_file > 1;
+  if (parallel) groups = SplitGroups(groups, kMaxGroupBytes);
   uint64_t estimate = 0;
   for (const auto& g : groups) {
     estimate += kRequestOverhead;
@@ -370,6 +545,13 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
     PipelinedSink pipe(&dl);
     Assembler assembler(plan.local, *old, &pipe, "assemble " + object.first_path);
     s = pipe.Begin(0);
+    std::unique_ptr<RangePrefetcher> prefetch;
+    if (parallel && groups.size() > 1) {
+      prefetch = std::make_unique<RangePrefetcher>(
+          options_.sources, options_.budget, repo_, obj_rel, object.size, groups,
+          std::min<int>(options_.connections_per_file, static_cast<int>(groups.size())),
+          options_.cancel);
+    }
     for (size_t i = 0; s.ok() && i < groups.size(); ++i) {
       if (Cancelled()) {
         s = Status::Cancelled("sync " + repo_, "stop requested");
@@ -379,6 +561,17 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
         outcome->bytes_fetched += n;
         return assembler.Remote(offset, data, n);
       };
+      if (prefetch) {
+        if (auto pieces = prefetch->Take(i)) {
+          for (const auto& p : *pieces) {
+            s = assembler.Remote(p.offset, p.data.data(), p.data.size());
+            if (!s.ok()) break;
+          }
+          continue;
+        }
+        // Not prefetched (a source failed, or refuses several ranges): this
+        // thread asks for it, as without prefetching.
+      }
       s = source_->FetchRanges(repo_, obj_rel, object.size, groups[i], sink);
       if (s.code() == Status::Code::kUnsupported && groups[i].size() > 1) {
         // Servers and CDNs that cap ranges per request (nginx's max_ranges)
@@ -386,6 +579,10 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
         // here on. (Bytes delivered already are skipped by the assembler.)
         LogInfo("the server does not serve several ranges in one request; asking one at a time",
                 {{"repo", repo_}, {"path", object.first_path}, {"reason", s.ToString()}});
+        if (prefetch) {  // it works on the old groups: stop it first
+          outcome->bytes_fetched += prefetch->bytes_fetched();
+          prefetch.reset();
+        }
         std::vector<std::vector<ByteRange>> single;
         for (size_t j = i; j < groups.size(); ++j) {
           for (const ByteRange& r : groups[j]) single.push_back({r});
@@ -394,6 +591,10 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
         i = 0;
         s = source_->FetchRanges(repo_, obj_rel, object.size, groups[0], sink);
       }
+    }
+    if (prefetch) {
+      outcome->bytes_fetched += prefetch->bytes_fetched();
+      prefetch.reset();
     }
     if (s.ok()) s = assembler.Finish(object.size);
     Status drained = pipe.Drain();

@@ -10,6 +10,7 @@
 #include "common/delta/rsync_delta.h"
 #include "common/hash/content_hasher.h"
 #include "tests/support/agent_fixture.h"
+#include "tests/support/fault_proxy.h"
 #include "tests/support/publish_tamper.h"
 #include "tests/support/tree_util.h"
 
@@ -381,6 +382,36 @@ TEST_F(DeltaSyncTest, AWeakSumThatLiesIsCaughtAndMatchedAgainWithStrongSums) {
 }
 
 // ---- servers with limited range support --------------------------------
+
+TEST_F(DeltaSyncTest, LargeRangeSetsGoOverSeveralConnectionsAtOnce) {
+  size_t before = StartWithV1();
+  if (HasFailure()) return;
+  // Three quarters of every MiB rewritten: 6 MiB of ranges, asked as
+  // requests of at most 4 MiB each, over connections that run at once.
+  std::string v2 = v1_;
+  for (size_t mib = 0; mib < 8; ++mib) {
+    v2.replace(mib * (1 << 20) + 4096, 768 << 10, RandomBytes(768 << 10, 40 + mib));
+  }
+  WriteFile(model_ + "/weights.bin", v2);
+  Publish({"--delta-depth", "0"});
+  FaultProxy proxy(nginx_->port());
+  WriteConfig({proxy.url()}, "connections_per_file = 4\n");
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(model_, Served()), "");
+  EXPECT_EQ(FileField("weights.bin", "method"), "ranges") << r.err;
+  auto bytes = BytesSince(before, 3);
+  // Only the rewritten bytes (and the signature) crossed the wire.
+  EXPECT_LT(bytes[ObjectUri(v2)], (6u << 20) + (256u << 10));
+  EXPECT_GE(bytes[ObjectUri(v2)], 6u << 20);
+  int range_requests = 0;
+  auto log = nginx_->ReadAccessLog();
+  for (size_t i = before; i < log.size(); ++i) {
+    range_requests += log[i].uri == ObjectUri(v2) && log[i].status == 206;
+  }
+  EXPECT_GE(range_requests, 2);
+  EXPECT_GE(proxy.max_active(), 2) << "the range requests went one after another";
+}
 
 TEST_F(DeltaSyncTest, ServerWithOneRangePerRequestStillGetsRanges) {
   NginxServer::Options o;

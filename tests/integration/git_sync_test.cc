@@ -17,6 +17,9 @@
 namespace sync_agent::testing {
 namespace {
 
+// Failures that a retry cannot fix fail at once (the retries have tests of their own).
+constexpr const char* kNoRetries = "retry_attempts = 1\n";
+
 // sqlite3 reads the node's database in these tests.
 bool HaveSqlite3() { return ::access("/usr/bin/sqlite3", X_OK) == 0; }
 constexpr const char* kNoSqlite3 = "sqlite3 is not installed (apt-get install sqlite3)";
@@ -202,7 +205,7 @@ TEST_F(GitHttpSyncTest, FailuresSayWhichAndKeepTheServedTree) {
   Commit("first");
   Serve({ReadFile(work_ + "/model.safetensors")});
   lfs_.RequireAuthorization("Bearer t0ken");
-  WriteGitConfig(remote_, "main", "authorization = \"Bearer t0ken\"\n");
+  WriteGitConfig(remote_, "main", "authorization = \"Bearer t0ken\"\n", kNoRetries);
   ASSERT_EQ(Once().exit_code, 0);
 
   const std::string weights = RandomBytes(200000, 8);
@@ -211,9 +214,9 @@ TEST_F(GitHttpSyncTest, FailuresSayWhichAndKeepTheServedTree) {
   Serve({weights});
   const std::string oid = Sha256Hex(weights);
 
-  WriteGitConfig(remote_, "main");  // no authorization
+  WriteGitConfig(remote_, "main", "", kNoRetries);  // no authorization
   ExpectFailedRunKeepsServedTree("HTTP 401");
-  WriteGitConfig(remote_, "main", "authorization = \"Bearer t0ken\"\n");
+  WriteGitConfig(remote_, "main", "authorization = \"Bearer t0ken\"\n", kNoRetries);
   lfs_.ServeWrongBytes(oid);
   ExpectFailedRunKeepsServedTree("sha256");
   lfs_.MissingOnDownload(oid);
@@ -222,10 +225,10 @@ TEST_F(GitHttpSyncTest, FailuresSayWhichAndKeepTheServedTree) {
   ExpectFailedRunKeepsServedTree("missing on the LFS server, error 404");
   lfs_.FailBatch(503);
   ExpectFailedRunKeepsServedTree("HTTP 503");
-  WriteGitConfig(remote_, "no-such-branch", "authorization = \"Bearer t0ken\"\n");
+  WriteGitConfig(remote_, "no-such-branch", "authorization = \"Bearer t0ken\"\n", kNoRetries);
   ExpectFailedRunKeepsServedTree("has no ref");
   WriteGitConfig("http://127.0.0.1:" + std::to_string(FreeLoopbackPort()) + "/acme/llm-7b.git",
-                 "main");
+                 "main", "", kNoRetries);
   ExpectFailedRunKeepsServedTree("connect to git remote");
   // The token is never logged or recorded.
   EXPECT_EQ(Sql("SELECT count(*) FROM sync_runs WHERE error LIKE '%t0ken%'"), "0");

@@ -83,9 +83,9 @@ void AgentFixture::WriteConfig(const std::vector<std::string>& sources, const st
 }
 
 void AgentFixture::WriteGitConfig(const std::string& git, const std::string& ref,
-                                  const std::string& repo_extra) {
+                                  const std::string& repo_extra, const std::string& top_extra) {
   WriteFile(config_, "state_dir = \"" + state_ + "\"\nmirror_root = \"" + mirror_ +
-                         "\"\ninterval = \"1m\"\n\n[[repo]]\nname = \"" + kRepo +
+                         "\"\ninterval = \"1m\"\n" + top_extra + "\n[[repo]]\nname = \"" + kRepo +
                          "\"\ngit = \"" + git + "\"\nref = \"" + ref + "\"\n" + repo_extra);
 }
 

@@ -36,8 +36,9 @@ class AgentFixture : public ::testing::Test {
   void WriteConfig(const std::vector<std::string>& sources, const std::string& extra = "");
   // Writes the config with kRepo taken from a git remote at ref; repo_extra
   // is more TOML for the [[repo]] table (e.g. an authorization line).
+  // top_extra is more top-level TOML (e.g. retry_attempts).
   void WriteGitConfig(const std::string& git, const std::string& ref,
-                      const std::string& repo_extra = "");
+                      const std::string& repo_extra = "", const std::string& top_extra = "");
   ProcessResult Once(const std::vector<std::string>& extra = {});
   ProcessResult Status(const std::vector<std::string>& extra = {});
   std::vector<std::string> ConfigArgs() const { return {"--config", config_}; }
