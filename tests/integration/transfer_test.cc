@@ -6,6 +6,7 @@
 // HTTPS with a private CA, and a token sent as Authorization.
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "common/hash/content_hasher.h"
@@ -161,14 +162,14 @@ TEST_F(TransferTest, ASourceServingAnotherRevisionIsNeverMixedIn) {
 }
 
 TEST_F(TransferTest, TheBandwidthCapHoldsWithinTenPercent) {
-  // 128 MiB at 32 MB/s: about four seconds, over 8 connections.
-  const uint64_t cap = 32000000;
-  const std::string weights = RandomBytes(128 << 20, 7);
+  // 256 MiB at 50 MB/s: about five seconds, over 16 connections.
+  const uint64_t cap = 50000000;
+  const std::string weights = RandomBytes(256 << 20, 7);
   WriteFile(model_ + "/weights.bin", weights);
   Publish();
   std::string url = StartNginx();
   if (url.empty()) return;
-  WriteConfig({url}, "bandwidth_limit = \"32MB/s\"\n");
+  WriteConfig({url}, "bandwidth_limit = \"50MB/s\"\n");
   ProcessResult r = Once();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(DiffTrees(model_, Served()), "");
@@ -177,6 +178,8 @@ TEST_F(TransferTest, TheBandwidthCapHoldsWithinTenPercent) {
                              "ORDER BY id DESC LIMIT 1");
   const double seconds = std::stod(ms) / 1000.0;
   const double rate = static_cast<double>(weights.size()) / seconds;
+  std::printf("bandwidth cap: %.1f MB/s over %.2f s against a cap of %.1f MB/s\n", rate / 1e6,
+              seconds, cap / 1e6);
   EXPECT_LE(rate, cap * 1.10) << "took " << seconds << " s";
   EXPECT_GE(rate, cap * 0.90) << "took " << seconds << " s";
 }
