@@ -33,12 +33,6 @@ class TransferTest : public AgentFixture {
     EXPECT_TRUE(n->Start(&error)) << error;
     return n.get();
   }
-  std::string Sql(const std::string& sql) {
-    ProcessResult r = RunProcess({"/usr/bin/sqlite3", state_ + "/state.db", sql});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-    return r.out;
-  }
   static uint64_t ObjectRequests(const NginxServer& n, const std::string& uri) {
     uint64_t count = 0;
     for (const auto& e : n.ReadAccessLog()) count += e.uri == uri;

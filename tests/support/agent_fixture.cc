@@ -113,6 +113,13 @@ std::string AgentFixture::ObjectUri(const std::string& content) const {
   return std::string("/") + kRepo + "/" + PublishedObjectPath(Sha256Hex(content));
 }
 
+std::string AgentFixture::Sql(const std::string& sql) {
+  ProcessResult r = RunProcess({"/usr/bin/sqlite3", state_ + "/state.db", sql});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
+}
+
 std::string AgentFixture::PartialPath(const std::string& content) const {
   return state_ + "/partial/" + Sha256Hex(content) + ".part";
 }

@@ -42,6 +42,9 @@ class AgentFixture : public ::testing::Test {
   ProcessResult Once(const std::vector<std::string>& extra = {});
   ProcessResult Status(const std::vector<std::string>& extra = {});
   std::vector<std::string> ConfigArgs() const { return {"--config", config_}; }
+  // Runs SQL on the node's state database with the sqlite3 tool (the test
+  // must skip without /usr/bin/sqlite3); its output without the final newline.
+  std::string Sql(const std::string& sql);
 
   std::string Served() const { return mirror_ + "/" + kRepo; }
   std::string ServedRevision() const;                       // "" if nothing is served

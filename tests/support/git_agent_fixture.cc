@@ -18,13 +18,6 @@ std::string GitAgentFixture::Rev(const std::string& spec) {
   return Git({"-C", work_, "rev-parse", spec}).out.substr(0, 40);
 }
 
-std::string GitAgentFixture::Sql(const std::string& sql) {
-  ProcessResult r = RunProcess({"/usr/bin/sqlite3", state_ + "/state.db", sql});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-  return r.out;
-}
-
 void GitAgentFixture::ExpectFailedRunKeepsServedTree(const std::string& what) {
   const std::string revision = ServedRevision();
   const std::vector<std::string> sums = {"/usr/bin/sha256sum", "-b", Served() + "/config.json",

@@ -23,9 +23,6 @@ class GitAgentFixture : public AgentFixture {
   std::string Commit(const std::string& message) { return repo_->Commit(message); }
   // The object id a revision expression names in the work repository.
   std::string Rev(const std::string& spec);
-  // Runs SQL on the node's state database with the sqlite3 tool; its output
-  // without the final newline.
-  std::string Sql(const std::string& sql);
   // Runs the agent once, expecting a failed run whose message (on stderr
   // and in SQLite) mentions what, with the served revision and the bytes of
   // config.json and model.safetensors as before.

@@ -21,12 +21,6 @@ class BandwidthCapTest : public AgentFixture {
       GTEST_SKIP() << "sqlite3 is not installed (apt-get install sqlite3)";
     }
   }
-  std::string Sql(const std::string& sql) {
-    ProcessResult r = RunProcess({"/usr/bin/sqlite3", state_ + "/state.db", sql});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-    return r.out;
-  }
 };
 
 TEST_F(BandwidthCapTest, HoldsWithinTenPercent) {
