@@ -447,7 +447,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   ctx->plan = PlanSync(ctx->manifest, *ctx->store);
   uint64_t have_partial = 0;
   for (const ObjectFetch& f : ctx->plan.fetches) {
-    have_partial += std::min(ctx->store->PartialSize(f.sha256), f.size);
+    have_partial += PartialBytesHeld(ctx->store, f.sha256, f.size);
   }
   uint64_t need = ctx->plan.bytes_to_fetch - have_partial;
   auto free_space = env_->FreeSpace(options_.state_dir);
@@ -605,7 +605,7 @@ Status SyncEngine::Transfer(RunContext* ctx) {
 
       std::lock_guard<std::mutex> lock(mu);
       if (!got.ok()) {
-        partial.bytes_received = ctx->store->PartialSize(f.sha256);
+        partial.bytes_received = PartialBytesHeld(ctx->store, f.sha256, f.size);
         partial.updated_at_ms = NowMs();
         if (partial.bytes_received > 0) db_->UpsertPartial(partial);
         // The first failure is the run's; the others stop because of it.

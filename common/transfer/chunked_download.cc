@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -77,6 +78,22 @@ void ConnectionBudget::Release() {
 uint64_t ChunkBytesFor(uint64_t size) {
   uint64_t chunk = (size / 256 + kMiB - 1) / kMiB * kMiB;
   return std::clamp<uint64_t>(chunk, 4 * kMiB, 64 * kMiB);
+}
+
+uint64_t PartialBytesHeld(ObjectStore* store, const std::string& sha256, uint64_t size) {
+  const std::string record_path = store->RangesPath(sha256);
+  if (!store->env()->Stat(record_path).ok()) {
+    return std::min(store->PartialSize(sha256), size);
+  }
+  auto record = ReadRecord(store->env(), record_path);
+  if (!record || record->size != size) return 0;
+  std::set<size_t> done(record->done.begin(), record->done.end());
+  uint64_t held = 0;
+  for (size_t i : done) {
+    uint64_t begin = static_cast<uint64_t>(i) * record->chunk_bytes;
+    if (begin < size) held += std::min(record->chunk_bytes, size - begin);
+  }
+  return held;
 }
 
 Status ChunksToSequentialPartial(ObjectStore* store, const std::string& sha256, uint64_t size) {

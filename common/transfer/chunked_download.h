@@ -60,6 +60,11 @@ struct ChunkedDownloadResult {
 // The chunk size for an object: about 1/256 of it, 4 to 64 MiB, whole MiB.
 uint64_t ChunkBytesFor(uint64_t size);
 
+// Bytes of the object a partial download already holds: the completed chunks
+// of a download in chunks (its partial file is sparse), else the partial
+// file's size (at most size).
+uint64_t PartialBytesHeld(ObjectStore* store, const std::string& sha256, uint64_t size);
+
 // Turns a partial download in chunks into a sequential one: keeps the
 // completed chunks from the start on, drops the rest and the record. For a
 // download that continues as one stream.

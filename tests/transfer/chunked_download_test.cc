@@ -188,6 +188,9 @@ TEST_F(ChunkedDownloadTest, TheNextRunFetchesOnlyChunksNotRecorded) {
   EXPECT_GE(recorded, 3u);
   size_t before = nginx->ReadAccessLog().size();
 
+  // Free-space checks count what the record lists, not the sparse file's size.
+  EXPECT_EQ(PartialBytesHeld(store_.get(), Sha256Hex(content), content.size()),
+            recorded * 4 * kMiB);
   auto sources = Sources({nginx->url()});
   auto r = Download(sources.get(), content, 3);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
