@@ -10,6 +10,7 @@
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 #include "common/manifest/manifest.h"
+#include "common/source/source_impl.h"
 
 namespace sync_agent {
 namespace {
@@ -261,6 +262,7 @@ Status GitSource::FetchFile(const std::string& repo, const std::string& rel_path
     Status s = lfs_.Read({sha, c.size}, offset, sink);
     return s.WithContext(Context());
   }
+  SA_RETURN_IF_ERROR(OpenCache().WithContext(Context()));
   SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(c.blob, c.size));
   if (offset > blob.size()) offset = 0;
   SA_RETURN_IF_ERROR(sink->Begin(offset));
@@ -274,10 +276,45 @@ Status GitSource::FetchFile(const std::string& repo, const std::string& rel_path
 }
 
 Status GitSource::FetchRanges(const std::string& repo, const std::string& rel_path,
-                              uint64_t /*file_size*/, const std::vector<ByteRange>& /*ranges*/,
-                              const RangeSink& /*sink*/) {
-  return Status::Unsupported(FileLocation(repo, rel_path),
-                             "a git source publishes no signatures, so no ranges are matched");
+                              uint64_t file_size, const std::vector<ByteRange>& ranges,
+                              const RangeSink& sink) {
+  const std::string where = FileLocation(repo, rel_path);
+  const std::string sha = ObjectSha(rel_path);
+  auto it = sha.empty() ? contents_.end() : contents_.find(sha);
+  if (it == contents_.end()) {
+    return Status::NotFound(where, sha.empty() ? "a git source publishes no signatures or deltas"
+                                               : "no file of commit " + manifest_commit_ +
+                                                     " has this content");
+  }
+  const Content& c = it->second;
+  if (c.size != file_size) {
+    return FileSizeMismatch(where, c.size, file_size, "the commit's tree");
+  }
+  SA_RETURN_IF_ERROR(CheckRangesArgument(where, file_size, ranges));
+  if (c.lfs) {
+    for (const ByteRange& r : ranges) {
+      if (options_.cancel != nullptr && options_.cancel->load()) {
+        return Status::Cancelled(where, "stop requested");
+      }
+      SA_RETURN_IF_ERROR(lfs_.ReadRange({sha, c.size}, r, sink).WithContext(Context()));
+    }
+    return Status::OK();
+  }
+  SA_RETURN_IF_ERROR(OpenCache().WithContext(Context()));
+  SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(c.blob, c.size));
+  for (const ByteRange& r : ranges) {
+    SA_RETURN_IF_ERROR(sink(r.offset, blob.data() + r.offset, static_cast<size_t>(r.length)));
+  }
+  return Status::OK();
+}
+
+std::unique_ptr<Source> GitSource::Fork() const {
+  auto fork = std::make_unique<GitSource>(url_, env_, options_);
+  fork->manifest_commit_ = manifest_commit_;
+  fork->manifest_text_ = manifest_text_;
+  fork->contents_ = contents_;
+  fork->blob_digests_ = blob_digests_;
+  return fork;
 }
 
 std::string GitSource::FileLocation(const std::string& /*repo*/,

@@ -13,9 +13,11 @@
 //   FetchFile      an object: a regular blob from the cache, or a Git LFS
 //                  object from the local remote's LFS store or through the
 //                  batch API, resumable from an offset. Git sources publish no
-//                  signatures or deltas (kNotFound); FetchRanges is
-//                  kUnsupported. The engine verifies every object against the
-//                  manifest (an LFS object against its oid and size).
+//                  signatures or deltas (kNotFound).
+//   FetchRanges    ranges of an object, so that large LFS objects come in
+//                  chunks over several connections (a Fork() each). The
+//                  engine verifies every object against the manifest (an LFS
+//                  object against its oid and size).
 //
 // Symlinks are resolved inside the commit (a link to a file lists the file's
 // content under the link's path, a link to a directory the directory's
@@ -49,8 +51,7 @@ class GitSource final : public Source {
   Status FetchRanges(const std::string& repo, const std::string& rel_path, uint64_t file_size,
                      const std::vector<ByteRange>& ranges, const RangeSink& sink) override;
   std::string FileLocation(const std::string& repo, const std::string& rel_path) const override;
-  bool SupportsRanges() const override { return false; }
-  bool Reopenable() const override { return false; }
+  std::unique_ptr<Source> Fork() const override;
 
  private:
   // Where a content listed in the manifest comes from.

@@ -113,7 +113,9 @@ Result<std::vector<Result<LfsDownload>>> LfsClient::Batch(const std::vector<LfsO
       out.push_back(Status::Corruption("git lfs object " + o.oid,
                                        "the batch answer from " + url + " does not mention it"));
     } else {
-      out.push_back(it->second);
+      // (A copy: the same oid may be asked for twice.)
+      const Result<LfsDownload>& found = it->second;
+      out.push_back(found.ok() ? Result<LfsDownload>(*found) : Result<LfsDownload>(found.status()));
     }
   }
   return out;
@@ -158,6 +160,47 @@ Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, u
     return Status::Network("git lfs object " + object.oid,
                            "HTTP " + std::to_string(resp.status) + " " + resp.reason + " from " +
                                action.href);
+  }
+  return Status::OK();
+}
+
+Status LfsClient::DownloadRange(const LfsObject& object, const LfsDownload& action,
+                                ByteRange range,
+                                const std::function<Status(uint64_t, const char*, size_t)>& sink) {
+  const std::string what = "git lfs object " + object.oid;
+  HttpRequest req;
+  req.url = action.href;
+  req.headers = action.headers;
+  req.range_first = range.offset;
+  req.range_last = range.offset + range.length - 1;
+  uint64_t at = range.offset;
+  req.on_headers = [&](const HttpResponse& r) -> Status {
+    if (r.status == 200) {
+      return Status::Unsupported(what, action.href + " ignores Range requests (answered 200)");
+    }
+    if (r.range_first.value_or(0) != range.offset || (r.range_total && *r.range_total != object.size)) {
+      return Status::Network(what, action.href + " answered another range than bytes " +
+                                       std::to_string(range.offset) + "-" +
+                                       std::to_string(range.end() - 1) + " of " +
+                                       std::to_string(object.size));
+    }
+    return Status::OK();
+  };
+  SA_ASSIGN_OR_RETURN(HttpResponse resp, client_.Send(req, [&](const char* data, size_t n) {
+                        Status s = sink(at, data, n);
+                        at += n;
+                        return s;
+                      }));
+  if (resp.status == 404) {
+    return Status::NotFound(what, "missing on the LFS server (HTTP 404 for " + action.href + ")");
+  }
+  if (resp.status != 206) {
+    return Status::Network(what, "HTTP " + std::to_string(resp.status) + " " + resp.reason +
+                                     " from " + action.href);
+  }
+  if (at != range.end()) {
+    return Status::Network(what, action.href + " sent " + std::to_string(at - range.offset) +
+                                     " of " + std::to_string(range.length) + " bytes asked");
   }
   return Status::OK();
 }

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/base/byte_range.h"
 #include "common/base/status.h"
 #include "common/http/http_client.h"
 
@@ -55,6 +57,12 @@ class LfsClient {
   // kCorruption.
   Status Download(const LfsObject& object, const LfsDownload& action, uint64_t offset,
                   ObjectSink* sink);
+
+  // Streams bytes [range.offset, range.end()) of one object into sink with a
+  // Range request. A server that answers 200 (no range support) is
+  // kUnsupported before its body is read.
+  Status DownloadRange(const LfsObject& object, const LfsDownload& action, ByteRange range,
+                       const std::function<Status(uint64_t, const char*, size_t)>& sink);
 
   const std::string& endpoint() const { return endpoint_; }
 

@@ -39,34 +39,36 @@ std::string LfsReader::Location(const LfsObject& object) const {
   return client_.endpoint() + " object " + object.oid;
 }
 
-Status LfsReader::Read(const LfsObject& object, uint64_t offset, ObjectSink* sink) {
-  if (!local_dir_.empty()) return ReadLocal(object, offset, sink);
+Result<LfsDownload> LfsReader::Action(const LfsObject& object) {
   SA_ASSIGN_OR_RETURN(auto actions, client_.Batch({object}));
   if (actions.size() != 1) {
     return Status::Corruption("git lfs batch request to " + client_.endpoint(),
                               "answered for " + std::to_string(actions.size()) +
                                   " objects, one was asked");
   }
-  if (!actions[0].ok()) return actions[0].status();
-  return client_.Download(object, *actions[0], offset, sink);
+  return actions[0];
+}
+
+Status LfsReader::Read(const LfsObject& object, uint64_t offset, ObjectSink* sink) {
+  if (!local_dir_.empty()) return ReadLocal(object, offset, sink);
+  SA_ASSIGN_OR_RETURN(LfsDownload action, Action(object));
+  return client_.Download(object, action, offset, sink);
+}
+
+Result<std::string> LfsReader::LocalPath(const LfsObject& object) {
+  const std::string rel = LocalObjectRel(object.oid);
+  for (const std::string& candidate :
+       {JoinPath(local_dir_, ".git/" + rel), JoinPath(local_dir_, rel)}) {
+    if (env_->Stat(candidate).ok()) return candidate;
+  }
+  return Status::NotFound("git lfs object " + object.oid,
+                          "missing from the local remote's LFS store (" +
+                              JoinPath(local_dir_, ".git/" + rel) +
+                              "); run `git lfs fetch` there");
 }
 
 Status LfsReader::ReadLocal(const LfsObject& object, uint64_t offset, ObjectSink* sink) {
-  const std::string rel = LocalObjectRel(object.oid);
-  std::string path;
-  for (const std::string& candidate :
-       {JoinPath(local_dir_, ".git/" + rel), JoinPath(local_dir_, rel)}) {
-    if (env_->Stat(candidate).ok()) {
-      path = candidate;
-      break;
-    }
-  }
-  if (path.empty()) {
-    return Status::NotFound("git lfs object " + object.oid,
-                            "missing from the local remote's LFS store (" +
-                                JoinPath(local_dir_, ".git/" + rel) +
-                                "); run `git lfs fetch` there");
-  }
+  SA_ASSIGN_OR_RETURN(std::string path, LocalPath(object));
   SA_ASSIGN_OR_RETURN(auto in, env_->NewSequentialFile(path));
   SA_ASSIGN_OR_RETURN(FileInfo info, env_->Stat(path));
   if (offset > info.size) offset = 0;  // not this object's prefix; start over
@@ -78,6 +80,28 @@ Status LfsReader::ReadLocal(const LfsObject& object, uint64_t offset, ObjectSink
     if (n == 0) return Status::OK();
     SA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
   }
+}
+
+Status LfsReader::ReadRange(const LfsObject& object, ByteRange range,
+                            const std::function<Status(uint64_t, const char*, size_t)>& sink) {
+  if (local_dir_.empty()) {
+    SA_ASSIGN_OR_RETURN(LfsDownload action, Action(object));
+    return client_.DownloadRange(object, action, range, sink);
+  }
+  SA_ASSIGN_OR_RETURN(std::string path, LocalPath(object));
+  SA_ASSIGN_OR_RETURN(auto in, env_->NewRandomAccessFile(path));
+  std::vector<char> buf(kCopyChunk);
+  for (uint64_t at = range.offset; at < range.end();) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), range.end() - at));
+    SA_ASSIGN_OR_RETURN(size_t n, in->ReadAt(at, buf.data(), want));
+    if (n == 0) {
+      return Status::Corruption("git lfs object " + object.oid,
+                                path + " is shorter than the pointer's size");
+    }
+    SA_RETURN_IF_ERROR(sink(at, buf.data(), n));
+    at += n;
+  }
+  return Status::OK();
 }
 
 }  // namespace sync_agent

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/base/status.h"
@@ -36,11 +37,19 @@ class LfsReader {
   // server), kNetwork for transport and server errors, naming which.
   Status Read(const LfsObject& object, uint64_t offset, ObjectSink* sink);
 
+  // Streams bytes [range.offset, range.end()) of object into sink (offset,
+  // data, n). kUnsupported when the LFS server does not answer ranges.
+  Status ReadRange(const LfsObject& object, ByteRange range,
+                   const std::function<Status(uint64_t, const char*, size_t)>& sink);
+
   // Where objects are read from, for messages and records.
   std::string Location(const LfsObject& object) const;
 
  private:
   Status ReadLocal(const LfsObject& object, uint64_t offset, ObjectSink* sink);
+  Result<std::string> LocalPath(const LfsObject& object);
+  // One batch request for the object's download action.
+  Result<LfsDownload> Action(const LfsObject& object);
 
   Env* env_;
   std::string url_;

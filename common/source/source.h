@@ -117,10 +117,11 @@ class Source {
   // Whether FetchRanges can work at all (false for sources that never serve
   // ranges, so that callers need not try).
   virtual bool SupportsRanges() const { return true; }
-  // Whether a new Source made for the same URL serves the same files, so
-  // that transfers may open more of them for parallel connections (false for
-  // a git source: its objects are those of the commit it polled).
-  virtual bool Reopenable() const { return true; }
+  // For parallel transfers: a new Source with its own connections that serves
+  // what this one serves, or nullptr when one made for the same URL does
+  // (publish roots). A git source forks: its objects are those of the commit
+  // it polled. May be called while another thread uses this source.
+  virtual std::unique_ptr<Source> Fork() const { return nullptr; }
 };
 
 // For a git remote (common/git/git_source.h).

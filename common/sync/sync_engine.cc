@@ -373,8 +373,17 @@ void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
   }
   SourceOptions so = ctx->source_options;
   SourceFactory factory = factory_;
+  const Source* primary = ctx->source.get();
+  const std::string primary_url = ctx->source_url;
   ctx->sources = std::make_unique<SourceSet>(
-      usable, [factory, so](const std::string& url) { return factory(url, so); }, options_.retry);
+      usable,
+      [factory, so, primary, primary_url](const std::string& url) -> Result<std::unique_ptr<Source>> {
+        if (url == primary_url) {
+          if (std::unique_ptr<Source> fork = primary->Fork()) return fork;
+        }
+        return factory(url, so);
+      },
+      options_.retry);
 }
 
 void SyncEngine::SaveHealth(RunContext* ctx) {
@@ -565,7 +574,9 @@ Status SyncEngine::Transfer(RunContext* ctx) {
       const ObjectFetch& f = fetches[i];
       const ManifestEntry& entry = ctx->manifest.files[f.entry];
       if (source == nullptr) {
-        auto made = factory_(ctx->source_url, ctx->source_options);
+        std::unique_ptr<Source> fork = ctx->source->Fork();
+        auto made = fork ? Result<std::unique_ptr<Source>>(std::move(fork))
+                         : factory_(ctx->source_url, ctx->source_options);
         if (!made.ok()) {
           std::lock_guard<std::mutex> lock(mu);
           if (first_error.ok()) first_error = made.status();
@@ -641,11 +652,8 @@ Status SyncEngine::Transfer(RunContext* ctx) {
       }
     }
   };
-  const size_t files_at_once =
-      !ctx->source->Reopenable()
-          ? 1
-          : std::min<size_t>({kMaxFilesAtOnce, fetches.size(),
-                              static_cast<size_t>(std::max(1, options_.connections_total))});
+  const size_t files_at_once = std::min<size_t>(
+      {kMaxFilesAtOnce, fetches.size(), static_cast<size_t>(std::max(1, options_.connections_total))});
   std::vector<std::thread> threads;
   for (size_t t = 1; t < files_at_once; ++t) threads.emplace_back(work, false);
   work(true);

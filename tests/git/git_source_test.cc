@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 #include "common/manifest/manifest.h"
@@ -233,9 +235,37 @@ TEST_F(GitSourceTest, WhatAGitSourceCannotServeSaysSo) {
   EXPECT_NE(s.ToString().find("no signatures or deltas"), std::string::npos) << s.ToString();
   s = source->FetchObject(kRepo, std::string(64, 'e'), 0, &sink);
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
-  s = source->FetchRanges(kRepo, PublishedObjectPath(sha), 3000, {{0, 10}},
+}
+
+TEST_F(GitSourceTest, RangesOfBlobsAndLfsObjectsForParallelChunks) {
+  const std::string weights = testing::RandomBytes(300000, 12);
+  WriteFile(work_ + "/model.safetensors", weights);
+  WriteFile(work_ + "/config.json", "{\"layers\": 2, \"heads\": 8}");
+  repo_->Commit("first");
+  auto primary = Source();
+  Manifest m = Poll(primary.get());
+  // A fork serves the same commit with its own connections.
+  std::unique_ptr<sync_agent::Source> fork = primary->Fork();
+  ASSERT_NE(fork, nullptr);
+  for (const char* path : {"model.safetensors", "config.json"}) {
+    const ManifestEntry* e = Find(m, path);
+    ASSERT_NE(e, nullptr);
+    const std::string& content =
+        std::string(path) == "config.json" ? std::string("{\"layers\": 2, \"heads\": 8}") : weights;
+    std::map<uint64_t, std::string> got;
+    Status s = fork->FetchRanges(kRepo, PublishedObjectPath(e->sha256), e->size, {{1, 5}, {15, 7}},
+                                 [&](uint64_t offset, const char* data, size_t n) {
+                                   got[offset].append(data, n);
+                                   return Status::OK();
+                                 });
+    ASSERT_TRUE(s.ok()) << path << ": " << s.ToString();
+    EXPECT_EQ(got[1], content.substr(1, 5)) << path;
+    EXPECT_EQ(got[15], content.substr(15, 7)) << path;
+    // Another size than the object's is corruption, not a silent short read.
+    s = fork->FetchRanges(kRepo, PublishedObjectPath(e->sha256), e->size + 1, {{0, 1}},
                           [](uint64_t, const char*, size_t) { return Status::OK(); });
-  EXPECT_EQ(s.code(), Status::Code::kUnsupported) << s.ToString();
+    EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  }
 }
 
 TEST_F(GitSourceTest, MissingRefAndMissingRemoteSayWhich) {

@@ -235,6 +235,25 @@ TEST_F(GitHttpSyncTest, FailuresSayWhichAndKeepTheServedTree) {
   EXPECT_EQ(Status({"--json"}).out.find("t0ken"), std::string::npos);
 }
 
+TEST_F(GitHttpSyncTest, LargeLfsObjectsComeInChunksOverSeveralConnections) {
+  const std::string weights = RandomBytes(20 << 20, 13);
+  WriteFile(work_ + "/model.safetensors", weights);
+  WriteFile(work_ + "/config.json", "{}");
+  const std::string c1 = Commit("first");
+  Serve({weights});
+  WriteGitConfig(remote_, "main", "", "connections_per_file = 4\n");
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ServedRevision(), c1);
+  ExpectTreeEqualsCheckout(*repo_, work_, Served());
+  // Five 4 MiB chunks, each a ranged GET of the object the batch API pointed to.
+  int ranged = 0;
+  for (const std::string& q : lfs_.requests()) {
+    ranged += q.rfind("GET /objects/" + Sha256Hex(weights) + " Range: bytes=", 0) == 0;
+  }
+  EXPECT_EQ(ranged, 5) << ::testing::PrintToString(lfs_.requests());
+}
+
 TEST_F(GitHttpSyncTest, DroppedLfsDownloadResumesWithARange) {
   const std::string weights = RandomBytes(3 << 20, 9);
   WriteFile(work_ + "/model.safetensors", weights);

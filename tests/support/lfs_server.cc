@@ -116,17 +116,20 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     std::string bytes = it->second;
     if (state_->wrong_bytes.count(oid) && !bytes.empty()) bytes[bytes.size() / 2] ^= 0x5a;
     size_t first = 0;
+    size_t last = bytes.empty() ? 0 : bytes.size() - 1;
     const std::string range = req.get("Range", "");
-    if (range.rfind("bytes=", 0) == 0 && range.back() == '-') {
-      first = std::stoull(range.substr(6, range.size() - 7));
+    if (range.rfind("bytes=", 0) == 0 && range.find('-') != std::string::npos) {
+      size_t dash = range.find('-');
+      first = std::stoull(range.substr(6, dash - 6));
+      if (dash + 1 < range.size()) last = std::min<size_t>(last, std::stoull(range.substr(dash + 1)));
       if (first >= bytes.size()) {
         resp.set("Content-Range", "bytes */" + std::to_string(bytes.size()));
         Send(resp, Poco::Net::HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "text/plain", "");
         return;
       }
-      resp.set("Content-Range", "bytes " + std::to_string(first) + "-" +
-                                    std::to_string(bytes.size() - 1) + "/" +
-                                    std::to_string(bytes.size()));
+      resp.set("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) +
+                                    "/" + std::to_string(bytes.size()));
+      bytes.resize(last + 1);
       resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_PARTIAL_CONTENT);
     } else {
       resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
