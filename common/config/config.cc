@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <span>
@@ -604,10 +605,6 @@ Result<Config> LoadConfig(const std::string& path) {
   }
   return ParseConfig(*text, path);
 }
-
-}  // namespace sync_agent
-
-namespace sync_agent {
 
 Result<std::string> ResolveAuthorization(const RepoConfig& repo) {
   const std::string context = "credentials of " + repo.name;

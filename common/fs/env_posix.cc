@@ -103,6 +103,36 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   ScopedFd fd_;
 };
 
+// fdatasync, sync_file_range and close of a file opened for writing, shared
+// by the writable file kinds.
+Status SyncFd(int fd, const std::string& path) {
+  if (::fdatasync(fd) != 0) return PosixError("fsync " + path, errno);
+  return Status::OK();
+}
+
+Status SyncFdRange(int fd, const std::string& path, uint64_t offset, uint64_t length,
+                   unsigned int flags, const char* what) {
+  if (::sync_file_range(fd, static_cast<off64_t>(offset), static_cast<off64_t>(length), flags) !=
+      0) {
+    // Some file systems do not support it; it is only a hint there.
+    if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE) return Status::OK();
+    return PosixError(std::string(what) + path, errno);
+  }
+  return Status::OK();
+}
+
+constexpr unsigned int kWaitWriteback =
+    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+
+// Closes *fd once; later calls do nothing.
+Status CloseFd(int* fd, const std::string& path) {
+  if (*fd < 0) return Status::OK();
+  int f = *fd;
+  *fd = -1;
+  if (::close(f) != 0) return PosixError("close " + path, errno);
+  return Status::OK();
+}
+
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t size)
@@ -124,39 +154,17 @@ class PosixWritableFile final : public WritableFile {
     }
     return Status::OK();
   }
-  Status Sync() override {
-    if (::fdatasync(fd_) != 0) return PosixError("fsync " + path_, errno);
-    return Status::OK();
-  }
+  Status Sync() override { return SyncFd(fd_, path_); }
   Status StartWriteback(uint64_t offset, uint64_t length) override {
-    return SyncRange(offset, length, SYNC_FILE_RANGE_WRITE, "start writeback of ");
+    return SyncFdRange(fd_, path_, offset, length, SYNC_FILE_RANGE_WRITE, "start writeback of ");
   }
   Status WaitWriteback(uint64_t offset, uint64_t length) override {
-    return SyncRange(offset, length,
-                     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                         SYNC_FILE_RANGE_WAIT_AFTER,
-                     "write back ");
+    return SyncFdRange(fd_, path_, offset, length, kWaitWriteback, "write back ");
   }
-  Status Close() override {
-    if (fd_ < 0) return Status::OK();
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return PosixError("close " + path_, errno);
-    return Status::OK();
-  }
+  Status Close() override { return CloseFd(&fd_, path_); }
   uint64_t Size() const override { return size_; }
 
  private:
-  Status SyncRange(uint64_t offset, uint64_t length, unsigned int flags, const char* what) {
-    if (::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
-                          flags) != 0) {
-      // Some file systems do not support it; it is only a hint there.
-      if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE) return Status::OK();
-      return PosixError(std::string(what) + path_, errno);
-    }
-    return Status::OK();
-  }
-
   std::string path_;
   int fd_;
   uint64_t size_;
@@ -183,25 +191,10 @@ class PosixRandomWriteFile final : public RandomWriteFile {
     return Status::OK();
   }
   Status WaitWriteback(uint64_t offset, uint64_t length) override {
-    if (::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                              SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
-      if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE) return Status::OK();
-      return PosixError("write back " + path_, errno);
-    }
-    return Status::OK();
+    return SyncFdRange(fd_, path_, offset, length, kWaitWriteback, "write back ");
   }
-  Status Sync() override {
-    if (::fdatasync(fd_) != 0) return PosixError("fsync " + path_, errno);
-    return Status::OK();
-  }
-  Status Close() override {
-    if (fd_ < 0) return Status::OK();
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return PosixError("close " + path_, errno);
-    return Status::OK();
-  }
+  Status Sync() override { return SyncFd(fd_, path_); }
+  Status Close() override { return CloseFd(&fd_, path_); }
 
  private:
   std::string path_;

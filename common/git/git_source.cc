@@ -308,6 +308,11 @@ Status GitSource::FetchRanges(const std::string& repo, const std::string& rel_pa
   return Status::OK();
 }
 
+bool GitSource::ChunksHelp(const std::string& sha256) const {
+  auto it = contents_.find(sha256);
+  return it != contents_.end() && it->second.lfs && !lfs_.local();
+}
+
 std::unique_ptr<Source> GitSource::Fork() const {
   auto fork = std::make_unique<GitSource>(url_, env_, options_);
   fork->manifest_commit_ = manifest_commit_;

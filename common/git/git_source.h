@@ -52,6 +52,8 @@ class GitSource final : public Source {
                      const std::vector<ByteRange>& ranges, const RangeSink& sink) override;
   std::string FileLocation(const std::string& repo, const std::string& rel_path) const override;
   std::unique_ptr<Source> Fork() const override;
+  // Only LFS objects of a network remote: blobs and a local LFS store are on disk.
+  bool ChunksHelp(const std::string& sha256) const override;
 
  private:
   // Where a content listed in the manifest comes from.

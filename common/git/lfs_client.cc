@@ -121,6 +121,21 @@ Result<std::vector<Result<LfsDownload>>> LfsClient::Batch(const std::vector<LfsO
   return out;
 }
 
+namespace {
+
+// What a download answered with another status than 200 or 206 means.
+Status DownloadFailed(const LfsObject& object, const LfsDownload& action, const HttpResponse& r) {
+  if (r.status == 404) {
+    return Status::NotFound("git lfs object " + object.oid,
+                            "missing on the LFS server (HTTP 404 for " + action.href + ")");
+  }
+  return Status::Network("git lfs object " + object.oid, "HTTP " + std::to_string(r.status) +
+                                                             " " + r.reason + " from " +
+                                                             action.href);
+}
+
+}  // namespace
+
 Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, uint64_t offset,
                            ObjectSink* sink) {
   HttpRequest req;
@@ -152,15 +167,7 @@ Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, u
     // What the caller holds is the whole object already; it verifies that.
     return sink->Begin(offset);
   }
-  if (resp.status == 404) {
-    return Status::NotFound("git lfs object " + object.oid,
-                            "missing on the LFS server (HTTP 404 for " + action.href + ")");
-  }
-  if (resp.status != 200 && resp.status != 206) {
-    return Status::Network("git lfs object " + object.oid,
-                           "HTTP " + std::to_string(resp.status) + " " + resp.reason + " from " +
-                               action.href);
-  }
+  if (resp.status != 200 && resp.status != 206) return DownloadFailed(object, action, resp);
   return Status::OK();
 }
 
@@ -191,13 +198,7 @@ Status LfsClient::DownloadRange(const LfsObject& object, const LfsDownload& acti
                         at += n;
                         return s;
                       }));
-  if (resp.status == 404) {
-    return Status::NotFound(what, "missing on the LFS server (HTTP 404 for " + action.href + ")");
-  }
-  if (resp.status != 206) {
-    return Status::Network(what, "HTTP " + std::to_string(resp.status) + " " + resp.reason +
-                                     " from " + action.href);
-  }
+  if (resp.status != 206) return DownloadFailed(object, action, resp);
   if (at != range.end()) {
     return Status::Network(what, action.href + " sent " + std::to_string(at - range.offset) +
                                      " of " + std::to_string(range.length) + " bytes asked");

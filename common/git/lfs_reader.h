@@ -42,6 +42,9 @@ class LfsReader {
   Status ReadRange(const LfsObject& object, ByteRange range,
                    const std::function<Status(uint64_t, const char*, size_t)>& sink);
 
+  // Whether objects come from the remote's LFS store on this machine.
+  bool local() const { return !local_dir_.empty(); }
+
   // Where objects are read from, for messages and records.
   std::string Location(const LfsObject& object) const;
 

@@ -114,9 +114,11 @@ class Source {
   // Where a published file is read from, for messages and records.
   virtual std::string FileLocation(const std::string& repo, const std::string& rel_path) const = 0;
 
-  // Whether FetchRanges can work at all (false for sources that never serve
-  // ranges, so that callers need not try).
-  virtual bool SupportsRanges() const { return true; }
+  // Whether fetching ranges of this object over several connections at once
+  // can beat one stream: false for content the source reads from local disk
+  // (a git blob, a local remote's LFS object), where chunks would only read
+  // it several times.
+  virtual bool ChunksHelp(const std::string& sha256) const { return true; }
   // For parallel transfers: a new Source with its own connections that serves
   // what this one serves, or nullptr when one made for the same URL does
   // (publish roots). A git source forks: its objects are those of the commit

@@ -614,7 +614,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
 }
 
 Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcome) {
-  if (options_.sources != nullptr && source_->SupportsRanges() &&
+  if (options_.sources != nullptr && source_->ChunksHelp(object.sha256) &&
       object.size >= kMinChunkedBytes) {
     ChunkedDownloadOptions co;
     co.connections = options_.connections_per_file;

@@ -335,37 +335,24 @@ void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
   std::vector<SourceHealthRow> usable = {ctx->health[ctx->source_url]};
   for (const std::string& url : ctx->urls) {
     if (url == ctx->source_url || ctx->stop.load()) continue;
-    auto source = factory_(url, ctx->source_options);
-    Status s = source.status();
-    std::string revision;
-    if (s.ok()) {
-      auto fetched = (*source)->FetchPointer(repo.name, nullptr);
-      s = fetched.status();
-      if (s.ok()) {
-        auto pointer = ParsePointer(fetched->body);
-        s = pointer.status();
-        if (s.ok()) {
-          revision = pointer->revision;
-          if (pointer->repo != repo.name || pointer->manifest_sha256 != ctx->pointer.manifest_sha256) {
-            revision = revision.empty() ? "?" : revision;
-          } else {
-            revision.clear();  // the same revision
-          }
-        }
-      }
-    }
-    NotePoll(&ctx->health[url], s);
-    if (!s.ok()) {
+    // The source's pointer must name the same revision with the same manifest.
+    auto pointer = [&]() -> Result<RevisionPointer> {
+      SA_ASSIGN_OR_RETURN(auto source, factory_(url, ctx->source_options));
+      SA_ASSIGN_OR_RETURN(PointerFetch fetched, source->FetchPointer(repo.name, nullptr));
+      return ParsePointer(fetched.body);
+    }();
+    NotePoll(&ctx->health[url], pointer.status());
+    if (!pointer.ok()) {
       LogWarning("source not used for this run",
-                 {{"repo", repo.name}, {"source", url}, {"error", s.ToString()}});
+                 {{"repo", repo.name}, {"source", url}, {"error", pointer.status().ToString()}});
       continue;
     }
-    if (!revision.empty()) {
+    if (pointer->repo != repo.name || pointer->manifest_sha256 != ctx->pointer.manifest_sha256) {
       // Never mixed in: its files may belong to another revision.
       LogInfo("source serves another revision; not used for this run",
               {{"repo", repo.name},
                {"source", url},
-               {"serves", revision},
+               {"serves", pointer->revision},
                {"syncing", ctx->pointer.revision}});
       continue;
     }

@@ -247,6 +247,9 @@ TEST_F(GitSourceTest, RangesOfBlobsAndLfsObjectsForParallelChunks) {
   // A fork serves the same commit with its own connections.
   std::unique_ptr<sync_agent::Source> fork = primary->Fork();
   ASSERT_NE(fork, nullptr);
+  // Both are on this machine (a blob, a local LFS store): chunks would not help.
+  EXPECT_FALSE(fork->ChunksHelp(Find(m, "config.json")->sha256));
+  EXPECT_FALSE(fork->ChunksHelp(Find(m, "model.safetensors")->sha256));
   for (const char* path : {"model.safetensors", "config.json"}) {
     const ManifestEntry* e = Find(m, path);
     ASSERT_NE(e, nullptr);
