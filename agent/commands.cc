@@ -16,9 +16,9 @@
 #include "common/config/config.h"
 #include "common/db/state_db.h"
 #include "common/fs/env.h"
-#include "common/git/git_materialize.h"
 #include "common/hash/content_hasher.h"
 #include "common/http/http_text.h"
+#include "common/publish/git_publisher.h"
 #include "common/publish/publisher.h"
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
@@ -285,25 +285,6 @@ int CmdStatus(const std::vector<std::string>& args) {
   return report.healthy() ? kExitOk : kExitFailed;
 }
 
-namespace {
-
-// Removes the staging directories ("staging.<pid>") that publishes killed
-// before their clean-up left in a git work directory.
-void RemoveDeadStaging(Env* env, const std::string& work) {
-  auto entries = env->ListDir(work);
-  if (!entries.ok()) return;
-  for (const auto& e : *entries) {
-    if (e.name.rfind("staging.", 0) != 0) continue;
-    uint64_t pid = 0;
-    if (!ParseDecimal(std::string_view(e.name).substr(8), &pid) || pid == 0) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-      RemoveTree(env, JoinPath(work, e.name));
-    }
-  }
-}
-
-}  // namespace
-
 int CmdPublish(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: sync-agent publish DIR --repo ORG/NAME --out PUBLISH_ROOT [--revision ID]\n"
@@ -363,40 +344,21 @@ int CmdPublish(const std::vector<std::string>& args) {
     }
     opt.deltas.signature_min_size = *size;
   }
-  std::string staging;
-  if (from_git) {
-    std::string out = opt.out_root;
-    while (out.size() > 1 && out.back() == '/') out.pop_back();
-    const std::string work = JoinPath(DirName(out), "." + BaseName(out) + ".git-work");
-    const std::string url = parsed.Get("git");
-    GitMaterializeOptions g;
-    g.cache_dir = JoinPath(work, "cache/" + Sha256Hex(url).substr(0, 16));
+  auto r = [&]() -> Result<PublishResult> {
+    if (!from_git) return PublishDirectory(Env::Default(), opt);
+    GitPublishOptions g;
+    g.url = parsed.Get("git");
+    g.ref = parsed.Has("ref") ? parsed.Get("ref") : "main";
     g.lfs_authorization = parsed.Get("lfs-authorization");
     if (g.lfs_authorization.empty()) {
       const char* env = std::getenv("SYNC_AGENT_LFS_AUTHORIZATION");
       if (env != nullptr) g.lfs_authorization = env;
     }
-    staging = JoinPath(work, "staging." + std::to_string(::getpid()));
-    Env* env = Env::Default();
-    RemoveDeadStaging(env, work);
-    RemoveTree(env, staging);
-    Status made = CreateDirs(env, DirName(g.cache_dir), 0700);
-    const std::string ref = parsed.Has("ref") ? parsed.Get("ref") : "main";
-    auto m = made.ok() ? MaterializeGitRevision(env, url, ref, staging, g)
-                       : Result<GitMaterializeResult>(made);
-    if (!m.ok()) {
-      PrintError(m.status().ToString());
-      return kExitFailed;
-    }
-    for (const std::string& w : m->warnings) LogWarning(w, {{"git", url}});
-    opt.input_dir = staging;
-    if (opt.revision.empty()) opt.revision = m->commit;
-    opt.git.commit = m->commit;
-    opt.git.tree = m->tree_id;
-    for (const auto& f : m->written) opt.git.files[f.path] = {f.blob, f.lfs};
-  }
-  auto r = PublishDirectory(Env::Default(), opt);
-  if (!staging.empty()) RemoveTree(Env::Default(), staging);
+    g.publish = opt;
+    SA_ASSIGN_OR_RETURN(GitPublishResult published, PublishGitRevision(Env::Default(), g));
+    for (const std::string& w : published.warnings) LogWarning(w, {{"git", g.url}});
+    return std::move(published.published);
+  }();
   if (!r.ok()) {
     PrintError(r.status().ToString());
     return r.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailed;

@@ -17,6 +17,8 @@
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
 #include "common/manifest/manifest.h"
+#include "common/registry/source_kinds.h"
+#include "common/source/source_kind.h"
 
 namespace sync_agent {
 namespace {
@@ -29,12 +31,14 @@ constexpr std::chrono::milliseconds kMinInterval{1000};
 constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 
 constexpr const char* kTopLevelKeys[] = {
-    "state_dir",         "mirror_root",        "interval",          "stale_after",
-    "keep_revisions",    "log_format",         "http_timeout",      "connections_per_file",
-    "connections_total", "bandwidth_limit",    "bandwidth_schedule", "ca_file",
-    "progress_interval", "retry_attempts",     "repo"};
-constexpr const char* kRepoKeys[] = {"name",  "sources",   "git",       "ref", "authorization",
-                                     "token", "token_env", "token_file"};
+    "state_dir",         "mirror_root",          "interval",
+    "stale_after",       "keep_revisions",       "log_format",
+    "http_timeout",      "connections_per_file", "connections_total",
+    "bandwidth_limit",   "bandwidth_schedule",   "ca_file",
+    "progress_interval", "retry_attempts",       "repo"};
+// The [[repo]] keys of the core (the name first); each source kind adds its own.
+constexpr const char* kRepoCoreKeys[] = {"name", "authorization", "token", "token_env",
+                                         "token_file"};
 constexpr const char* kScheduleKeys[] = {"from", "to", "limit"};
 constexpr const char* kCredentialKeys[] = {"authorization", "token", "token_env", "token_file"};
 
@@ -77,94 +81,6 @@ size_t EditDistance(std::string_view a, std::string_view b) {
     }
   }
   return row[b.size()];
-}
-
-// Turns an absolute path into its canonical spelling: no repeated slashes, no
-// "." components, no trailing slash (except for "/" itself). ".." is refused
-// rather than resolved, because resolving it lexically is wrong when a
-// component is a symlink. Returns an empty string on success, else the reason.
-std::string NormalizeAbsolutePath(std::string_view in, std::string* out) {
-  if (in.empty() || in.front() != '/') return "must be an absolute path (starting with '/')";
-  std::string result;
-  size_t i = 0;
-  while (i < in.size()) {
-    while (i < in.size() && in[i] == '/') ++i;
-    size_t end = in.find('/', i);
-    if (end == std::string_view::npos) end = in.size();
-    std::string_view component = in.substr(i, end - i);
-    i = end;
-    if (component.empty() || component == ".") continue;
-    if (component == "..") return "must not contain \"..\"";
-    result += '/';
-    result += component;
-  }
-  *out = result.empty() ? "/" : result;
-  return {};
-}
-
-bool HasControlOrSpace(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7f;
-  });
-}
-
-// Validates a publish root URL and brings it into the one spelling that
-// duplicate detection and the database compare: lower-case scheme, no
-// trailing slash. Returns an empty string on success, else the reason.
-std::string NormalizeSource(std::string_view in, std::string* out);
-
-// A git remote: http(s)://, file:///abs or /abs (a local repository).
-std::string NormalizeGitRemote(std::string_view in, std::string* out) {
-  if (!in.empty() && in.front() == '/') {
-    if (!IsValidUtf8(in) || HasControlOrSpace(in)) {
-      return "it contains a space or control character";
-    }
-    std::string why = NormalizeAbsolutePath(in, out);
-    return why.empty() ? "" : "the path " + why;
-  }
-  size_t sep = in.find("://");
-  std::string scheme = sep == std::string_view::npos ? "" : std::string(in.substr(0, sep));
-  if (scheme != "http" && scheme != "https" && scheme != "file") {
-    return "use https://host/path.git, http://host/path.git, file:///path or /path "
-           "(ssh remotes are not supported)";
-  }
-  return NormalizeSource(in, out);
-}
-
-std::string NormalizeSource(std::string_view in, std::string* out) {
-  constexpr const char* kForm = "use http://host/path, https://host/path or file:///absolute/path";
-  if (in.empty()) return "it is empty";
-  if (!IsValidUtf8(in) || HasControlOrSpace(in)) {
-    return "it contains a space or control character";
-  }
-  size_t sep = in.find("://");
-  if (sep == std::string_view::npos) return kForm;
-  std::string scheme(in.substr(0, sep));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::string_view rest = in.substr(sep + 3);
-  if (rest.find_first_of("?#") != std::string_view::npos) {
-    return "it must not contain a query ('?') or fragment ('#'); it names a directory";
-  }
-  if (scheme == "file") {
-    if (rest.empty() || rest.front() != '/') {
-      return "file:// must be followed by an absolute path, e.g. file:///data/published";
-    }
-    std::string path;
-    std::string why = NormalizeAbsolutePath(rest, &path);
-    if (!why.empty()) return "the path " + why;
-    *out = "file://" + path;
-    return {};
-  }
-  if (scheme != "http" && scheme != "https") return kForm;
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (authority.empty()) return "there is no host name after " + scheme + "://";
-  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  *out = scheme + "://" + std::string(authority) + std::string(path);
-  return {};
 }
 
 // Walks a parsed document and checks every rule. Errors are kInvalidArgument
@@ -238,8 +154,8 @@ class ConfigValidator {
                          " does not exist; give a PEM file of CA certificates");
       }
     }
-    SA_RETURN_IF_ERROR(GetDuration(root, "progress_interval", kMinInterval,
-                                   &config.progress_interval));
+    SA_RETURN_IF_ERROR(
+        GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
 
     if (const toml::node* node = root.get("repo")) {
       SA_RETURN_IF_ERROR(GetRepos(*node, &config.repos));
@@ -268,11 +184,15 @@ class ConfigValidator {
 
   Status CheckKnownKeys(const toml::table& table, std::span<const char* const> known,
                         std::string_view in) const {
+    return CheckKnownKeys(table, std::vector<std::string>(known.begin(), known.end()), in);
+  }
+
+  Status CheckKnownKeys(const toml::table& table, const std::vector<std::string>& known,
+                        std::string_view in) const {
     // The table iterates in key order; report the unknown key that comes first in the file.
     const toml::key* first = nullptr;
     for (const auto& [key, value] : table) {
-      bool is_known =
-          std::any_of(known.begin(), known.end(), [&](const char* k) { return key.str() == k; });
+      bool is_known = std::find(known.begin(), known.end(), key.str()) != known.end();
       if (!is_known && (first == nullptr || key.source().begin.line < first->source().begin.line)) {
         first = &key;
       }
@@ -280,9 +200,9 @@ class ConfigValidator {
     if (first == nullptr) return Status::OK();
     std::string detail = "unknown key " + JsonQuote(first->str());
     if (!in.empty()) detail += " in " + std::string(in);
-    for (const char* k : known) {
+    for (const std::string& k : known) {
       if (EditDistance(first->str(), k) <= 2) {
-        detail += "; did you mean \"" + std::string(k) + "\"?";
+        detail += "; did you mean \"" + k + "\"?";
         break;
       }
     }
@@ -360,7 +280,7 @@ class ConfigValidator {
     for (const toml::node& element : *array) {
       const toml::table& table = *element.as_table();
       RepoConfig repo;
-      SA_RETURN_IF_ERROR(CheckKnownKeys(table, kRepoKeys, "[[repo]]"));
+      SA_RETURN_IF_ERROR(CheckKnownKeys(table, RepoKeys(), "[[repo]]"));
 
       const toml::node* name = table.get("name");
       if (name == nullptr) return Error(table.source(), "[[repo]] has no \"name\"");
@@ -381,18 +301,7 @@ class ConfigValidator {
       }
 
       SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
-      if (table.get("git") != nullptr) {
-        SA_RETURN_IF_ERROR(GetGit(table, &repo));
-      } else {
-        for (const char* key : {"ref"}) {
-          if (const toml::node* n = table.get(key)) {
-            return Error(n->source(), "[[repo]] " + JsonQuote(repo.name) + " \"" + key +
-                                          "\" belongs to a git repository; add \"git\" or "
-                                          "remove it");
-          }
-        }
-        SA_RETURN_IF_ERROR(GetSources(table, &repo));
-      }
+      SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
       out->push_back(std::move(repo));
     }
     return Status::OK();
@@ -446,14 +355,15 @@ class ConfigValidator {
         if (v == nullptr) return TypeError(key, "[[bandwidth_schedule]]", *n, "a string \"HH:MM\"");
         auto minute = ParseClockTime(v->get());
         if (!minute.ok()) {
-          return Error(n->source(), "[[bandwidth_schedule]] \"" + std::string(key) + "\": " +
-                                        minute.status().message());
+          return Error(n->source(), "[[bandwidth_schedule]] \"" + std::string(key) +
+                                        "\": " + minute.status().message());
         }
         (std::string(key) == "from" ? w.start_minute : w.end_minute) = *minute % 1440;
       }
       if (w.start_minute == w.end_minute) {
-        return Error(table.source(), "[[bandwidth_schedule]] \"from\" and \"to\" are the same "
-                                     "time; use bandwidth_limit for the whole day");
+        return Error(table.source(),
+                     "[[bandwidth_schedule]] \"from\" and \"to\" are the same "
+                     "time; use bandwidth_limit for the whole day");
       }
       const toml::node* limit = table.get("limit");
       if (limit == nullptr) {
@@ -478,28 +388,6 @@ class ConfigValidator {
     return Status::OK();
   }
 
-  Status GetGit(const toml::table& table, RepoConfig* repo) const {
-    const std::string label = "[[repo]] " + JsonQuote(repo->name);
-    if (const toml::node* sources = table.get("sources")) {
-      return Error(sources->source(), label + " has both \"git\" and \"sources\"; a repository "
-                                               "comes from a git remote or from publish roots");
-    }
-    std::string git;
-    SA_RETURN_IF_ERROR(GetString(table, "git", label, &git));
-    std::string why = NormalizeGitRemote(git, &repo->git);
-    if (!why.empty()) {
-      return Error(table.get("git")->source(),
-                   label + " git " + JsonQuote(git) + " is not valid: " + why);
-    }
-    repo->ref = "main";
-    SA_RETURN_IF_ERROR(GetString(table, "ref", label, &repo->ref));
-    if (HasControlOrSpace(repo->ref) || repo->ref.find("..") != std::string::npos) {
-      return Error(table.get("ref")->source(),
-                   label + " ref " + JsonQuote(repo->ref) + " is not a valid git ref");
-    }
-    return Status::OK();
-  }
-
   Status GetCredentials(const toml::table& table, RepoConfig* repo) const {
     const std::string label = "[[repo]] " + JsonQuote(repo->name);
     const toml::node* first = nullptr;
@@ -507,8 +395,9 @@ class ConfigValidator {
       const toml::node* n = table.get(key);
       if (n == nullptr) continue;
       if (first != nullptr) {
-        return Error(n->source(), label + " sets more than one of authorization, token, "
-                                          "token_env and token_file; keep one");
+        return Error(n->source(), label +
+                                      " sets more than one of authorization, token, "
+                                      "token_env and token_file; keep one");
       }
       first = n;
     }
@@ -528,34 +417,122 @@ class ConfigValidator {
     return Status::OK();
   }
 
-  Status GetSources(const toml::table& table, RepoConfig* repo) const {
-    const toml::node* node = table.get("sources");
-    const std::string label = "[[repo]] " + JsonQuote(repo->name);
-    if (node == nullptr) return Error(table.source(), label + " has no \"sources\"");
-    const toml::array* array = node->as_array();
-    if (array == nullptr) return TypeError("sources", label, *node, "an array of strings");
-    if (array->empty()) {
-      return Error(node->source(), label + " \"sources\" is empty; list at least one publish root");
+  // A [[repo]] table lent to a source kind, with this file's error spelling.
+  class TomlRepoTable final : public RepoTable {
+   public:
+    TomlRepoTable(const ConfigValidator& v, const toml::table& table, const std::string& name)
+        : v_(v), table_(table), name_(name), label_("[[repo]] " + JsonQuote(name)) {}
+    const std::string& repo_name() const override { return name_; }
+    std::string label() const override { return label_; }
+    bool Has(std::string_view key) const override { return table_.contains(key); }
+    Status GetString(std::string_view key, std::string* out) const override {
+      const toml::node* node = table_.get(key);
+      if (node == nullptr) return Status::OK();
+      const auto* value = node->as_string();
+      if (value == nullptr) return v_.TypeError(key, label_, *node, "a string");
+      if (value->get().empty()) {
+        return v_.Error(node->source(), label_ + " " + JsonQuote(key) + " is empty");
+      }
+      *out = value->get();
+      return Status::OK();
     }
-    for (const toml::node& element : *array) {
-      const auto* value = element.as_string();
-      if (value == nullptr) {
-        return TypeError("sources", label, element, "an array of strings");
+    Status GetStringArray(std::string_view key, std::vector<std::string>* out) const override {
+      const toml::node* node = table_.get(key);
+      if (node == nullptr) return Status::OK();
+      const toml::array* array = node->as_array();
+      if (array == nullptr) return v_.TypeError(key, label_, *node, "an array of strings");
+      std::vector<std::string> values;
+      for (const toml::node& element : *array) {
+        const auto* value = element.as_string();
+        if (value == nullptr) return v_.TypeError(key, label_, element, "an array of strings");
+        values.push_back(value->get());
       }
-      std::string normalized;
-      std::string why = NormalizeSource(value->get(), &normalized);
-      if (!why.empty()) {
-        return Error(element.source(),
-                     label + " source " + JsonQuote(value->get()) + " is not valid: " + why);
-      }
-      if (std::find(repo->sources.begin(), repo->sources.end(), normalized) !=
-          repo->sources.end()) {
-        return Error(element.source(),
-                     label + " lists source " + JsonQuote(normalized) + " more than once");
-      }
-      repo->sources.push_back(std::move(normalized));
+      *out = std::move(values);
+      return Status::OK();
     }
-    return Status::OK();
+    Status Error(std::string_view key, std::string_view detail) const override {
+      const toml::node* node = table_.get(key);
+      return v_.Error(node != nullptr ? node->source() : table_.source(), detail);
+    }
+    Status ElementError(std::string_view key, size_t i, std::string_view detail) const override {
+      const toml::node* node = table_.get(key);
+      const toml::array* array = node != nullptr ? node->as_array() : nullptr;
+      if (array == nullptr || i >= array->size()) return Error(key, detail);
+      return v_.Error((*array)[i].source(), detail);
+    }
+
+   private:
+    const ConfigValidator& v_;
+    const toml::table& table_;
+    const std::string& name_;
+    const std::string label_;
+  };
+
+  // Every [[repo]] key: the core's and each kind's.
+  // In the order messages list them: the name, each kind's, the credentials.
+  static std::vector<std::string> RepoKeys() {
+    std::vector<std::string> keys = {kRepoCoreKeys[0]};
+    for (const SourceKind* kind : BuiltinSourceKinds()) {
+      for (const std::string& k : kind->keys()) {
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+      }
+    }
+    keys.insert(keys.end(), std::begin(kRepoCoreKeys) + 1, std::end(kRepoCoreKeys));
+    return keys;
+  }
+
+  // The kind whose selector the table has parses its keys; keys of other
+  // kinds are refused, naming the kinds they belong to.
+  Result<std::shared_ptr<const SourceSpec>> GetSourceSpec(const toml::table& table,
+                                                          const std::string& name) const {
+    const std::string label = "[[repo]] " + JsonQuote(name);
+    const auto& kinds = BuiltinSourceKinds();
+    std::vector<std::pair<const SourceKind*, const toml::node*>> chosen;
+    for (const SourceKind* kind : kinds) {
+      if (const toml::node* n = table.get(kind->selector())) chosen.push_back({kind, n});
+    }
+    std::sort(chosen.begin(), chosen.end(), [](const auto& a, const auto& b) {
+      return a.second->source().begin.line < b.second->source().begin.line;
+    });
+    std::string selectors;
+    std::string froms;
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      const char* sep = i == 0 ? "" : (i + 1 == kinds.size() ? " or " : ", ");
+      selectors += sep + JsonQuote(kinds[i]->selector());
+      froms += sep + std::string(kinds[i]->description()) + " (" + kinds[i]->selector() + ")";
+    }
+    if (chosen.empty()) {
+      return Error(table.source(),
+                   label + " has no \"sources\"; say where it comes from with " + selectors);
+    }
+    if (chosen.size() > 1) {
+      return Error(chosen[1].second->source(),
+                   label + " has both " + JsonQuote(chosen[0].first->selector()) + " and " +
+                       JsonQuote(chosen[1].first->selector()) + "; a repository comes from " +
+                       froms);
+    }
+    const SourceKind* kind = chosen[0].first;
+    const std::vector<std::string> own = kind->keys();
+    for (const auto& [key, value] : table) {
+      const std::string k(key.str());
+      if (std::find(own.begin(), own.end(), k) != own.end()) continue;
+      if (std::find(std::begin(kRepoCoreKeys), std::end(kRepoCoreKeys), k) !=
+          std::end(kRepoCoreKeys)) {
+        continue;
+      }
+      std::string owners;
+      std::string adds;
+      for (const SourceKind* other : kinds) {
+        auto keys = other->keys();
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) continue;
+        owners += (owners.empty() ? "" : " or ") + std::string(other->description());
+        adds += (adds.empty() ? "" : " or ") + JsonQuote(other->selector());
+      }
+      return Error(value.source(), label + " " + JsonQuote(k) + " belongs to " + owners + "; add " +
+                                       adds + " or remove it");
+    }
+    TomlRepoTable view(*this, table, name);
+    return kind->Parse(view);
   }
 
   const std::string& path_;

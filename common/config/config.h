@@ -5,26 +5,27 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/bandwidth/rate_limiter.h"
 #include "common/base/status.h"
-#include "common/transfer/rate_limiter.h"
+#include "common/source/source_kind.h"
 
 namespace sync_agent {
 
 inline constexpr const char* kDefaultConfigPath = "/etc/sync-agent/sync-agent.toml";
 
 struct RepoConfig {
-  std::string name;                  // "org/name"
-  std::vector<std::string> sources;  // publish roots: http://, https://, file:///abs/path
-  // Or a git remote (http://, https://, file:///abs or /abs) and the ref to
-  // follow (branch, tag, full ref or commit id). Exactly one of sources and
-  // git is set.
-  std::string git;
-  std::string ref;
-  // Sent as the Authorization header to every source (http(s) publish
-  // roots, the git remote and its Git LFS server); never logged or shown.
+  std::string name;  // "org/name"
+  // Where it comes from, as its source kind read it from the [[repo]] table
+  // (publish roots, a git remote, a hub; common/registry/source_kinds.h).
+  // Never null in a parsed config.
+  std::shared_ptr<const SourceSpec> source;
+  // Sent as the Authorization header to every source's own origin (http(s)
+  // publish roots, a git remote and its Git LFS server, a hub); never
+  // logged or shown.
   // At most one of authorization, token, token_env and token_file is set;
   // a token is sent as "Bearer <token>" (see ResolveAuthorization).
   std::string authorization;

@@ -174,7 +174,7 @@ Result<int64_t> EnsureRepoId(SqliteDatabase& db, const std::string& repo) {
 // Columns read by ReadRevision, for "SELECT <kRevisionColumns> FROM revisions r JOIN repos p".
 constexpr const char* kRevisionColumns =
     "r.id, r.revision, r.manifest_sha256, r.source, r.created, r.state, r.fetched_at_ms, "
-    "r.activated_at_ms, r.file_count, r.total_bytes, r.git_commit, r.git_tree";
+    "r.activated_at_ms, r.file_count, r.total_bytes, r.provenance";
 
 Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string& path) {
   RevisionRow row;
@@ -192,8 +192,9 @@ Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string&
   row.activated_at_ms = stmt.ColumnInt64(7);
   row.file_count = static_cast<uint64_t>(stmt.ColumnInt64(8));
   row.total_bytes = static_cast<uint64_t>(stmt.ColumnInt64(9));
-  row.git_commit = stmt.ColumnText(10);
-  row.git_tree = stmt.ColumnText(11);
+  SA_ASSIGN_OR_RETURN(row.provenance,
+                      ParseProvenanceJson(stmt.ColumnText(10), "sqlite " + path + " revision " +
+                                                                   row.revision + " provenance"));
   return row;
 }
 
@@ -581,8 +582,9 @@ Status StateDb::RecordRunFiles(int64_t run_id, const std::vector<RunFileRow>& fi
   SA_RETURN_IF_ERROR(clear.Run());
   SA_ASSIGN_OR_RETURN(
       SqliteStatement insert,
-      db_->Prepare("INSERT INTO run_files (run_id, path, sha256, size, method, basis_sha256, "
-                   "bytes_fetched, bytes_reused, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+      db_->Prepare(
+          "INSERT INTO run_files (run_id, path, sha256, size, method, basis_sha256, "
+          "bytes_fetched, bytes_reused, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
   for (const RunFileRow& f : files) {
     insert.Reset();
     SA_RETURN_IF_ERROR(insert.BindInt64(1, run_id));
@@ -679,8 +681,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   SA_ASSIGN_OR_RETURN(
       SqliteStatement insert_revision,
       db_->Prepare("INSERT INTO revisions (repo_id, revision, manifest_sha256, source, created, "
-                   "state, fetched_at_ms, file_count, total_bytes, git_commit, git_tree) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, 'staged', ?6, ?7, ?8, ?9, ?10)"));
+                   "state, fetched_at_ms, file_count, total_bytes, provenance) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, 'staged', ?6, ?7, ?8, ?9)"));
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(1, repo_id));
   SA_RETURN_IF_ERROR(insert_revision.BindText(2, manifest.revision));
   SA_RETURN_IF_ERROR(insert_revision.BindText(3, manifest_sha256));
@@ -689,8 +691,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(6, now));
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(7, static_cast<int64_t>(manifest.files.size())));
   SA_RETURN_IF_ERROR(insert_revision.BindInt64(8, static_cast<int64_t>(manifest.TotalBytes())));
-  SA_RETURN_IF_ERROR(insert_revision.BindTextOrNull(9, manifest.git_commit));
-  SA_RETURN_IF_ERROR(insert_revision.BindTextOrNull(10, manifest.git_tree));
+  SA_RETURN_IF_ERROR(insert_revision.BindTextOrNull(
+      9, manifest.provenance.empty() ? "" : ProvenanceToJson(manifest.provenance)));
   SA_RETURN_IF_ERROR(insert_revision.Run());
   int64_t revision_id = db_->LastInsertRowId();
 
@@ -698,8 +700,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   // what keeps 100k files well under a second.
   SA_ASSIGN_OR_RETURN(SqliteStatement insert_file,
                       db_->Prepare("INSERT INTO files (revision_id, path, size, mode, sha256, "
-                                   "xxh3_128, git_blob, git_lfs_oid) "
-                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+                                   "xxh3_128, provenance) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
   for (const ManifestEntry& file : manifest.files) {
     SA_RETURN_IF_ERROR(insert_file.BindInt64(1, revision_id));
     SA_RETURN_IF_ERROR(insert_file.BindText(2, file.path));
@@ -707,8 +709,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
     SA_RETURN_IF_ERROR(insert_file.BindInt64(4, file.mode));
     SA_RETURN_IF_ERROR(insert_file.BindText(5, file.sha256));
     SA_RETURN_IF_ERROR(insert_file.BindText(6, file.xxh3_128));
-    SA_RETURN_IF_ERROR(insert_file.BindTextOrNull(7, file.git_blob));
-    SA_RETURN_IF_ERROR(insert_file.BindTextOrNull(8, file.git_lfs ? file.sha256 : ""));
+    SA_RETURN_IF_ERROR(insert_file.BindTextOrNull(
+        7, file.provenance.empty() ? "" : ProvenanceToJson(file.provenance)));
     Status status = insert_file.Run();
     if (!status.ok()) return status.WithContext(context + ": file " + file.path);
     insert_file.Reset();
@@ -801,8 +803,8 @@ Result<std::vector<RevisionRow>> StateDb::ListRevisions(const std::string& repo)
 
 Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                      db_->Prepare("SELECT path, size, mode, sha256, xxh3_128, git_blob, "
-                                   "git_lfs_oid FROM files WHERE revision_id = ?1 ORDER BY path"));
+                      db_->Prepare("SELECT path, size, mode, sha256, xxh3_128, provenance "
+                                   "FROM files WHERE revision_id = ?1 ORDER BY path"));
   SA_RETURN_IF_ERROR(stmt.BindInt64(1, revision_id));
   std::vector<FileRow> files;
   while (true) {
@@ -814,8 +816,9 @@ Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
     row.mode = static_cast<uint32_t>(stmt.ColumnInt64(2));
     row.sha256 = stmt.ColumnText(3);
     row.xxh3_128 = stmt.ColumnText(4);
-    row.git_blob = stmt.ColumnText(5);
-    row.git_lfs_oid = stmt.ColumnText(6);
+    SA_ASSIGN_OR_RETURN(row.provenance,
+                        ParseProvenanceJson(stmt.ColumnText(5), "sqlite " + db_->path() + " file " +
+                                                                    row.path + " provenance"));
     files.push_back(std::move(row));
   }
   if (files.empty()) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/source_health.h"
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
 
@@ -43,8 +44,7 @@ struct RevisionRow {
   int64_t activated_at_ms = 0;  // 0 if never activated
   uint64_t file_count = 0;
   uint64_t total_bytes = 0;
-  std::string git_commit;  // revisions taken from git; "" otherwise
-  std::string git_tree;
+  Provenance provenance;  // from the manifest (e.g. a git commit and tree)
 };
 
 struct FileRow {
@@ -52,9 +52,8 @@ struct FileRow {
   uint64_t size = 0;
   uint32_t mode = 0;
   std::string sha256;
-  std::string xxh3_128;     // "" when the source gave none (see objects)
-  std::string git_blob;     // revisions taken from git; "" otherwise
-  std::string git_lfs_oid;  // a Git LFS file's oid; "" otherwise
+  std::string xxh3_128;   // "" when the source gave none (see objects)
+  Provenance provenance;  // from the manifest (e.g. the git blob at the path)
 };
 
 struct ObjectRow {
@@ -71,19 +70,7 @@ struct PollState {
   std::string pointer_sha256;  // sha256 of the pointer bytes
 };
 
-// What the agent knows of one source of a repository (table source_health).
-struct SourceHealthRow {
-  std::string url;
-  uint64_t requests = 0;
-  uint64_t errors = 0;
-  uint64_t bytes = 0;
-  uint32_t consecutive_errors = 0;
-  double latency_ms = 0;      // moving average time to the first byte (0: unknown)
-  double throughput_bps = 0;  // moving average bytes per second of one request (0: unknown)
-  std::string last_error;
-  int64_t last_error_at_ms = 0;
-  int64_t last_ok_at_ms = 0;
-};
+// SourceHealthRow (table source_health) is in common/base/source_health.h.
 
 enum class RunOutcome { kRunning, kUnchanged, kUpdated, kFailed, kInterrupted };
 const char* RunOutcomeName(RunOutcome o);

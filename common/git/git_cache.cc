@@ -36,8 +36,8 @@ using OdbPtr = GitPtr<git_odb, git_odb_free>;
 // libgit2's last error for a failed call, as a Status of the right kind.
 Status GitError(int rc, const std::string& context) {
   const git_error* e = git_error_last();
-  std::string message = e != nullptr && e->message != nullptr ? e->message
-                                                              : "libgit2 error " + std::to_string(rc);
+  std::string message =
+      e != nullptr && e->message != nullptr ? e->message : "libgit2 error " + std::to_string(rc);
   int klass = e != nullptr ? e->klass : 0;
   if (rc == GIT_ENOTFOUND) return Status::NotFound(context, message);
   if (klass == GIT_ERROR_NET || klass == GIT_ERROR_HTTP || klass == GIT_ERROR_SSL ||
@@ -77,8 +77,8 @@ Result<std::optional<LfsPointer>> ParseLfsPointer(std::string_view blob) {
   while (pos < blob.size()) {
     size_t eol = blob.find('\n', pos);
     if (eol == std::string_view::npos) {
-      return Status::Corruption(context, "line at byte " + std::to_string(pos) +
-                                             " does not end with a newline");
+      return Status::Corruption(
+          context, "line at byte " + std::to_string(pos) + " does not end with a newline");
     }
     std::string_view line = blob.substr(pos, eol - pos);
     size_t space = line.find(' ');
@@ -173,8 +173,8 @@ Result<std::unique_ptr<GitCache>> GitCache::Open(const std::string& dir, const s
     rc = git_repository_init(&raw, dir.c_str(), /*is_bare=*/1);
     if (rc < 0) return GitError(rc, "create git cache " + dir + " for " + url);
   } else if (rc < 0) {
-    return GitError(rc, "open git cache " + dir + " for " + url +
-                            " (move it aside and it is created again)");
+    return GitError(
+        rc, "open git cache " + dir + " for " + url + " (move it aside and it is created again)");
   }
   auto rep = std::make_unique<Rep>();
   rep->repo.reset(raw);
@@ -205,9 +205,9 @@ Result<RemoteRef> FindRemoteRef(git_repository* repo, const std::string& url,
     // found" for a local path that is no repository), the remote is the
     // problem, not the ref.
     const git_error* e = git_error_last();
-    return Status::Network("connect to git remote " + url,
-                           e != nullptr && e->message != nullptr ? e->message
-                                                                 : "libgit2 error " + std::to_string(rc));
+    return Status::Network(
+        "connect to git remote " + url,
+        e != nullptr && e->message != nullptr ? e->message : "libgit2 error " + std::to_string(rc));
   }
   const git_remote_head** heads = nullptr;
   size_t count = 0;
@@ -419,5 +419,7 @@ Result<std::string> GitCache::ReadBlob(const std::string& blob_id, uint64_t max_
   const char* data = static_cast<const char*>(git_blob_rawcontent(blob.get()));
   return std::string(data, size);
 }
+
+std::string GitCacheName(const std::string& url) { return Sha256Hex(url).substr(0, 16); }
 
 }  // namespace sync_agent

@@ -51,8 +51,8 @@ struct GitTreeEntry {
 struct GitTree {
   std::string commit;
   std::string tree_id;
-  int64_t commit_time = 0;  // committer time, Unix seconds
-  std::string parent;       // first parent commit id, "" for a root commit
+  int64_t commit_time = 0;            // committer time, Unix seconds
+  std::string parent;                 // first parent commit id, "" for a root commit
   std::vector<GitTreeEntry> entries;  // sorted by path
 };
 
@@ -97,6 +97,10 @@ class GitCache {
 // Makes libgit2 trust the CA certificates in this PEM file for https remotes
 // (process-wide).
 Status SetGitCaFile(const std::string& path);
+
+// The name of a remote's bare cache in a directory of caches: 16 hex digits
+// of the sha256 of its URL, so that each remote has its own.
+std::string GitCacheName(const std::string& url);
 
 // Whether a symlink at path with this target stays inside the repository.
 bool SymlinkStaysInside(std::string_view path, std::string_view target);

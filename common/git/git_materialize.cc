@@ -2,12 +2,12 @@
 
 #include <memory>
 
+#include "common/base/byte_sink.h"
 #include "common/base/log.h"
 #include "common/fs/env.h"
 #include "common/git/git_cache.h"
 #include "common/git/lfs_client.h"
 #include "common/git/lfs_reader.h"
-#include "common/source/source.h"
 #include "common/store/verifying_sink.h"
 
 namespace sync_agent {

@@ -10,7 +10,6 @@
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 #include "common/manifest/manifest.h"
-#include "common/source/source_impl.h"
 
 namespace sync_agent {
 namespace {
@@ -63,93 +62,98 @@ bool HasPrefixDir(const std::string& path, const std::string& dir) {
          path[dir.size()] == '/';
 }
 
-// "objects/ab/<sha256>" -> sha256, else "".
-std::string ObjectSha(const std::string& rel_path) {
-  if (rel_path.size() != 8 + 3 + 64 || rel_path.compare(0, 8, "objects/") != 0) return "";
-  std::string sha = rel_path.substr(11);
-  if (!IsLowerHex(sha, 64) || PublishedObjectPath(sha) != rel_path) return "";
-  return sha;
+// A git remote: http(s)://, file:///abs or /abs (a local repository).
+std::string NormalizeGitRemote(std::string_view in, std::string* out) {
+  if (!in.empty() && in.front() == '/') {
+    if (!IsValidUtf8(in) || HasControlOrSpace(in)) {
+      return "it contains a space or control character";
+    }
+    std::string why = NormalizeAbsolutePath(in, out);
+    return why.empty() ? "" : "the path " + why;
+  }
+  size_t sep = in.find("://");
+  std::string scheme = sep == std::string_view::npos ? "" : std::string(in.substr(0, sep));
+  if (scheme != "http" && scheme != "https" && scheme != "file") {
+    return "use https://host/path.git, http://host/path.git, file:///path or /path "
+           "(ssh remotes are not supported)";
+  }
+  return NormalizeSourceUrl(in, out);
 }
 
 }  // namespace
 
-GitSource::GitSource(std::string url, Env* env, SourceOptions options)
+GitSource::GitSource(std::string url, std::string repo, std::string ref, std::string cache_dir,
+                     SourceOptions options)
     : url_(std::move(url)),
-      env_(env),
+      repo_(std::move(repo)),
+      ref_(std::move(ref)),
+      cache_dir_(std::move(cache_dir)),
+      env_(options.env != nullptr ? options.env : Env::Default()),
       options_(std::move(options)),
-      lfs_(env, url_, LfsHttpOptions(options_), options_.authorization) {}
+      lfs_(env_, url_, LfsHttpOptions(options_), options_.authorization) {}
 
 GitSource::~GitSource() = default;
 
-std::string GitSource::Context() const { return "git " + url_ + " " + options_.git.ref; }
+std::string GitSource::Context() const { return "git " + url_ + " " + ref_; }
 
 Status GitSource::OpenCache() {
   if (cache_) return Status::OK();
   if (!options_.ca_file.empty()) SA_RETURN_IF_ERROR(SetGitCaFile(options_.ca_file));
-  SA_RETURN_IF_ERROR(CreateDirs(env_, DirName(options_.git.cache_dir), 0755));
-  SA_ASSIGN_OR_RETURN(cache_, GitCache::Open(options_.git.cache_dir, url_, GitHeaders(options_)));
+  SA_RETURN_IF_ERROR(CreateDirs(env_, DirName(cache_dir_), 0755));
+  SA_ASSIGN_OR_RETURN(cache_, GitCache::Open(cache_dir_, url_, GitHeaders(options_)));
   return Status::OK();
 }
 
-Result<PointerFetch> GitSource::FetchPointer(const std::string& repo,
-                                             const PointerValidators* prev) {
+Result<PollResult> GitSource::Poll(const PollValidators* prev) {
   SA_RETURN_IF_ERROR(OpenCache().WithContext(Context()));
-  auto resolved = cache_->ResolveRemote(options_.git.ref);
+  auto resolved = cache_->ResolveRemote(ref_);
   if (!resolved.ok()) return resolved.status().WithContext(Context());
   std::string commit = *resolved;
-  PointerFetch out;
+  PollResult out;
   if (prev != nullptr && prev->etag == commit) {
     out.not_modified = true;
     out.validators = *prev;
     return out;
   }
   if (!cache_->HasCommit(commit)) {
-    auto fetched = cache_->Fetch(options_.git.ref, options_.cancel);
+    auto fetched = cache_->Fetch(ref_, options_.cancel);
     if (!fetched.ok()) return fetched.status().WithContext(Context());
     if (*fetched != commit) {
       LogInfo("the ref moved while fetching; taking the newer commit",
-              {{"remote", url_}, {"ref", options_.git.ref}, {"commit", *fetched}});
+              {{"remote", url_}, {"ref", ref_}, {"commit", *fetched}});
       commit = *fetched;
     }
   }
-  SA_RETURN_IF_ERROR(BuildManifest(repo, commit).WithContext(Context() + " commit " + commit));
-  RevisionPointer pointer;
-  pointer.repo = repo;
-  pointer.revision = commit;
-  pointer.manifest = PublishedManifestPath(commit);
-  pointer.manifest_sha256 = Sha256Hex(manifest_text_);
-  pointer.published = FormatIsoTime(SystemTime::clock::now());
-  out.body = SerializePointer(pointer);
+  SA_RETURN_IF_ERROR(BuildManifest(commit).WithContext(Context() + " commit " + commit));
+  out.revision = commit;
+  out.fingerprint = commit;
   out.validators.etag = commit;
-  out.validators.pointer_sha256 = Sha256Hex(out.body);
   return out;
 }
 
-Result<std::string> GitSource::FetchManifest(const std::string& repo,
-                                             const std::string& revision) {
-  if (revision != manifest_commit_) {
+Result<RevisionListing> GitSource::FetchRevision(const PollResult& poll) {
+  if (poll.revision != manifest_commit_) {
     SA_RETURN_IF_ERROR(OpenCache().WithContext(Context()));
-    if (!cache_->HasCommit(revision)) {
-      return Status::NotFound(Context(), "commit " + revision + " is not in the cache");
+    if (!cache_->HasCommit(poll.revision)) {
+      return Status::NotFound(Context(), "commit " + poll.revision + " is not in the cache");
     }
-    SA_RETURN_IF_ERROR(BuildManifest(repo, revision).WithContext(Context() + " commit " + revision));
+    SA_RETURN_IF_ERROR(
+        BuildManifest(poll.revision).WithContext(Context() + " commit " + poll.revision));
   }
-  return manifest_text_;
+  return RevisionListing{manifest_, Sha256Hex(manifest_text_)};
 }
 
-Status GitSource::BuildManifest(const std::string& repo, const std::string& commit) {
+Status GitSource::BuildManifest(const std::string& commit) {
   SA_ASSIGN_OR_RETURN(GitTree tree, cache_->ReadTree(commit));
   Manifest m;
-  m.repo = repo;
+  m.repo = repo_;
   m.revision = commit;
   m.created = FormatIsoTime(SystemTime::clock::from_time_t(static_cast<time_t>(tree.commit_time)));
   m.parent = tree.parent;
-  m.git_commit = commit;
-  m.git_tree = tree.tree_id;
+  m.provenance = {{"kind", "git"}, {"commit", commit}, {"tree", tree.tree_id}};
 
   std::map<std::string, ManifestEntry> files;  // by path
   std::vector<const GitTreeEntry*> links;
-  std::map<std::string, Content> contents;
   for (const GitTreeEntry& e : tree.entries) {
     if (e.kind == GitTreeEntry::Kind::kSubmodule) {
       LogWarning("skipping a git submodule (its files are not mirrored)",
@@ -163,7 +167,7 @@ Status GitSource::BuildManifest(const std::string& repo, const std::string& comm
     ManifestEntry f;
     f.path = e.path;
     f.mode = e.kind == GitTreeEntry::Kind::kExecutable ? 0755 : 0644;
-    f.git_blob = e.id;
+    f.provenance["blob"] = e.id;
     auto known = blob_digests_.find(e.id);
     if (known == blob_digests_.end()) {
       SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(e.id, e.size));
@@ -183,9 +187,7 @@ Status GitSource::BuildManifest(const std::string& repo, const std::string& comm
     f.sha256 = known->second.sha256;
     f.xxh3_128 = known->second.xxh3_128;
     f.size = known->second.size;
-    f.git_lfs = known->second.lfs;
-    // The same content may be both a regular blob and an LFS object; either serves.
-    contents.emplace(f.sha256, Content{f.git_lfs, f.git_lfs ? "" : e.id, f.size});
+    if (known->second.lfs) f.provenance["lfs"] = "true";
     files.emplace(f.path, std::move(f));
   }
 
@@ -208,9 +210,9 @@ Status GitSource::BuildManifest(const std::string& repo, const std::string& comm
         continue;
       }
       if (target.empty() || HasPrefixDir(link->path, target)) {
-        return Status::InvalidArgument("symlink " + link->path,
-                                       "points to \"" + link->target +
-                                           "\", a directory that contains the link itself");
+        return Status::InvalidArgument(
+            "symlink " + link->path,
+            "points to \"" + link->target + "\", a directory that contains the link itself");
       }
       if (blocked(target)) {
         waiting.push_back(link);
@@ -241,94 +243,117 @@ Status GitSource::BuildManifest(const std::string& repo, const std::string& comm
   SA_RETURN_IF_ERROR(ValidateManifest(m));
   manifest_text_ = SerializeManifest(m);
   manifest_commit_ = commit;
-  contents_ = std::move(contents);
+  sizes_.clear();
+  for (const ManifestEntry& f : m.files) sizes_[f.sha256] = f.size;
+  manifest_ = std::move(m);
   return Status::OK();
 }
 
-Status GitSource::FetchFile(const std::string& repo, const std::string& rel_path, uint64_t offset,
-                            ObjectSink* sink) {
-  const std::string sha = ObjectSha(rel_path);
-  if (sha.empty()) {
-    return Status::NotFound(FileLocation(repo, rel_path),
-                            "a git source publishes no signatures or deltas");
+Result<GitSource::Place> GitSource::PlaceOf(const ContentRef& content) const {
+  auto blob = content.provenance.find("blob");
+  if (blob == content.provenance.end() || !IsLowerHex(blob->second, 40)) {
+    return Status::NotFound(url_ + " " + content.path,
+                            "the manifest entry names no git blob for content " + content.sha256);
   }
-  auto it = contents_.find(sha);
-  if (it == contents_.end()) {
-    return Status::NotFound(FileLocation(repo, rel_path),
-                            "no file of commit " + manifest_commit_ + " has this content");
-  }
-  const Content& c = it->second;
-  if (c.lfs) {
-    Status s = lfs_.Read({sha, c.size}, offset, sink);
-    return s.WithContext(Context());
-  }
+  return Place{content.provenance.count("lfs") > 0, blob->second};
+}
+
+Status GitSource::FetchContent(const ContentRef& content, uint64_t offset, ObjectSink* sink) {
+  SA_ASSIGN_OR_RETURN(Place place, PlaceOf(content));
+  if (place.lfs)
+    return lfs_.Read({content.sha256, content.size}, offset, sink).WithContext(Context());
   SA_RETURN_IF_ERROR(OpenCache().WithContext(Context()));
-  SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(c.blob, c.size));
+  SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(place.blob, content.size));
   if (offset > blob.size()) offset = 0;
   SA_RETURN_IF_ERROR(sink->Begin(offset));
   for (size_t at = offset; at < blob.size(); at += kChunk) {
     if (options_.cancel != nullptr && options_.cancel->load()) {
-      return Status::Cancelled(FileLocation(repo, rel_path), "stop requested");
+      return Status::Cancelled(ContentLocation(content), "stop requested");
     }
     SA_RETURN_IF_ERROR(sink->Write(blob.data() + at, std::min(kChunk, blob.size() - at)));
   }
   return Status::OK();
 }
 
-Status GitSource::FetchRanges(const std::string& repo, const std::string& rel_path,
-                              uint64_t file_size, const std::vector<ByteRange>& ranges,
-                              const RangeSink& sink) {
-  const std::string where = FileLocation(repo, rel_path);
-  const std::string sha = ObjectSha(rel_path);
-  auto it = sha.empty() ? contents_.end() : contents_.find(sha);
-  if (it == contents_.end()) {
-    return Status::NotFound(where, sha.empty() ? "a git source publishes no signatures or deltas"
-                                               : "no file of commit " + manifest_commit_ +
-                                                     " has this content");
+Status GitSource::FetchContentRanges(const ContentRef& content,
+                                     const std::vector<ByteRange>& ranges, const RangeSink& sink) {
+  const std::string where = ContentLocation(content);
+  SA_ASSIGN_OR_RETURN(Place place, PlaceOf(content));
+  auto known = sizes_.find(content.sha256);
+  if (known != sizes_.end() && known->second != content.size) {
+    return FileSizeMismatch(where, known->second, content.size, "the commit's tree");
   }
-  const Content& c = it->second;
-  if (c.size != file_size) {
-    return FileSizeMismatch(where, c.size, file_size, "the commit's tree");
-  }
-  SA_RETURN_IF_ERROR(CheckRangesArgument(where, file_size, ranges));
-  if (c.lfs) {
+  SA_RETURN_IF_ERROR(CheckRangesArgument(where, content.size, ranges));
+  if (place.lfs) {
     for (const ByteRange& r : ranges) {
       if (options_.cancel != nullptr && options_.cancel->load()) {
         return Status::Cancelled(where, "stop requested");
       }
-      SA_RETURN_IF_ERROR(lfs_.ReadRange({sha, c.size}, r, sink).WithContext(Context()));
+      SA_RETURN_IF_ERROR(
+          lfs_.ReadRange({content.sha256, content.size}, r, sink).WithContext(Context()));
     }
     return Status::OK();
   }
   SA_RETURN_IF_ERROR(OpenCache().WithContext(Context()));
-  SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(c.blob, c.size));
+  SA_ASSIGN_OR_RETURN(std::string blob, cache_->ReadBlob(place.blob, content.size));
+  if (blob.size() != content.size) {
+    return FileSizeMismatch(where, blob.size(), content.size, "the commit's tree");
+  }
   for (const ByteRange& r : ranges) {
     SA_RETURN_IF_ERROR(sink(r.offset, blob.data() + r.offset, static_cast<size_t>(r.length)));
   }
   return Status::OK();
 }
 
-bool GitSource::ChunksHelp(const std::string& sha256) const {
-  auto it = contents_.find(sha256);
-  return it != contents_.end() && it->second.lfs && !lfs_.local();
+bool GitSource::ChunksHelp(const ContentRef& content) const {
+  return content.provenance.count("lfs") > 0 && !lfs_.local();
 }
 
 std::unique_ptr<Source> GitSource::Fork() const {
-  auto fork = std::make_unique<GitSource>(url_, env_, options_);
+  auto fork = std::make_unique<GitSource>(url_, repo_, ref_, cache_dir_, options_);
   fork->manifest_commit_ = manifest_commit_;
+  fork->manifest_ = manifest_;
   fork->manifest_text_ = manifest_text_;
-  fork->contents_ = contents_;
   fork->blob_digests_ = blob_digests_;
+  fork->sizes_ = sizes_;
   return fork;
 }
 
-std::string GitSource::FileLocation(const std::string& /*repo*/,
-                                    const std::string& rel_path) const {
-  const std::string sha = ObjectSha(rel_path);
-  auto it = sha.empty() ? contents_.end() : contents_.find(sha);
-  if (it == contents_.end()) return url_ + " (" + rel_path + ")";
-  if (it->second.lfs) return lfs_.Location({sha, it->second.size});
-  return url_ + " blob " + it->second.blob;
+std::string GitSource::ContentLocation(const ContentRef& content) const {
+  auto place = PlaceOf(content);
+  if (!place.ok()) return url_ + " (" + content.path + ")";
+  if (place->lfs) return lfs_.Location({content.sha256, content.size});
+  return url_ + " blob " + place->blob;
+}
+
+// --- The git kind ------------------------------------------------------------
+
+Result<std::unique_ptr<Source>> GitSpec::Make(const std::string& url, const std::string& repo,
+                                              const SourceOptions& options) const {
+  if (options.state_dir.empty()) {
+    return Status::InvalidArgument("git " + url, "a git source needs a state_dir for its cache");
+  }
+  // One bare cache per remote URL.
+  const std::string cache = JoinPath(options.state_dir, "git/" + GitCacheName(url) + ".git");
+  return std::unique_ptr<Source>(new GitSource(url, repo, ref_, cache, options));
+}
+
+std::vector<SpecField> GitSpec::Describe() const { return {{"git", remote_}, {"ref", ref_}}; }
+
+Result<std::shared_ptr<const SourceSpec>> GitKind::Parse(const RepoTable& table) const {
+  std::string git;
+  SA_RETURN_IF_ERROR(table.GetString("git", &git));
+  std::string remote;
+  std::string why = NormalizeGitRemote(git, &remote);
+  if (!why.empty()) {
+    return table.Error("git", table.label() + " git " + JsonQuote(git) + " is not valid: " + why);
+  }
+  std::string ref = "main";
+  SA_RETURN_IF_ERROR(table.GetString("ref", &ref));
+  if (HasControlOrSpace(ref) || ref.find("..") != std::string::npos) {
+    return table.Error("ref", table.label() + " ref " + JsonQuote(ref) + " is not a valid git ref");
+  }
+  return std::shared_ptr<const SourceSpec>(std::make_shared<GitSpec>(remote, ref));
 }
 
 }  // namespace sync_agent

@@ -4,8 +4,8 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include "common/base/byte_sink.h"
 #include "common/base/json_text.h"
-#include "common/source/source.h"
 
 namespace sync_agent {
 namespace {
@@ -129,9 +129,8 @@ Status DownloadFailed(const LfsObject& object, const LfsDownload& action, const 
     return Status::NotFound("git lfs object " + object.oid,
                             "missing on the LFS server (HTTP 404 for " + action.href + ")");
   }
-  return Status::Network("git lfs object " + object.oid, "HTTP " + std::to_string(r.status) +
-                                                             " " + r.reason + " from " +
-                                                             action.href);
+  return Status::Network("git lfs object " + object.oid, "HTTP " + std::to_string(r.status) + " " +
+                                                             r.reason + " from " + action.href);
 }
 
 }  // namespace
@@ -171,8 +170,7 @@ Status LfsClient::Download(const LfsObject& object, const LfsDownload& action, u
   return Status::OK();
 }
 
-Status LfsClient::DownloadRange(const LfsObject& object, const LfsDownload& action,
-                                ByteRange range,
+Status LfsClient::DownloadRange(const LfsObject& object, const LfsDownload& action, ByteRange range,
                                 const std::function<Status(uint64_t, const char*, size_t)>& sink) {
   const std::string what = "git lfs object " + object.oid;
   HttpRequest req;
@@ -185,19 +183,19 @@ Status LfsClient::DownloadRange(const LfsObject& object, const LfsDownload& acti
     if (r.status == 200) {
       return Status::Unsupported(what, action.href + " ignores Range requests (answered 200)");
     }
-    if (r.range_first.value_or(0) != range.offset || (r.range_total && *r.range_total != object.size)) {
-      return Status::Network(what, action.href + " answered another range than bytes " +
-                                       std::to_string(range.offset) + "-" +
-                                       std::to_string(range.end() - 1) + " of " +
-                                       std::to_string(object.size));
+    if (r.range_first.value_or(0) != range.offset ||
+        (r.range_total && *r.range_total != object.size)) {
+      return Status::Network(
+          what, action.href + " answered another range than bytes " + std::to_string(range.offset) +
+                    "-" + std::to_string(range.end() - 1) + " of " + std::to_string(object.size));
     }
     return Status::OK();
   };
   SA_ASSIGN_OR_RETURN(HttpResponse resp, client_.Send(req, [&](const char* data, size_t n) {
-                        Status s = sink(at, data, n);
-                        at += n;
-                        return s;
-                      }));
+    Status s = sink(at, data, n);
+    at += n;
+    return s;
+  }));
   if (resp.status != 206) return DownloadFailed(object, action, resp);
   if (at != range.end()) {
     return Status::Network(what, action.href + " sent " + std::to_string(at - range.offset) +

@@ -2,8 +2,8 @@
 
 #include <vector>
 
+#include "common/base/byte_sink.h"
 #include "common/fs/env.h"
-#include "common/source/source.h"
 
 namespace sync_agent {
 namespace {
@@ -42,9 +42,9 @@ std::string LfsReader::Location(const LfsObject& object) const {
 Result<LfsDownload> LfsReader::Action(const LfsObject& object) {
   SA_ASSIGN_OR_RETURN(auto actions, client_.Batch({object}));
   if (actions.size() != 1) {
-    return Status::Corruption("git lfs batch request to " + client_.endpoint(),
-                              "answered for " + std::to_string(actions.size()) +
-                                  " objects, one was asked");
+    return Status::Corruption(
+        "git lfs batch request to " + client_.endpoint(),
+        "answered for " + std::to_string(actions.size()) + " objects, one was asked");
   }
   return actions[0];
 }
@@ -63,8 +63,7 @@ Result<std::string> LfsReader::LocalPath(const LfsObject& object) {
   }
   return Status::NotFound("git lfs object " + object.oid,
                           "missing from the local remote's LFS store (" +
-                              JoinPath(local_dir_, ".git/" + rel) +
-                              "); run `git lfs fetch` there");
+                              JoinPath(local_dir_, ".git/" + rel) + "); run `git lfs fetch` there");
 }
 
 Status LfsReader::ReadLocal(const LfsObject& object, uint64_t offset, ObjectSink* sink) {

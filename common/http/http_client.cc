@@ -22,10 +22,10 @@
 #include <limits>
 #include <mutex>
 
+#include "common/bandwidth/rate_limiter.h"
 #include "common/base/time_util.h"
 #include "common/http/byteranges.h"
 #include "common/http/http_text.h"
-#include "common/transfer/rate_limiter.h"
 
 namespace sync_agent {
 namespace {
@@ -34,7 +34,6 @@ std::string MethodName(const HttpRequest& request) {
   if (request.post_body) return "POST";
   return request.head ? "HEAD" : "GET";
 }
-
 
 // The sink receives the body in pieces of up to this size.
 constexpr size_t kBodyPieceBytes = 1 << 20;
@@ -703,7 +702,8 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         req.setContentLength64(static_cast<Poco::Int64>(request.post_body->size()));
         if (!request.content_type.empty()) req.setContentType(request.content_type);
         std::ostream& body = session.sendRequest(req);
-        body.write(request.post_body->data(), static_cast<std::streamsize>(request.post_body->size()));
+        body.write(request.post_body->data(),
+                   static_cast<std::streamsize>(request.post_body->size()));
         body.flush();
       } else {
         session.sendRequest(req);

@@ -163,7 +163,114 @@ Status ParseDeltaInfo(const Object::Ptr& f, const std::string& what, ManifestEnt
   return Status::OK();
 }
 
+constexpr size_t kMaxProvenanceEntries = 16;
+constexpr size_t kMaxProvenanceKey = 32;
+constexpr size_t kMaxProvenanceValue = 256;
+
+// A "provenance" object of strings, if present.
+Status ParseProvenanceOf(const Object::Ptr& obj, const std::string& what, Provenance* out) {
+  if (!obj->has("provenance")) return Status::OK();
+  const std::string pwhat = what + " provenance";
+  Object::Ptr p = obj->getObject("provenance");
+  if (p.isNull()) return Malformed(pwhat, "is not an object");
+  for (const auto& [key, value] : *p) {
+    if (!value.isString()) return Malformed(pwhat, JsonQuote(key) + " is not a string");
+    (*out)[key] = value.extract<std::string>();
+  }
+  return Status::OK();
+}
+
+// Manifests written by sync-agent 0.1's `publish --git` carry their git ids
+// in "git" objects; they are read into the generic record.
+Status ParseLegacyGitRevision(const Object::Ptr& obj, Provenance* out) {
+  if (!obj->has("git")) return Status::OK();
+  Object::Ptr git = obj->getObject("git");
+  if (git.isNull()) return Malformed("manifest", "\"git\" is not an object");
+  SA_RETURN_IF_ERROR(CheckKnownKeys(git, {"commit", "tree"}, "manifest git"));
+  SA_ASSIGN_OR_RETURN(std::string commit, GetString(git, "commit", "manifest git"));
+  SA_ASSIGN_OR_RETURN(std::string tree, GetString(git, "tree", "manifest git"));
+  (*out)["kind"] = "git";
+  (*out)["commit"] = commit;
+  (*out)["tree"] = tree;
+  return Status::OK();
+}
+
+Status ParseLegacyGitFile(const Object::Ptr& f, const std::string& what, Provenance* out) {
+  if (!f->has("git")) return Status::OK();
+  Object::Ptr git = f->getObject("git");
+  if (git.isNull()) return Malformed(what, "\"git\" is not an object");
+  SA_RETURN_IF_ERROR(CheckKnownKeys(git, {"blob", "lfs"}, what + " git"));
+  SA_ASSIGN_OR_RETURN(std::string blob, GetString(git, "blob", what + " git"));
+  (*out)["blob"] = blob;
+  if (git->has("lfs")) {
+    Poco::Dynamic::Var lfs = git->get("lfs");
+    if (!lfs.isBoolean()) return Malformed(what, "git lfs is not true or false");
+    if (lfs.extract<bool>()) (*out)["lfs"] = "true";
+  }
+  return Status::OK();
+}
+
+bool IsProvenanceKey(std::string_view k) {
+  return !k.empty() && k.size() <= kMaxProvenanceKey && std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool IsProvenanceValue(std::string_view v) {
+  return !v.empty() && v.size() <= kMaxProvenanceValue &&
+         std::all_of(v.begin(), v.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
 }  // namespace
+
+std::string ProvenanceToJson(const Provenance& provenance) {
+  std::string out = "{";
+  for (const auto& [key, value] : provenance) {
+    if (out.size() > 1) out += ", ";
+    out += JsonQuote(key) + ": " + JsonQuote(value);
+  }
+  return out + "}";
+}
+
+Result<Provenance> ParseProvenanceJson(std::string_view json, std::string_view what) {
+  Provenance out;
+  if (json.empty()) return out;
+  SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, what));
+  for (const auto& [key, value] : *obj) {
+    if (!value.isString()) return Malformed(what, JsonQuote(key) + " is not a string");
+    out[key] = value.extract<std::string>();
+  }
+  SA_RETURN_IF_ERROR(ValidateProvenance(out, what));
+  return out;
+}
+
+Status ValidateProvenance(const Provenance& provenance, std::string_view what) {
+  if (provenance.size() > kMaxProvenanceEntries) {
+    return Status::InvalidArgument(
+        what, "has more than " + std::to_string(kMaxProvenanceEntries) + " entries");
+  }
+  for (const auto& [key, value] : provenance) {
+    if (!IsProvenanceKey(key)) {
+      return Status::InvalidArgument(
+          what, "key " + JsonQuote(key) + " is not 1-32 characters of [a-z0-9_]");
+    }
+    if (!IsProvenanceValue(value)) {
+      return Status::InvalidArgument(what,
+                                     JsonQuote(key) + " is not 1-256 printable ASCII characters");
+    }
+    if ((key == "commit" || key == "tree" || key == "blob") && !IsLowerHex(value, 40)) {
+      return Status::InvalidArgument(what, JsonQuote(key) + " " + JsonQuote(value) +
+                                               " is not a git id of 40 lowercase hex digits");
+    }
+    if (key == "lfs" && value != "true") {
+      return Status::InvalidArgument(what, "\"lfs\" must be \"true\" when present");
+    }
+  }
+  if (provenance.count("lfs") && !provenance.count("blob")) {
+    return Status::InvalidArgument(what, "a Git LFS file (\"lfs\") needs its pointer's \"blob\"");
+  }
+  return Status::OK();
+}
 
 uint64_t Manifest::TotalBytes() const {
   uint64_t total = 0;
@@ -220,10 +327,7 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
     return Status::InvalidArgument("manifest parent " + JsonQuote(m.parent),
                                    "must be 1-128 characters of [A-Za-z0-9._-]");
   }
-  if (m.git_commit.empty() != m.git_tree.empty() ||
-      (!m.git_commit.empty() && (!IsLowerHex(m.git_commit, 40) || !IsLowerHex(m.git_tree, 40)))) {
-    return Status::InvalidArgument("manifest git", "needs a commit and a tree of 40 lowercase hex digits");
-  }
+  SA_RETURN_IF_ERROR(ValidateProvenance(m.provenance, "manifest provenance"));
   if (m.files.size() > limits.max_files) {
     return Status::InvalidArgument("manifest", "lists " + std::to_string(m.files.size()) +
                                                    " files, more than the limit of " +
@@ -264,13 +368,7 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
       return Status::InvalidArgument(EntryLabel(i, e.path),
                                      "xxh3_128 is not 32 lowercase hex digits");
     }
-    if (!e.git_blob.empty() && !IsLowerHex(e.git_blob, 40)) {
-      return Status::InvalidArgument(EntryLabel(i, e.path),
-                                     "git blob is not 40 lowercase hex digits");
-    }
-    if (e.git_lfs && e.git_blob.empty()) {
-      return Status::InvalidArgument(EntryLabel(i, e.path), "git lfs file without a git blob");
-    }
+    SA_RETURN_IF_ERROR(ValidateProvenance(e.provenance, EntryLabel(i, e.path) + " provenance"));
   }
   // A path that is a file must not also be a directory of another path.
   for (size_t i = 0; i < m.files.size(); ++i) {
@@ -293,9 +391,7 @@ std::string SerializeManifest(const Manifest& m) {
   out += "  \"revision\": " + JsonQuote(m.revision) + ",\n";
   out += "  \"created\": " + JsonQuote(m.created) + ",\n";
   if (!m.parent.empty()) out += "  \"parent\": " + JsonQuote(m.parent) + ",\n";
-  if (!m.git_commit.empty()) {
-    out += "  \"git\": {\"commit\": \"" + m.git_commit + "\", \"tree\": \"" + m.git_tree + "\"},\n";
-  }
+  if (!m.provenance.empty()) out += "  \"provenance\": " + ProvenanceToJson(m.provenance) + ",\n";
   out += "  \"file_count\": " + std::to_string(m.files.size()) + ",\n";
   out += "  \"total_size\": " + std::to_string(m.TotalBytes()) + ",\n";
   out += "  \"files\": [";
@@ -309,9 +405,7 @@ std::string SerializeManifest(const Manifest& m) {
     out += ", \"mode\": \"" + std::string(mode) + "\"";
     out += ", \"sha256\": \"" + e.sha256 + "\"";
     if (!e.xxh3_128.empty()) out += ", \"xxh3_128\": \"" + e.xxh3_128 + "\"";
-    if (!e.git_blob.empty()) {
-      out += ", \"git\": {\"blob\": \"" + e.git_blob + "\"" + (e.git_lfs ? ", \"lfs\": true" : "") + "}";
-    }
+    if (!e.provenance.empty()) out += ", \"provenance\": " + ProvenanceToJson(e.provenance);
     if (e.signature.present()) {
       out += ", \"signature\": {\"block_len\": " + std::to_string(e.signature.block_len) +
              ", \"strong_len\": " + std::to_string(e.signature.strong_len) +
@@ -342,22 +436,16 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     SA_RETURN_IF_ERROR(CheckFormat("manifest", format, kManifestFormat));
     m.format = static_cast<int>(format);
   }
-  SA_RETURN_IF_ERROR(CheckKnownKeys(
-      obj,
-      {"format", "repo", "revision", "created", "parent", "git", "file_count", "total_size",
-       "files"},
-      "manifest"));
+  SA_RETURN_IF_ERROR(CheckKnownKeys(obj,
+                                    {"format", "repo", "revision", "created", "parent",
+                                     "provenance", "git", "file_count", "total_size", "files"},
+                                    "manifest"));
   SA_ASSIGN_OR_RETURN(m.repo, GetString(obj, "repo", "manifest"));
   SA_ASSIGN_OR_RETURN(m.revision, GetString(obj, "revision", "manifest"));
   SA_ASSIGN_OR_RETURN(m.created, GetString(obj, "created", "manifest"));
   SA_ASSIGN_OR_RETURN(m.parent, GetString(obj, "parent", "manifest", false));
-  if (obj->has("git")) {
-    Object::Ptr git = obj->getObject("git");
-    if (git.isNull()) return Malformed("manifest", "\"git\" is not an object");
-    SA_RETURN_IF_ERROR(CheckKnownKeys(git, {"commit", "tree"}, "manifest git"));
-    SA_ASSIGN_OR_RETURN(m.git_commit, GetString(git, "commit", "manifest git"));
-    SA_ASSIGN_OR_RETURN(m.git_tree, GetString(git, "tree", "manifest git"));
-  }
+  SA_RETURN_IF_ERROR(ParseProvenanceOf(obj, "manifest", &m.provenance));
+  SA_RETURN_IF_ERROR(ParseLegacyGitRevision(obj, &m.provenance));
   SystemTime created;
   if (!ParseIsoTime(m.created, &created)) {
     return Status::InvalidArgument("manifest created " + JsonQuote(m.created),
@@ -380,7 +468,9 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     SA_ASSIGN_OR_RETURN(e.path, GetString(f, "path", what));
     what = EntryLabel(i, e.path);
     SA_RETURN_IF_ERROR(CheckKnownKeys(
-        f, {"path", "size", "mode", "sha256", "xxh3_128", "signature", "deltas", "git"}, what));
+        f,
+        {"path", "size", "mode", "sha256", "xxh3_128", "signature", "deltas", "provenance", "git"},
+        what));
     SA_ASSIGN_OR_RETURN(e.size, GetUnsigned(f, "size", what));
     SA_ASSIGN_OR_RETURN(std::string mode, GetString(f, "mode", what));
     char* end = nullptr;
@@ -391,17 +481,8 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
     e.mode = static_cast<uint32_t>(mode_value);
     SA_ASSIGN_OR_RETURN(e.sha256, GetString(f, "sha256", what));
     SA_ASSIGN_OR_RETURN(e.xxh3_128, GetString(f, "xxh3_128", what, false));
-    if (f->has("git")) {
-      Object::Ptr git = f->getObject("git");
-      if (git.isNull()) return Malformed(what, "\"git\" is not an object");
-      SA_RETURN_IF_ERROR(CheckKnownKeys(git, {"blob", "lfs"}, what + " git"));
-      SA_ASSIGN_OR_RETURN(e.git_blob, GetString(git, "blob", what + " git"));
-      if (git->has("lfs")) {
-        Poco::Dynamic::Var lfs = git->get("lfs");
-        if (!lfs.isBoolean()) return Malformed(what, "git lfs is not true or false");
-        e.git_lfs = lfs.extract<bool>();
-      }
-    }
+    SA_RETURN_IF_ERROR(ParseProvenanceOf(f, what, &e.provenance));
+    SA_RETURN_IF_ERROR(ParseLegacyGitFile(f, what, &e.provenance));
     SA_RETURN_IF_ERROR(ParseDeltaInfo(f, what, &e));
     m.files.push_back(std::move(e));
   }

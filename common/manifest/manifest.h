@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,24 @@ inline constexpr int kManifestFormat = 1;
 inline constexpr int kPointerFormat = 1;
 // Manifests larger than this are refused before parsing.
 inline constexpr uint64_t kMaxManifestBytes = 512ULL << 20;
+
+// Where a revision or a file came from, as its source tells it: a small set
+// of named values, one generic record for every kind of source. Keys are 1 to
+// 32 of [a-z0-9_], values 1 to 256 printable ASCII characters, at most 16
+// entries. The keys in use (schema/manifest_format.md):
+//   revision: "kind" (git, hub), "commit" and "tree" (40-hex git ids), "ref"
+//   file:     "blob" (the 40-hex git blob at the path: the content, or for a
+//             Git LFS file its pointer), "lfs" ("true": the blob is a Git LFS
+//             pointer whose oid is the entry's sha256)
+// "commit", "tree" and "blob" must be 40 lowercase hex digits, "lfs" "true".
+using Provenance = std::map<std::string, std::string>;
+
+// Provenance as a JSON object ("{}" when empty), and back. Parsing checks the
+// rules above; what names the record in messages.
+std::string ProvenanceToJson(const Provenance& provenance);
+Result<Provenance> ParseProvenanceJson(std::string_view json, std::string_view what);
+// Checks a record by the rules above.
+Status ValidateProvenance(const Provenance& provenance, std::string_view what);
 
 // A librsync signature of a file's content, published beside the objects.
 struct SignatureRef {
@@ -45,21 +64,20 @@ struct ManifestEntry {
   std::string xxh3_128;
   SignatureRef signature;        // optional: absent for small files
   std::vector<DeltaRef> deltas;  // optional: from previous revisions' contents
-  // Optional, for revisions taken from git: the blob the commit's tree holds
-  // at this path (for a Git LFS file, the pointer's blob; its oid is sha256).
-  std::string git_blob;
-  bool git_lfs = false;
+  // Optional: what the source says of this file beyond its content (see
+  // Provenance), e.g. the git blob a commit holds at this path.
+  Provenance provenance;
 };
 
 struct Manifest {
   int format = kManifestFormat;
-  std::string repo;                  // "org/name"
-  std::string revision;              // opaque id, see IsValidRevisionId
-  std::string created;               // ISO-8601 UTC
-  std::string parent;                // previous revision id, empty for the first
-  // Optional, for revisions taken from git (the revision is the commit id).
-  std::string git_commit;
-  std::string git_tree;
+  std::string repo;      // "org/name"
+  std::string revision;  // opaque id, see IsValidRevisionId
+  std::string created;   // ISO-8601 UTC
+  std::string parent;    // previous revision id, empty for the first
+  // Optional: what the source says of the revision (see Provenance), e.g.
+  // the git commit and tree it was taken from.
+  Provenance provenance;
   std::vector<ManifestEntry> files;  // sorted by path
 
   uint64_t TotalBytes() const;

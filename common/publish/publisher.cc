@@ -205,10 +205,9 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
     entry.mode = f.mode;
     entry.sha256 = d.sha256;
     entry.xxh3_128 = d.xxh3_128;
-    auto git = opt.git.files.find(f.rel);
-    if (git != opt.git.files.end()) {
-      entry.git_blob = git->second.blob;
-      entry.git_lfs = git->second.lfs;
+    auto provenance = opt.file_provenance.find(f.rel);
+    if (provenance != opt.file_provenance.end()) {
+      entry.provenance = provenance->second;
     }
     m.files.push_back(std::move(entry));
   }
@@ -241,8 +240,7 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
   SystemTime now = std::chrono::system_clock::now();
   m.created = FormatIsoTime(now);
   m.parent = has_previous ? previous.revision : "";
-  m.git_commit = opt.git.commit;
-  m.git_tree = opt.git.tree;
+  m.provenance = opt.provenance;
   m.revision = opt.revision;
   if (m.revision.empty()) {
     // Time, then content: ids sort by publication and differ when content does.

@@ -23,17 +23,6 @@ namespace sync_agent {
 
 class Env;
 
-// What a revision published from git was in git, recorded in its manifest.
-struct PublishGitInfo {
-  std::string commit;
-  std::string tree;
-  struct File {
-    std::string blob;  // the blob at this path (an LFS file's pointer blob)
-    bool lfs = false;
-  };
-  std::map<std::string, File> files;  // by path
-};
-
 struct PublishOptions {
   std::string input_dir;         // the repository's working directory
   std::string repo;              // "org/name"
@@ -41,7 +30,10 @@ struct PublishOptions {
   std::string revision;          // optional: a revision id to use instead of the generated one
   bool allow_unchanged = false;  // publish a new revision even if content did not change
   DeltaPublishOptions deltas;    // signatures and deltas for large files
-  PublishGitInfo git;            // optional: for publish --git
+  // Optional: recorded in the manifest as the revision's and the files'
+  // provenance (publish --git: the commit, tree and blob ids).
+  Provenance provenance;
+  std::map<std::string, Provenance> file_provenance;  // by path
 };
 
 struct PublishResult {

@@ -14,9 +14,9 @@
 #include <optional>
 #include <string>
 
+#include "common/base/byte_sink.h"
 #include "common/base/status.h"
 #include "common/hash/content_hasher.h"
-#include "common/source/source.h"
 
 namespace sync_agent {
 

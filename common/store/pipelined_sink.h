@@ -24,8 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/byte_sink.h"
 #include "common/base/status.h"
-#include "common/source/source.h"
 
 namespace sync_agent {
 
@@ -74,9 +74,9 @@ class PipelinedSink final : public ObjectSink {
   std::vector<std::unique_ptr<Stage>> stages_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Buffer*> free_;  // guarded by mu_
-  bool quit_ = false;         // guarded by mu_
-  Status error_;              // first stage error; guarded by mu_
+  std::deque<Buffer*> free_;   // guarded by mu_
+  bool quit_ = false;          // guarded by mu_
+  Status error_;               // first stage error; guarded by mu_
   Buffer* filling_ = nullptr;  // transfer thread only
 };
 

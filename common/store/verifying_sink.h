@@ -8,9 +8,9 @@
 #include <functional>
 #include <string>
 
+#include "common/base/byte_sink.h"
 #include "common/base/status.h"
 #include "common/hash/content_hasher.h"
-#include "common/source/source.h"
 
 namespace sync_agent {
 

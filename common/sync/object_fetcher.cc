@@ -115,7 +115,6 @@ class ScopedRemove {
   std::string path_;
 };
 
-
 // Splits groups of ranges so that none asks for more than max_bytes, keeping
 // their order: large ranges (an appended tail, a rewritten tensor) become
 // several requests that connections can fetch at once.
@@ -155,15 +154,12 @@ class RangePrefetcher {
     uint64_t offset;
     std::string data;
   };
-  RangePrefetcher(SourceSet* sources, ConnectionBudget* budget, const std::string& repo,
-                  const std::string& rel, uint64_t file_size,
+  RangePrefetcher(SourceSet* sources, ConnectionBudget* budget, const ContentRef& content,
                   const std::vector<std::vector<ByteRange>>& groups, int connections,
                   const std::atomic<bool>* cancel)
       : sources_(sources),
         budget_(budget),
-        repo_(repo),
-        rel_(rel),
-        file_size_(file_size),
+        content_(content),
         groups_(groups),
         cancel_(cancel),
         results_(groups.size()),
@@ -231,18 +227,17 @@ class RangePrefetcher {
         auto start = SourceSet::Clock::now();
         SourceSet::Clock::duration first{};
         if (source && (budget_ == nullptr || budget_->Acquire(cancel_))) {
-          s = source->FetchRanges(repo_, rel_, file_size_, groups_[i],
-                                  [&](uint64_t offset, const char* data, size_t n) -> Status {
-                                    if (got == 0) first = SourceSet::Clock::now() - start;
-                                    got += n;
-                                    if (!pieces.empty() &&
-                                        pieces.back().offset + pieces.back().data.size() == offset) {
-                                      pieces.back().data.append(data, n);
-                                    } else {
-                                      pieces.push_back({offset, std::string(data, n)});
-                                    }
-                                    return Status::OK();
-                                  });
+          s = source->FetchContentRanges(
+              content_, groups_[i], [&](uint64_t offset, const char* data, size_t n) -> Status {
+                if (got == 0) first = SourceSet::Clock::now() - start;
+                got += n;
+                if (!pieces.empty() && pieces.back().offset + pieces.back().data.size() == offset) {
+                  pieces.back().data.append(data, n);
+                } else {
+                  pieces.push_back({offset, std::string(data, n)});
+                }
+                return Status::OK();
+              });
           if (budget_ != nullptr) budget_->Release();
         } else if (source) {
           s = Status::Cancelled("prefetch", "stop");
@@ -267,9 +262,7 @@ class RangePrefetcher {
 
   SourceSet* sources_;
   ConnectionBudget* budget_;
-  const std::string& repo_;
-  const std::string& rel_;
-  const uint64_t file_size_;
+  const ContentRef& content_;
   const std::vector<std::vector<ByteRange>>& groups_;
   const std::atomic<bool>* cancel_;
   std::mutex mu_;
@@ -292,6 +285,7 @@ ObjectFetcher::ObjectFetcher(ObjectStore* store, Source* source, std::string rep
 bool ObjectFetcher::Cancelled() const { return options_.cancel && options_.cancel->load(); }
 
 Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const ManifestEntry& entry,
+                                          const ContentRef& content,
                                           const std::vector<LocalCandidate>& candidates) {
   FetchOutcome outcome;
   std::vector<std::string> notes;
@@ -304,10 +298,9 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
   };
   auto fall_back = [&](const std::string& way, const Status& s) {
     notes.push_back(way + " failed: " + s.ToString());
-    LogWarning("falling back", {{"repo", repo_},
-                                {"path", object.first_path},
-                                {"way", way},
-                                {"error", s.ToString()}});
+    LogWarning(
+        "falling back",
+        {{"repo", repo_}, {"path", object.first_path}, {"way", way}, {"error", s.ToString()}});
   };
 
   // 1. A published delta from content this node holds: the smallest.
@@ -349,9 +342,8 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
     std::string signature;
     Status s = FetchSignature(object, entry, &signature, &outcome);
     if (s.ok()) {
-      s = TryRanges(object, entry.signature, signature, *candidate, whole_cost,
-                    /*allow_aligned=*/true, &outcome,
-                    &not_worth_it, &used_aligned);
+      s = TryRanges(object, content, entry.signature, signature, *candidate, whole_cost,
+                    /*allow_aligned=*/true, &outcome, &not_worth_it, &used_aligned);
     }
     if (s.code() == Status::Code::kCorruption && used_aligned) {
       // A weak sum matched wrong bytes (rare) or the old content changed:
@@ -359,9 +351,8 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
       LogWarning("the aligned block match did not verify; matching with strong sums",
                  {{"repo", repo_}, {"path", object.first_path}, {"error", s.ToString()}});
       notes.push_back("the aligned block match did not verify (" + s.ToString() + ")");
-      s = TryRanges(object, entry.signature, signature, *candidate, whole_cost,
-                    /*allow_aligned=*/false, &outcome,
-                    &not_worth_it, &used_aligned);
+      s = TryRanges(object, content, entry.signature, signature, *candidate, whole_cost,
+                    /*allow_aligned=*/false, &outcome, &not_worth_it, &used_aligned);
     }
     if (s.ok() && !not_worth_it) {
       outcome.note = joined();
@@ -379,7 +370,7 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
   uint64_t fetched_before = outcome.bytes_fetched;
   outcome = FetchOutcome();
   outcome.bytes_fetched = fetched_before;
-  SA_RETURN_IF_ERROR(FetchWhole(object, &outcome));
+  SA_RETURN_IF_ERROR(FetchWhole(object, content, &outcome));
   outcome.note = joined();
   return outcome;
 }
@@ -387,15 +378,14 @@ Result<FetchOutcome> ObjectFetcher::Fetch(const ObjectFetch& object, const Manif
 Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
                                FetchOutcome* outcome) {
   Env* env = store_->env();
-  const std::string rel = PublishedDeltaPath(delta.from_sha256, object.sha256);
-  const std::string where = source_->FileLocation(repo_, rel);
+  const std::string where = source_->DeltaLocation(object.sha256, delta);
   const std::string tmp = store_->PartialPath(delta.sha256) + ".delta";
   ScopedRemove remove_tmp(env, tmp);
   {
     SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
     VerifyingSink sink("delta " + where, delta.size, delta.sha256,
                        [&file](const char* data, size_t n) { return file->Append(data, n); });
-    Status s = source_->FetchFile(repo_, rel, 0, &sink);
+    Status s = source_->FetchDelta(object.sha256, delta, &sink);
     outcome->bytes_fetched += sink.received();
     SA_RETURN_IF_ERROR(s);
     SA_RETURN_IF_ERROR(sink.Verify());
@@ -406,9 +396,9 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
   SA_ASSIGN_OR_RETURN(auto basis, env->NewRandomAccessFile(store_->ObjectPath(delta.from_sha256)));
   SA_ASSIGN_OR_RETURN(auto delta_file, env->NewRandomAccessFile(tmp));
 
-  ObjectDownload dl(store_, {object.sha256, object.xxh3_128, object.size},
-                    where + " applied to " + Short(delta.from_sha256) + " (" + object.first_path +
-                        ")");
+  ObjectDownload dl(
+      store_, {object.sha256, object.xxh3_128, object.size},
+      where + " applied to " + Short(delta.from_sha256) + " (" + object.first_path + ")");
   uint64_t copied = 0;
   Status s;
   {
@@ -441,20 +431,19 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
 Status ObjectFetcher::FetchSignature(const ObjectFetch& object, const ManifestEntry& entry,
                                      std::string* signature, FetchOutcome* outcome) {
   const SignatureRef& ref = entry.signature;
-  const std::string sig_rel = PublishedSignaturePath(object.sha256, ref.block_len);
-  VerifyingSink sink("signature " + source_->FileLocation(repo_, sig_rel), ref.size, ref.sha256,
-                     [signature](const char* data, size_t n) {
+  VerifyingSink sink("signature " + source_->SignatureLocation(object.sha256, ref), ref.size,
+                     ref.sha256, [signature](const char* data, size_t n) {
                        signature->append(data, n);
                        return Status::OK();
                      });
-  Status s = source_->FetchFile(repo_, sig_rel, 0, &sink);
+  Status s = source_->FetchSignature(object.sha256, ref, &sink);
   outcome->bytes_fetched += sink.received();
   SA_RETURN_IF_ERROR(s);
   return sink.Verify();
 }
 
-Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& ref,
-                                const std::string& signature,
+Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ContentRef& content,
+                                const SignatureRef& ref, const std::string& signature,
                                 const LocalCandidate& candidate, uint64_t whole_cost,
                                 bool allow_aligned, FetchOutcome* outcome, bool* not_worth_it,
                                 bool* used_aligned) {
@@ -503,8 +492,8 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
   if (aligned) {
     plan = std::move(*aligned);
   } else {
-    SA_ASSIGN_OR_RETURN(plan, MatchSignature(signature, object.size, *old, *old_size,
-                                             options_.match_threads));
+    SA_ASSIGN_OR_RETURN(
+        plan, MatchSignature(signature, object.size, *old, *old_size, options_.match_threads));
   }
   LogInfo("matched the signature against local content",
           {{"repo", repo_},
@@ -534,8 +523,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
     return Status::OK();
   }
 
-  const std::string obj_rel = PublishedObjectPath(object.sha256);
-  const std::string where = source_->FileLocation(repo_, obj_rel);
+  const std::string where = source_->ContentLocation(content);
   ObjectDownload dl(store_, {object.sha256, object.xxh3_128, object.size},
                     "ranges of " + where + " with blocks of " + Short(candidate.sha256) + " (" +
                         object.first_path + ")");
@@ -548,7 +536,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
     std::unique_ptr<RangePrefetcher> prefetch;
     if (parallel && groups.size() > 1) {
       prefetch = std::make_unique<RangePrefetcher>(
-          options_.sources, options_.budget, repo_, obj_rel, object.size, groups,
+          options_.sources, options_.budget, content, groups,
           std::min<int>(options_.connections_per_file, static_cast<int>(groups.size())),
           options_.cancel);
     }
@@ -572,7 +560,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
         // Not prefetched (a source failed, or refuses several ranges): this
         // thread asks for it, as without prefetching.
       }
-      s = source_->FetchRanges(repo_, obj_rel, object.size, groups[i], sink);
+      s = source_->FetchContentRanges(content, groups[i], sink);
       if (s.code() == Status::Code::kUnsupported && groups[i].size() > 1) {
         // Servers and CDNs that cap ranges per request (nginx's max_ranges)
         // answer several with the whole file: ask one range at a time from
@@ -589,7 +577,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
         }
         groups = std::move(single);
         i = 0;
-        s = source_->FetchRanges(repo_, obj_rel, object.size, groups[0], sink);
+        s = source_->FetchContentRanges(content, groups[0], sink);
       }
     }
     if (prefetch) {
@@ -613,15 +601,16 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const SignatureRef& r
   return Status::OK();
 }
 
-Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcome) {
-  if (options_.sources != nullptr && source_->ChunksHelp(object.sha256) &&
+Status ObjectFetcher::FetchWhole(const ObjectFetch& object, const ContentRef& content,
+                                 FetchOutcome* outcome) {
+  if (options_.sources != nullptr && source_->ChunksHelp(content) &&
       object.size >= kMinChunkedBytes) {
     ChunkedDownloadOptions co;
     co.connections = options_.connections_per_file;
     co.budget = options_.budget;
     co.cancel = options_.cancel;
     co.on_bytes = options_.on_bytes;
-    ChunkedDownload chunked(store_, options_.sources, repo_,
+    ChunkedDownload chunked(store_, options_.sources, repo_, content,
                             {object.sha256, object.xxh3_128, object.size}, object.first_path, co);
     auto got = chunked.Run();
     if (got.ok()) {
@@ -636,7 +625,7 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcom
   }
   SA_RETURN_IF_ERROR(ChunksToSequentialPartial(store_, object.sha256, object.size));
 
-  const std::string origin = source_->ObjectLocation(repo_, object.sha256);
+  const std::string origin = source_->ContentLocation(content);
   std::mt19937_64 rng(std::random_device{}());
   uint32_t network_failures = 0;
   bool restarted = false;
@@ -663,7 +652,7 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, FetchOutcome* outcom
     } else {
       // Receive on this thread; hash and write on another.
       PipelinedSink pipe(&dl);
-      s = source_->FetchObject(repo_, object.sha256, offset, &pipe);
+      s = source_->FetchContent(content, offset, &pipe);
       // Whatever arrived before a failure is kept, for a retry or the next run.
       Status drained = pipe.Drain();
       if (s.ok()) s = drained;

@@ -25,6 +25,7 @@
 
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
+#include "common/source/source.h"
 #include "common/sync/sync_plan.h"
 #include "common/transfer/chunked_download.h"
 #include "common/transfer/source_set.h"
@@ -32,7 +33,6 @@
 namespace sync_agent {
 
 class ObjectStore;
-class Source;
 
 // A content the node holds that may share blocks with the new one.
 struct LocalCandidate {
@@ -77,12 +77,13 @@ inline constexpr uint64_t kMinChunkedBytes = 8ULL << 20;
 class ObjectFetcher {
  public:
   // store, source must outlive the fetcher. repo names the repository at the source.
-  ObjectFetcher(ObjectStore* store, Source* source, std::string repo,
-                ObjectFetcherOptions options);
+  ObjectFetcher(ObjectStore* store, Source* source, std::string repo, ObjectFetcherOptions options);
 
-  // entry: the manifest entry that names this content (signature, deltas).
+  // entry: the manifest entry that names this content (signature, deltas);
+  // content: what the source is asked for (ContentOf the entry).
   // candidates: local contents to match against, best first.
   Result<FetchOutcome> Fetch(const ObjectFetch& object, const ManifestEntry& entry,
+                             const ContentRef& content,
                              const std::vector<LocalCandidate>& candidates);
 
  private:
@@ -91,10 +92,11 @@ class ObjectFetcher {
                         std::string* signature, FetchOutcome* outcome);
   // allow_aligned: large candidates may be matched with MatchAligned (weak
   // sums only; *used_aligned tells); otherwise MatchSignature.
-  Status TryRanges(const ObjectFetch& object, const SignatureRef& ref, const std::string& signature,
-                   const LocalCandidate& candidate, uint64_t whole_cost, bool allow_aligned,
-                   FetchOutcome* outcome, bool* not_worth_it, bool* used_aligned);
-  Status FetchWhole(const ObjectFetch& object, FetchOutcome* outcome);
+  Status TryRanges(const ObjectFetch& object, const ContentRef& content, const SignatureRef& ref,
+                   const std::string& signature, const LocalCandidate& candidate,
+                   uint64_t whole_cost, bool allow_aligned, FetchOutcome* outcome,
+                   bool* not_worth_it, bool* used_aligned);
+  Status FetchWhole(const ObjectFetch& object, const ContentRef& content, FetchOutcome* outcome);
   bool Cancelled() const;
 
   ObjectStore* store_;

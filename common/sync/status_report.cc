@@ -1,8 +1,8 @@
 #include "common/sync/status_report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 
 #include "common/base/json_text.h"
@@ -61,6 +61,25 @@ std::string SavingText(const RunRow& r) {
 }
 
 // "http://a: ok, 45.2 MiB/s per connection, 12 ms to the first byte, 2 errors in 130 requests"
+// "git:             <remote> ref <ref> (tree <id>)": the kind's settings,
+// then what the active revision's provenance adds to its id.
+std::string OriginText(const RepoStatus& r) {
+  std::string line = "  " + r.origin[0].key + ":";
+  line.append(line.size() < 19 ? 19 - line.size() : 1, ' ');
+  line += r.origin[0].value;
+  for (size_t i = 1; i < r.origin.size(); ++i)
+    line += " " + r.origin[i].key + " " + r.origin[i].value;
+  if (r.active) {
+    std::string extra;
+    for (const auto& [key, value] : r.active->provenance) {
+      if (key == "kind" || value == r.active->revision) continue;
+      extra += (extra.empty() ? "" : ", ") + key + " " + value;
+    }
+    if (!extra.empty()) line += " (" + extra + ")";
+  }
+  return line + "\n";
+}
+
 std::string SourceText(const StatusReport& rep, const SourceHealthRow& h) {
   std::string o = h.url + ": ";
   if (h.consecutive_errors > 0) {
@@ -72,7 +91,8 @@ std::string SourceText(const StatusReport& rep, const SourceHealthRow& h) {
   if (h.throughput_bps > 0) {
     o += ", " + FormatBytes(static_cast<uint64_t>(h.throughput_bps)) + "/s per connection";
   }
-  if (h.latency_ms > 0) o += ", " + std::to_string(static_cast<uint64_t>(h.latency_ms)) + " ms to the first byte";
+  if (h.latency_ms > 0)
+    o += ", " + std::to_string(static_cast<uint64_t>(h.latency_ms)) + " ms to the first byte";
   o += ", " + std::to_string(h.errors) + " errors in " + std::to_string(h.requests) + " requests";
   if (h.errors > 0 && !h.last_error.empty()) {
     o += " (last " + Age(rep.now_ms, h.last_error_at_ms) + ": " + h.last_error + ")";
@@ -155,8 +175,8 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
     for (const RepoConfig& rc : config.repos) {
       if (rc.name != name) continue;
       r.configured = true;
-      r.git = rc.git;
-      r.ref = rc.ref;
+      r.kind = rc.source->kind();
+      r.origin = rc.source->Describe();
     }
     for (const auto& s : summaries) {
       if (s.name != name) continue;
@@ -202,19 +222,16 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     } else {
       o += "  active revision: none\n";
     }
-    if (!r.git.empty()) {
-      o += "  git:             " + r.git + " ref " + r.ref;
-      if (r.active && !r.active->git_tree.empty()) o += " (tree " + r.active->git_tree + ")";
-      o += "\n";
-    }
+    if (!r.origin.empty()) o += OriginText(r);
     if (r.last_run) {
       const RunRow& lr = *r.last_run;
       int64_t when = lr.finished_at_ms ? lr.finished_at_ms : lr.started_at_ms;
       o += std::string("  last run:        ") + RunOutcomeName(lr.outcome) + " " +
            Age(rep.now_ms, when) + " (" + Iso(when) + ")";
       if (lr.outcome == RunOutcome::kUpdated) {
-        o += ", downloaded " + FormatBytes(lr.bytes_downloaded) + ", files already here: " +
-             std::to_string(lr.files_reused) + " (" + FormatBytes(lr.bytes_reused) + ")";
+        o += ", downloaded " + FormatBytes(lr.bytes_downloaded) +
+             ", files already here: " + std::to_string(lr.files_reused) + " (" +
+             FormatBytes(lr.bytes_reused) + ")";
       }
       o += "\n";
       if (!lr.error.empty()) o += "  last error:      " + lr.error + "\n";
@@ -233,7 +250,8 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
              FormatBytes(r.saving.changed_bytes) + " of changed files from local content)\n";
       }
     }
-    for (const SourceHealthRow& h : r.sources) o += "  source:          " + SourceText(rep, h) + "\n";
+    for (const SourceHealthRow& h : r.sources)
+      o += "  source:          " + SourceText(rep, h) + "\n";
     if (r.stale || r.failing) o += "  problem:         " + r.problem + "\n";
     if (detail) {
       o += "  revisions:\n";
@@ -291,15 +309,9 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     } else {
       o += ",\"active_revision\":null,\"activated_at\":null";
     }
-    if (!r.git.empty()) {
-      o += ",\"git\":{\"remote\":" + JsonQuote(r.git) + ",\"ref\":" + JsonQuote(r.ref) +
-           ",\"tree\":" +
-           (r.active && !r.active->git_tree.empty() ? JsonQuote(r.active->git_tree)
-                                                    : std::string("null")) +
-           "}";
-    } else {
-      o += ",\"git\":null";
-    }
+    o += ",\"origin\":{\"kind\":" + (r.kind.empty() ? std::string("null") : JsonQuote(r.kind));
+    for (const SpecField& f : r.origin) o += "," + JsonQuote(f.key) + ":" + JsonQuote(f.value);
+    o += "},\"provenance\":" + (r.active ? ProvenanceToJson(r.active->provenance) : "null");
     o += ",\"last_run\":";
     if (r.last_run) {
       AppendRunJson(&o, *r.last_run);
@@ -321,7 +333,8 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
       o += ",\"bytes\":" + std::to_string(h.bytes);
       o += ",\"throughput_bps\":" + std::to_string(static_cast<uint64_t>(h.throughput_bps));
       o += ",\"latency_ms\":" + std::to_string(static_cast<uint64_t>(h.latency_ms));
-      o += ",\"last_error\":" + (h.last_error.empty() ? std::string("null") : JsonQuote(h.last_error));
+      o += ",\"last_error\":" +
+           (h.last_error.empty() ? std::string("null") : JsonQuote(h.last_error));
       o += ",\"last_error_at\":" +
            (h.last_error_at_ms ? JsonQuote(Iso(h.last_error_at_ms)) : std::string("null"));
       o += ",\"last_ok_at\":" +

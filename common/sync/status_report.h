@@ -15,17 +15,18 @@ namespace sync_agent {
 
 struct RepoStatus {
   std::string name;
-  bool configured = true;  // false: in the database but no longer in the config
-  std::string git, ref;    // a git repository: the remote and ref it follows
+  bool configured = true;         // false: in the database but no longer in the config
+  std::string kind;               // the source kind ("publish", "git", "hub"); "" if unconfigured
+  std::vector<SpecField> origin;  // its settings, as the kind describes them
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;
-  std::optional<RunRow> last_update;  // last run that activated a revision
-  SavingTotals saving;                // over all updates
+  std::optional<RunRow> last_update;     // last run that activated a revision
+  SavingTotals saving;                   // over all updates
   std::vector<SourceHealthRow> sources;  // what the agent learnt of each source
-  bool stale = false;    // no successful check within stale_after
-  bool failing = false;  // the last run failed or was interrupted
-  std::string problem;   // one line for humans when stale or failing
+  bool stale = false;                    // no successful check within stale_after
+  bool failing = false;                  // the last run failed or was interrupted
+  std::string problem;                   // one line for humans when stale or failing
   // Details, only for a single-repository report.
   std::vector<RevisionRow> revisions;
   std::vector<RunRow> runs;

@@ -50,8 +50,7 @@ struct SyncEngine::RunContext {
   std::unique_ptr<SourceSet> sources;             // those serving the revision being synced
   std::unique_ptr<Source> source;
   std::string source_url;
-  PointerFetch pointer_fetch;
-  RevisionPointer pointer;
+  PollResult poll;
   Manifest manifest;
   std::string manifest_sha256;
   SyncPlan plan;
@@ -76,8 +75,8 @@ SyncEngine::SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceF
       limiter_(options_.bandwidth_limit, options_.bandwidth_schedule),
       budget_(options_.connections_total) {
   if (!factory_) {
-    factory_ = [env](const std::string& url, const SourceOptions& o) {
-      return MakeSource(url, env, o);
+    factory_ = [](const RepoConfig& repo, const std::string& url, const SourceOptions& o) {
+      return repo.source->Make(url, repo.name, o);
     };
   }
 }
@@ -269,15 +268,10 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   so.cancel = &ctx->stop;
   so.ca_file = options_.ca_file;
   so.limiter = &limiter_;
+  so.env = env_;
+  so.state_dir = options_.state_dir;
   SA_ASSIGN_OR_RETURN(so.authorization, ResolveAuthorization(repo));
-  ctx->urls = repo.sources;
-  if (!repo.git.empty()) {
-    // A git remote: its bare cache lives in state_dir, one per remote URL.
-    ctx->urls = {repo.git};
-    so.git.ref = repo.ref.empty() ? "main" : repo.ref;
-    so.git.cache_dir =
-        JoinPath(options_.state_dir, "git/" + Sha256Hex(repo.git).substr(0, 16) + ".git");
-  }
+  ctx->urls = repo.source->urls();
   SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(repo.name));
   for (const std::string& url : ctx->urls) ctx->health[url].url = url;
   for (SourceHealthRow& row : known) {
@@ -289,24 +283,25 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
     const SourceHealthRow& ha = ctx->health[a];
     const SourceHealthRow& hb = ctx->health[b];
-    if ((ha.consecutive_errors > 0) != (hb.consecutive_errors > 0)) return hb.consecutive_errors > 0;
+    if ((ha.consecutive_errors > 0) != (hb.consecutive_errors > 0))
+      return hb.consecutive_errors > 0;
     return ha.throughput_bps > hb.throughput_bps;
   });
 
   // The first source that answers wins; the others are fallbacks.
   Status last_error;
   for (const std::string& url : order) {
-    auto source = factory_(url, so);
+    auto source = factory_(repo, url, so);
     if (!source.ok()) {
       last_error = source.status();
       continue;
     }
     SA_ASSIGN_OR_RETURN(auto prev, db_->GetPollState(repo.name, url));
-    PointerValidators validators;
+    PollValidators validators;
     bool have_prev =
         prev.has_value() && !ctx->active_revision.empty() && prev->revision == ctx->active_revision;
     if (have_prev) validators = {prev->etag, prev->last_modified, prev->pointer_sha256};
-    auto fetched = (*source)->FetchPointer(repo.name, have_prev ? &validators : nullptr);
+    auto fetched = (*source)->Poll(have_prev ? &validators : nullptr);
     NotePoll(&ctx->health[url], fetched.status());
     if (!fetched.ok()) {
       if (fetched.status().IsCancelled()) return fetched.status();
@@ -319,7 +314,7 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
     }
     ctx->source = std::move(source).value();
     ctx->source_url = url;
-    ctx->pointer_fetch = std::move(fetched).value();
+    ctx->poll = std::move(fetched).value();
     break;
   }
   if (!ctx->source) {
@@ -335,25 +330,24 @@ void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
   std::vector<SourceHealthRow> usable = {ctx->health[ctx->source_url]};
   for (const std::string& url : ctx->urls) {
     if (url == ctx->source_url || ctx->stop.load()) continue;
-    // The source's pointer must name the same revision with the same manifest.
-    auto pointer = [&]() -> Result<RevisionPointer> {
-      SA_ASSIGN_OR_RETURN(auto source, factory_(url, ctx->source_options));
-      SA_ASSIGN_OR_RETURN(PointerFetch fetched, source->FetchPointer(repo.name, nullptr));
-      return ParsePointer(fetched.body);
+    // The source must serve the same revision with the same content.
+    auto poll = [&]() -> Result<PollResult> {
+      SA_ASSIGN_OR_RETURN(auto source, factory_(repo, url, ctx->source_options));
+      return source->Poll(nullptr);
     }();
-    NotePoll(&ctx->health[url], pointer.status());
-    if (!pointer.ok()) {
+    NotePoll(&ctx->health[url], poll.status());
+    if (!poll.ok()) {
       LogWarning("source not used for this run",
-                 {{"repo", repo.name}, {"source", url}, {"error", pointer.status().ToString()}});
+                 {{"repo", repo.name}, {"source", url}, {"error", poll.status().ToString()}});
       continue;
     }
-    if (pointer->repo != repo.name || pointer->manifest_sha256 != ctx->pointer.manifest_sha256) {
+    if (poll->revision != ctx->poll.revision || poll->fingerprint != ctx->poll.fingerprint) {
       // Never mixed in: its files may belong to another revision.
       LogInfo("source serves another revision; not used for this run",
               {{"repo", repo.name},
                {"source", url},
-               {"serves", pointer->revision},
-               {"syncing", ctx->pointer.revision}});
+               {"serves", poll->revision},
+               {"syncing", ctx->poll.revision}});
       continue;
     }
     usable.push_back(ctx->health[url]);
@@ -364,11 +358,11 @@ void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
   const std::string primary_url = ctx->source_url;
   ctx->sources = std::make_unique<SourceSet>(
       usable,
-      [factory, so, primary, primary_url](const std::string& url) -> Result<std::unique_ptr<Source>> {
-        if (url == primary_url) {
-          if (std::unique_ptr<Source> fork = primary->Fork()) return fork;
-        }
-        return factory(url, so);
+      [factory, so, primary, primary_url,
+       &repo](const std::string& url) -> Result<std::unique_ptr<Source>> {
+        // The polled source knows the revision being synced: its forks serve it.
+        if (url == primary_url) return primary->Fork();
+        return factory(repo, url, so);
       },
       options_.retry);
 }
@@ -389,51 +383,28 @@ void SyncEngine::SaveHealth(RunContext* ctx) {
 Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   SA_RETURN_IF_ERROR(Poll(repo, ctx));
 
-  if (ctx->pointer_fetch.not_modified) {
+  if (ctx->poll.not_modified) {
     ctx->unchanged = true;
     return Status::OK();
   }
-  auto pointer = ParsePointer(ctx->pointer_fetch.body);
-  if (!pointer.ok()) {
-    return pointer.status().WithContext("source " + ctx->source_url + " serves a bad pointer for " +
-                                        repo.name);
-  }
-  ctx->pointer = std::move(pointer).value();
-  if (ctx->pointer.repo != repo.name) {
-    return Status::InvalidArgument(
-        "source " + ctx->source_url,
-        "the pointer for " + repo.name + " names repository " + ctx->pointer.repo);
-  }
-  PollState poll{ctx->pointer_fetch.validators.etag, ctx->pointer_fetch.validators.last_modified,
-                 ctx->pointer.revision, ctx->pointer_fetch.validators.pointer_sha256};
-  if (ctx->pointer.revision == ctx->active_revision &&
+  PollState poll{ctx->poll.validators.etag, ctx->poll.validators.last_modified, ctx->poll.revision,
+                 ctx->poll.validators.digest};
+  if (ctx->poll.revision == ctx->active_revision &&
       ctx->mirror->HasTree(repo.name, ctx->active_revision)) {
     ctx->unchanged = true;
     return db_->SetPollState(repo.name, ctx->source_url, poll);
   }
 
-  // Manifest: verified against the pointer, then validated, before any disk write.
-  SA_ASSIGN_OR_RETURN(std::string manifest_text,
-                      ctx->source->FetchManifest(repo.name, ctx->pointer.revision));
-  ctx->manifest_sha256 = Sha256Hex(manifest_text);
-  if (ctx->manifest_sha256 != ctx->pointer.manifest_sha256) {
-    return Status::Corruption("manifest of " + repo.name + " revision " + ctx->pointer.revision,
-                              "sha256 " + ctx->manifest_sha256 + " differs from the pointer's " +
-                                  ctx->pointer.manifest_sha256 +
-                                  " (truncated or replaced in transit)");
-  }
-  auto manifest = ParseManifest(manifest_text);
-  if (!manifest.ok()) {
-    return manifest.status().WithContext("revision " + ctx->pointer.revision + " of " + repo.name +
-                                         " from " + ctx->source_url);
-  }
-  ctx->manifest = std::move(manifest).value();
-  if (ctx->manifest.repo != repo.name || ctx->manifest.revision != ctx->pointer.revision) {
+  // The manifest: checked by the source and validated before any disk write.
+  SA_ASSIGN_OR_RETURN(RevisionListing listing, ctx->source->FetchRevision(ctx->poll));
+  if (listing.manifest.repo != repo.name || listing.manifest.revision != ctx->poll.revision) {
     return Status::InvalidArgument("manifest from " + ctx->source_url,
-                                   "describes " + ctx->manifest.repo + " revision " +
-                                       ctx->manifest.revision + ", expected " + repo.name +
-                                       " revision " + ctx->pointer.revision);
+                                   "describes " + listing.manifest.repo + " revision " +
+                                       listing.manifest.revision + ", expected " + repo.name +
+                                       " revision " + ctx->poll.revision);
   }
+  ctx->manifest = std::move(listing.manifest);
+  ctx->manifest_sha256 = std::move(listing.manifest_sha256);
   SA_RETURN_IF_ERROR(
       db_->RecordRevision(repo.name, ctx->manifest, ctx->manifest_sha256, ctx->source_url)
           .status());
@@ -495,7 +466,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
 }
 
 Result<std::vector<LocalCandidate>> SyncEngine::Candidates(RunContext* ctx,
-                                                          const ManifestEntry& entry) {
+                                                           const ManifestEntry& entry) {
   // The same path in the served and retained revisions (newest first), then
   // the same file name anywhere in the served one (a renamed directory).
   if (!ctx->candidates_loaded) {
@@ -561,19 +532,11 @@ Status SyncEngine::Transfer(RunContext* ctx) {
       const ObjectFetch& f = fetches[i];
       const ManifestEntry& entry = ctx->manifest.files[f.entry];
       if (source == nullptr) {
-        std::unique_ptr<Source> fork = ctx->source->Fork();
-        auto made = fork ? Result<std::unique_ptr<Source>>(std::move(fork))
-                         : factory_(ctx->source_url, ctx->source_options);
-        if (!made.ok()) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (first_error.ok()) first_error = made.status();
-          ctx->stop = true;
-          return;
-        }
-        own = std::move(made).value();
+        own = ctx->source->Fork();
         source = own.get();
       }
-      std::string origin = source->ObjectLocation(ctx->repo, f.sha256);
+      const ContentRef content = ContentOf(ctx->manifest, entry);
+      std::string origin = source->ContentLocation(content);
       uint64_t last_recorded = 0;
       std::atomic<uint64_t> counted{0};
       PartialTransfer partial{f.sha256, origin, f.size, 0, 0};
@@ -597,7 +560,7 @@ Status SyncEngine::Transfer(RunContext* ctx) {
       fo.connections_per_file = options_.connections_per_file;
       fo.retry = options_.retry;
       ObjectFetcher fetcher(ctx->store, source, ctx->repo, std::move(fo));
-      auto got = fetcher.Fetch(f, entry, candidates[i]);
+      auto got = fetcher.Fetch(f, entry, content, candidates[i]);
       // Content built from local bytes counts as done too.
       if (got.ok() && counted.load() < f.size) progress.Add(f.size - counted.load());
 
@@ -621,13 +584,12 @@ Status SyncEngine::Transfer(RunContext* ctx) {
         ctx->counters.changed_bytes_reused += o.bytes_reused;
       }
       if (o.method != FetchMethod::kWhole) {
-        LogInfo("built from local content",
-                {{"repo", ctx->repo},
-                 {"path", f.first_path},
-                 {"method", FetchMethodName(o.method)},
-                 {"fetched", FormatBytes(o.bytes_fetched)},
-                 {"reused", FormatBytes(o.bytes_reused)},
-                 {"of", FormatBytes(f.size)}});
+        LogInfo("built from local content", {{"repo", ctx->repo},
+                                             {"path", f.first_path},
+                                             {"method", FetchMethodName(o.method)},
+                                             {"fetched", FormatBytes(o.bytes_fetched)},
+                                             {"reused", FormatBytes(o.bytes_reused)},
+                                             {"of", FormatBytes(f.size)}});
       }
       ctx->outcomes.emplace(f.sha256, o);
       Status s = db_->PutObject({f.sha256, o.xxh3_128.empty() ? f.xxh3_128 : o.xxh3_128, f.size});
@@ -639,8 +601,9 @@ Status SyncEngine::Transfer(RunContext* ctx) {
       }
     }
   };
-  const size_t files_at_once = std::min<size_t>(
-      {kMaxFilesAtOnce, fetches.size(), static_cast<size_t>(std::max(1, options_.connections_total))});
+  const size_t files_at_once =
+      std::min<size_t>({kMaxFilesAtOnce, fetches.size(),
+                        static_cast<size_t>(std::max(1, options_.connections_total))});
   std::vector<std::thread> threads;
   for (size_t t = 1; t < files_at_once; ++t) threads.emplace_back(work, false);
   work(true);

@@ -1,8 +1,8 @@
 // SyncEngine: brings one configured repository on this node to the revision
 // its source publishes, as a pipeline of stages that each can fail cleanly:
 //
-//   poll     conditional read of the source's pointer; stop if unchanged
-//   fetch    the manifest, verified against the pointer's sha256 and validated
+//   poll     cheap, conditional: which revision the source serves; stop if unchanged
+//   fetch    the revision's manifest, checked by the source and validated
 //   plan     per file: reuse from the object store, or download
 //   transfer downloads (resuming partial files), hashing while writing
 //   verify   size, sha256 and xxh3-128 of every object before it is stored
@@ -22,13 +22,13 @@
 #include <memory>
 #include <string>
 
+#include "common/bandwidth/rate_limiter.h"
 #include "common/base/status.h"
 #include "common/config/config.h"
 #include "common/db/state_db.h"
 #include "common/source/source.h"
 #include "common/sync/object_fetcher.h"
 #include "common/transfer/chunked_download.h"
-#include "common/transfer/rate_limiter.h"
 #include "common/transfer/source_set.h"
 
 namespace sync_agent {
@@ -53,9 +53,9 @@ struct SyncEngineOptions {
   RetryPolicy retry;
 };
 
-// Makes the Source for a configured URL. Tests inject faulty sources here.
-using SourceFactory =
-    std::function<Result<std::unique_ptr<Source>>(const std::string& url, const SourceOptions&)>;
+// Makes the Source at one of a repository's URLs. Tests inject faulty sources here.
+using SourceFactory = std::function<Result<std::unique_ptr<Source>>(
+    const RepoConfig& repo, const std::string& url, const SourceOptions&)>;
 
 struct RepoSyncResult {
   RunOutcome outcome = RunOutcome::kFailed;
@@ -67,7 +67,8 @@ struct RepoSyncResult {
 
 class SyncEngine {
  public:
-  // env, db must outlive the engine. A null factory means MakeSource.
+  // env, db must outlive the engine. A null factory means the repository's
+  // SourceSpec::Make.
   SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceFactory factory = nullptr);
 
   ~SyncEngine();

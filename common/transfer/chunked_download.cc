@@ -4,15 +4,15 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/base/log.h"
 #include "common/base/time_util.h"
-#include "common/http/http_text.h"
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
+#include "common/http/http_text.h"
 #include "common/manifest/manifest.h"
 
 namespace sync_agent {
@@ -153,11 +153,12 @@ struct ChunkedDownload::State {
 };
 
 ChunkedDownload::ChunkedDownload(ObjectStore* store, SourceSet* sources, std::string repo,
-                                 ObjectDownload::Expected object, std::string what,
-                                 ChunkedDownloadOptions options)
+                                 ContentRef content, ObjectDownload::Expected object,
+                                 std::string what, ChunkedDownloadOptions options)
     : store_(store),
       sources_(sources),
       repo_(std::move(repo)),
+      content_(std::move(content)),
       object_(std::move(object)),
       what_(std::move(what)),
       options_(std::move(options)) {}
@@ -239,9 +240,7 @@ Result<ChunkedDownloadResult> ChunkedDownload::Run() {
       size_t i;
       {
         std::unique_lock<std::mutex> lock(st.mu);
-        st.cv.wait(lock, [&] {
-          return st.stop || st.hashed == count || st.done[st.hashed];
-        });
+        st.cv.wait(lock, [&] { return st.stop || st.hashed == count || st.done[st.hashed]; });
         if (st.hashed == count || (st.stop && !st.done[st.hashed])) return;
         i = st.hashed;
       }
@@ -250,8 +249,8 @@ Result<ChunkedDownloadResult> ChunkedDownload::Run() {
         auto n = reader->ReadAt(at, buf.data(), want);
         if (!n.ok() || *n == 0) {
           std::lock_guard<std::mutex> lock(st.mu);
-          st.hash_error = n.ok() ? Status::IOError("read " + partial, "shorter than recorded")
-                                 : n.status();
+          st.hash_error =
+              n.ok() ? Status::IOError("read " + partial, "shorter than recorded") : n.status();
           st.Fail(st.hash_error);
           return;
         }
@@ -263,8 +262,8 @@ Result<ChunkedDownloadResult> ChunkedDownload::Run() {
     }
   });
 
-  const int workers = std::max(1, std::min<int>(options_.connections,
-                                                static_cast<int>(st.pending.size())));
+  const int workers =
+      std::max(1, std::min<int>(options_.connections, static_cast<int>(st.pending.size())));
   std::vector<std::thread> threads;
   std::vector<Status> worker_status(static_cast<size_t>(workers));
   if (!st.pending.empty()) {
@@ -289,7 +288,6 @@ Result<ChunkedDownloadResult> ChunkedDownload::Run() {
 
 Status ChunkedDownload::Work(State* st) {
   std::map<size_t, std::unique_ptr<Source>> opened;
-  const std::string rel = PublishedObjectPath(object_.sha256);
   while (true) {
     size_t ci;
     {
@@ -320,12 +318,12 @@ Status ChunkedDownload::Work(State* st) {
       if (si) break;
       if (wait_until == SourceSet::Clock::time_point{}) {
         std::lock_guard<std::mutex> lock(st->mu);
-        bool all_no_ranges = std::all_of(st->no_ranges.begin(), st->no_ranges.end(),
-                                         [](bool b) { return b; });
-        pick_error = all_no_ranges
-                         ? Status::Unsupported(what_, "no source answers range requests")
-                         : st->last_source_error.WithContext("no source left for " + what_ +
-                                                             "; last error");
+        bool all_no_ranges =
+            std::all_of(st->no_ranges.begin(), st->no_ranges.end(), [](bool b) { return b; });
+        pick_error =
+            all_no_ranges
+                ? Status::Unsupported(what_, "no source answers range requests")
+                : st->last_source_error.WithContext("no source left for " + what_ + "; last error");
         break;
       }
       while (SourceSet::Clock::now() < wait_until) {
@@ -390,8 +388,7 @@ Status ChunkedDownload::Work(State* st) {
           if (options_.on_bytes) options_.on_bytes(to - from);
           return Status::OK();
         };
-        s = source->FetchRanges(repo_, rel, object_.size, {{chunk.next, chunk.end - chunk.next}},
-                                sink);
+        s = source->FetchContentRanges(content_, {{chunk.next, chunk.end - chunk.next}}, sink);
         if (s.ok() && chunk.next < chunk.end) {
           s = Status::Network(sources_->url(*si), "answer ended before the range did");
         }
@@ -466,10 +463,9 @@ Status ChunkedDownload::Finish(State* st, ContentDigest* digest) {
     std::string from;
     for (size_t i = 0; i < sources_->size(); ++i) from += (i ? ", " : "") + sources_->url(i);
     store_->RemovePartial(object_.sha256);
-    return Status::Corruption("download " + what_,
-                              "content hashes to sha256 " + digest->sha256 +
-                                  ", the manifest says " + object_.sha256 +
-                                  "; a source serves wrong bytes (" + from + ")");
+    return Status::Corruption(
+        "download " + what_, "content hashes to sha256 " + digest->sha256 + ", the manifest says " +
+                                 object_.sha256 + "; a source serves wrong bytes (" + from + ")");
   }
   const std::string dest = store_->ObjectPath(object_.sha256);
   SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));

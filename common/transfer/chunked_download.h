@@ -17,12 +17,13 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "common/base/status.h"
+#include "common/source/source.h"
 #include "common/store/object_store.h"
 #include "common/transfer/source_set.h"
 
@@ -72,8 +73,10 @@ Status ChunksToSequentialPartial(ObjectStore* store, const std::string& sha256, 
 
 class ChunkedDownload {
  public:
-  // store, sources outlive the object. repo: the repository at the sources.
-  ChunkedDownload(ObjectStore* store, SourceSet* sources, std::string repo,
+  // store, sources outlive the object. repo: the repository, for logs;
+  // content: what the sources are asked for (its sha256 and size are
+  // object's).
+  ChunkedDownload(ObjectStore* store, SourceSet* sources, std::string repo, ContentRef content,
                   ObjectDownload::Expected object, std::string what,
                   ChunkedDownloadOptions options);
 
@@ -93,6 +96,7 @@ class ChunkedDownload {
   ObjectStore* store_;
   SourceSet* sources_;
   std::string repo_;
+  ContentRef content_;
   ObjectDownload::Expected object_;
   std::string what_;
   ChunkedDownloadOptions options_;

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "common/base/source_health.h"
 #include "common/base/status.h"
-#include "common/db/state_db.h"
 #include "common/source/source.h"
 
 namespace sync_agent {

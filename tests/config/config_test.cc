@@ -8,10 +8,13 @@
 #include <chrono>
 #include <string>
 
+#include "common/git/git_source.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent {
 namespace {
+
+const GitSpec& Git(const RepoConfig& repo) { return dynamic_cast<const GitSpec&>(*repo.source); }
 
 using std::chrono::milliseconds;
 using std::chrono::minutes;
@@ -63,7 +66,7 @@ TEST(ConfigTest, FullExample) {
   EXPECT_EQ(c.http_timeout, seconds(60));
   ASSERT_EQ(c.repos.size(), 1u);
   EXPECT_EQ(c.repos[0].name, "acme/llm-7b");
-  EXPECT_THAT(c.repos[0].sources,
+  EXPECT_THAT(c.repos[0].source->urls(),
               ::testing::ElementsAre("http://origin.example.net/models", "file:///data/published"));
 }
 
@@ -133,12 +136,13 @@ sources = ["http://origin.example.net/models"]
                                  kPath);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->repos.size(), 2u);
-  EXPECT_THAT(r->repos[0].sources,
+  EXPECT_THAT(r->repos[0].source->urls(),
               ::testing::ElementsAre("http://origin.example.net:8080/models",
                                      "https://cdn.example.net", "file:///data/published"));
   EXPECT_EQ(r->repos[1].name, "acme/b");
   // The same source in two repositories is fine.
-  EXPECT_THAT(r->repos[1].sources, ::testing::ElementsAre("http://origin.example.net/models"));
+  EXPECT_THAT(r->repos[1].source->urls(),
+              ::testing::ElementsAre("http://origin.example.net/models"));
 }
 
 TEST(ConfigTest, InlineTablesInRepoArrayAreAccepted) {
@@ -188,16 +192,17 @@ git  = "/srv/git//local.git"
 [[repo]]
 name = "acme/file"
 git  = "file:///srv/git/file.git"
-)", kPath);
+)",
+                                 kPath);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->repos.size(), 3u);
-  EXPECT_EQ(r->repos[0].git, "https://git.example.net/acme/llm-7b.git");
-  EXPECT_EQ(r->repos[0].ref, "v1.0");
+  EXPECT_EQ(Git(r->repos[0]).remote(), "https://git.example.net/acme/llm-7b.git");
+  EXPECT_EQ(Git(r->repos[0]).ref(), "v1.0");
   EXPECT_EQ(r->repos[0].authorization, "Bearer abc");
-  EXPECT_TRUE(r->repos[0].sources.empty());
-  EXPECT_EQ(r->repos[1].git, "/srv/git/local.git");
-  EXPECT_EQ(r->repos[1].ref, "main");  // the default
-  EXPECT_EQ(r->repos[2].git, "file:///srv/git/file.git");
+  EXPECT_STREQ(r->repos[0].source->kind(), "git");  // no publish roots
+  EXPECT_EQ(Git(r->repos[1]).remote(), "/srv/git/local.git");
+  EXPECT_EQ(Git(r->repos[1]).ref(), "main");  // the default
+  EXPECT_EQ(Git(r->repos[2]).remote(), "file:///srv/git/file.git");
 }
 
 TEST(ConfigTest, BadGitRepositoriesSayWhatIsWrong) {
@@ -212,7 +217,8 @@ TEST(ConfigTest, BadGitRepositoriesSayWhatIsWrong) {
        ":4: [[repo]] \"acme/llm-7b\" \"ref\" belongs to a git repository"},
       {"git = \"/x.git\"\nref = \"a b\"\n", "ref \"a b\" is not a valid git ref"},
       {"git = \"/x.git\"\nref = \"\"\n", "\"ref\" is empty"},
-      {"git = \"/x.git\"\nauthorization = 5\n", "\"authorization\" in [[repo]] \"acme/llm-7b\" must be a string"},
+      {"git = \"/x.git\"\nauthorization = 5\n",
+       "\"authorization\" in [[repo]] \"acme/llm-7b\" must be a string"},
   };
   for (const Case& c : cases) {
     Status s = ParseError(head + c.body);
@@ -236,7 +242,8 @@ limit = "unlimited"
 from = "09:00"
 to = "17:00"
 limit = "1MB/s"
-)") + kRepo, kPath);
+)") + kRepo,
+                                 kPath);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->connections_per_file, 4);
   EXPECT_EQ(r->connections_total, 12);
@@ -262,9 +269,11 @@ TEST(ConfigTest, BadTransferSettingsSayWhatIsWrong) {
   struct Case {
     std::string text, message;
   } cases[] = {
-      {"connections_per_file = 0\n", ":1: \"connections_per_file\" must be between 1 and 64, not 0"},
+      {"connections_per_file = 0\n",
+       ":1: \"connections_per_file\" must be between 1 and 64, not 0"},
       {"connections_total = \"8\"\n", "\"connections_total\" must be an integer"},
-      {"bandwidth_limit = \"50MB\"\n", ":1: \"bandwidth_limit\": bad rate \"50MB\": use a size per second"},
+      {"bandwidth_limit = \"50MB\"\n",
+       ":1: \"bandwidth_limit\": bad rate \"50MB\": use a size per second"},
       {"ca_file = \"/no/such/ca.pem\"\n", "\"ca_file\" \"/no/such/ca.pem\" does not exist"},
       {"[[bandwidth_schedule]]\nfrom = \"22:00\"\nlimit = \"1MB/s\"\n",
        "[[bandwidth_schedule]] has no \"to\""},

@@ -242,6 +242,57 @@ TEST(StateDbOpenTest, FailedMigrationIsRolledBackEntirely) {
   EXPECT_EQ(RawInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'repos'"), 0);
 }
 
+TEST(StateDbOpenTest, GitColumnsOfVersion4BecomeProvenance) {
+  // A database as sync-agent wrote it at schema version 4, with a revision
+  // taken from git: migrations 0001..0004 applied by hand.
+  TempDir dir;
+  const std::string path = dir.Sub("state.db");
+  const std::string commit(40, '1'), tree(40, '2'), blob(40, '3'), pointer(40, '4');
+  {
+    auto raw = RawOpen(path);
+    ASSERT_NE(raw, nullptr);
+    for (const char* name :
+         {"0001_init.sql", "0002_transfer_methods.sql", "0003_git.sql", "0004_source_health.sql"}) {
+      Status s = raw->Exec(ReadFile(std::string(SA_SOURCE_DIR) + "/schema/migrations/" + name));
+      ASSERT_TRUE(s.ok()) << name << ": " << s.ToString();
+    }
+    ASSERT_TRUE(raw->Exec("PRAGMA user_version = 4").ok());
+    ASSERT_TRUE(
+        raw->Exec("INSERT INTO repos (id, name, created_at_ms) VALUES (1, 'acme/m', 1)").ok());
+    ASSERT_TRUE(raw->Exec("INSERT INTO revisions (id, repo_id, revision, manifest_sha256, source, "
+                          "created, state, fetched_at_ms, file_count, total_bytes, git_commit, "
+                          "git_tree) VALUES (1, 1, '" +
+                          commit + "', '" + Sha('m') +
+                          "', '/git', '2026-01-01T00:00:00Z', 'active', 1, 2, 3, '" + commit +
+                          "', '" + tree + "'), (2, 1, 'r2', '" + Sha('n') +
+                          "', 'http://o', '2026-01-02T00:00:00Z', 'retained', 2, 0, 0, NULL, NULL)")
+                    .ok());
+    Status s = raw->Exec(
+        "INSERT INTO files (revision_id, path, size, mode, sha256, xxh3_128, git_blob, "
+        "git_lfs_oid) VALUES (1, 'config.json', 1, 420, '" +
+        Sha('a') + "', '" + Xxh('a') + "', '" + blob + "', NULL), (1, 'model.bin', 2, 420, '" +
+        Sha('b') + "', '', '" + pointer + "', '" + Sha('b') + "')");
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  auto db = OpenOrDie(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->SchemaVersion(), StateDb::LatestSchemaVersion());
+  auto rev = db->GetRevision("acme/m", commit);
+  ASSERT_TRUE(rev.ok() && rev->has_value()) << rev.status().ToString();
+  EXPECT_EQ((*rev)->provenance, (Provenance{{"kind", "git"}, {"commit", commit}, {"tree", tree}}));
+  EXPECT_EQ((*rev)->state, RevisionState::kActive);
+  auto other = db->GetRevision("acme/m", "r2");
+  ASSERT_TRUE(other.ok() && other->has_value());
+  EXPECT_TRUE((*other)->provenance.empty());
+  auto files = db->RevisionFiles((*rev)->id);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_EQ((*files)[0].provenance, (Provenance{{"blob", blob}}));
+  EXPECT_EQ((*files)[1].provenance, (Provenance{{"blob", pointer}, {"lfs", "true"}}));
+  EXPECT_EQ(RawInt(path, "SELECT count(*) FROM pragma_table_info('files') WHERE name LIKE 'git_%'"),
+            0);
+}
+
 TEST_F(StateDbTest, WalModeIsOn) {
   auto raw = RawOpen(path_);
   ASSERT_NE(raw, nullptr);

@@ -1,5 +1,5 @@
 // GitSource against local-path remotes built with the real git and git-lfs
-// tools: the pointer names the ref's commit, the manifest lists the commit's
+// tools: a poll names the ref's commit, the manifest lists the commit's
 // files (LFS files by oid and size), objects stream from any offset, and what
 // a git source cannot offer (signatures, ranges) or must refuse (escaping
 // symlinks, loops, missing refs) says so.
@@ -46,25 +46,24 @@ class GitSourceTest : public ::testing::Test {
     repo_ = std::make_unique<testing::GitWorkRepo>(work_, tmp_.path(), "*.safetensors");
   }
   std::unique_ptr<GitSource> Source(const std::string& ref = "main") {
-    SourceOptions o;
-    o.git.ref = ref;
-    o.git.cache_dir = tmp_.Sub("cache/remote.git");
-    return std::make_unique<GitSource>(work_, Env::Default(), o);
+    return std::make_unique<GitSource>(work_, kRepo, ref, tmp_.Sub("cache/remote.git"),
+                                       SourceOptions{});
   }
-  // Polls and returns the parsed manifest of what the ref names.
-  Manifest Poll(GitSource* source, PointerFetch* fetch_out = nullptr) {
-    auto fetch = source->FetchPointer(kRepo, nullptr);
-    EXPECT_TRUE(fetch.ok()) << fetch.status().ToString();
-    if (!fetch.ok()) return {};
-    auto pointer = ParsePointer(fetch->body);
-    EXPECT_TRUE(pointer.ok()) << pointer.status().ToString();
-    auto text = source->FetchManifest(kRepo, pointer->revision);
-    EXPECT_TRUE(text.ok()) << text.status().ToString();
-    EXPECT_EQ(Sha256Hex(*text), pointer->manifest_sha256);
-    auto m = ParseManifest(*text);
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    if (fetch_out != nullptr) *fetch_out = *fetch;
-    return m.ok() ? *m : Manifest{};
+  // Polls and returns the manifest of what the ref names.
+  Manifest Poll(GitSource* source, PollResult* poll_out = nullptr) {
+    auto poll = source->Poll(nullptr);
+    EXPECT_TRUE(poll.ok()) << poll.status().ToString();
+    if (!poll.ok()) return {};
+    EXPECT_EQ(poll->fingerprint, poll->revision) << "a commit is its own fingerprint";
+    auto listing = source->FetchRevision(*poll);
+    EXPECT_TRUE(listing.ok()) << listing.status().ToString();
+    if (!listing.ok()) return {};
+    EXPECT_EQ(listing->manifest.revision, poll->revision);
+    // What the engine records is the sha256 of the manifest as serialized.
+    EXPECT_EQ(listing->manifest_sha256, Sha256Hex(SerializeManifest(listing->manifest)));
+    EXPECT_TRUE(ValidateManifest(listing->manifest).ok());
+    if (poll_out != nullptr) *poll_out = *poll;
+    return listing->manifest;
   }
   static const ManifestEntry* Find(const Manifest& m, const std::string& path) {
     for (const ManifestEntry& e : m.files) {
@@ -72,9 +71,10 @@ class GitSourceTest : public ::testing::Test {
     }
     return nullptr;
   }
-  std::string Object(GitSource* source, const std::string& sha, uint64_t offset = 0) {
+  std::string Object(GitSource* source, const Manifest& m, const ManifestEntry* e,
+                     uint64_t offset = 0) {
     StringSink sink;
-    Status s = source->FetchObject(kRepo, sha, offset, &sink);
+    Status s = source->FetchContent(ContentOf(m, *e), offset, &sink);
     EXPECT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(sink.begun_at, offset);
     return sink.data;
@@ -95,23 +95,24 @@ TEST_F(GitSourceTest, ManifestListsTheCommitWithLfsFilesByOid) {
   auto source = Source();
   Manifest m = Poll(source.get());
   EXPECT_EQ(m.revision, c1);
-  EXPECT_EQ(m.git_commit, c1);
-  EXPECT_EQ(m.git_tree, repo_->Git({"-C", work_, "rev-parse", "HEAD^{tree}"}).out.substr(0, 40));
+  EXPECT_EQ(m.provenance.at("commit"), c1);
+  EXPECT_EQ(m.provenance.at("tree"),
+            repo_->Git({"-C", work_, "rev-parse", "HEAD^{tree}"}).out.substr(0, 40));
   EXPECT_EQ(m.parent, "");
   ASSERT_EQ(m.files.size(), 4u);  // with .gitattributes
 
   const ManifestEntry* w = Find(m, "model.safetensors");
   ASSERT_NE(w, nullptr);
-  EXPECT_TRUE(w->git_lfs);
+  EXPECT_EQ(w->provenance.count("lfs"), 1u);
   EXPECT_EQ(w->sha256, Sha256Hex(weights));
   EXPECT_EQ(w->size, weights.size());
   EXPECT_EQ(w->xxh3_128, "") << "an LFS object's xxh3 is not known before download";
-  EXPECT_EQ(w->git_blob,
+  EXPECT_EQ(w->provenance.at("blob"),
             repo_->Git({"-C", work_, "rev-parse", "HEAD:model.safetensors"}).out.substr(0, 40));
 
   const ManifestEntry* c = Find(m, "config.json");
   ASSERT_NE(c, nullptr);
-  EXPECT_FALSE(c->git_lfs);
+  EXPECT_EQ(c->provenance.count("lfs"), 0u);
   EXPECT_EQ(c->sha256, Sha256Hex("{\"layers\": 2}"));
   EXPECT_EQ(c->xxh3_128.size(), 32u);
   const ManifestEntry* r = Find(m, "bin/run.sh");
@@ -119,9 +120,9 @@ TEST_F(GitSourceTest, ManifestListsTheCommitWithLfsFilesByOid) {
   EXPECT_EQ(r->mode, 0755u);
 
   // Objects stream from the start and from an offset.
-  EXPECT_TRUE(Object(source.get(), w->sha256) == weights);
-  EXPECT_TRUE(Object(source.get(), w->sha256, 100000) == weights.substr(100000));
-  EXPECT_EQ(Object(source.get(), c->sha256, 3), std::string("{\"layers\": 2}").substr(3));
+  EXPECT_TRUE(Object(source.get(), m, w) == weights);
+  EXPECT_TRUE(Object(source.get(), m, w, 100000) == weights.substr(100000));
+  EXPECT_EQ(Object(source.get(), m, c, 3), std::string("{\"layers\": 2}").substr(3));
 
   // A second commit has the first as parent.
   WriteFile(work_ + "/config.json", "{\"layers\": 3}");
@@ -135,19 +136,19 @@ TEST_F(GitSourceTest, TheSameCommitAgainIsNotModified) {
   WriteFile(work_ + "/config.json", "{}");
   const std::string c1 = repo_->Commit("first");
   auto source = Source();
-  PointerFetch first;
+  PollResult first;
   Poll(source.get(), &first);
   EXPECT_EQ(first.validators.etag, c1);
-  auto again = Source()->FetchPointer(kRepo, &first.validators);
+  auto again = Source()->Poll(&first.validators);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE(again->not_modified);
 
   WriteFile(work_ + "/config.json", "{\"v\": 2}");
   const std::string c2 = repo_->Commit("second");
-  auto moved = Source()->FetchPointer(kRepo, &first.validators);
+  auto moved = Source()->Poll(&first.validators);
   ASSERT_TRUE(moved.ok()) << moved.status().ToString();
   EXPECT_FALSE(moved->not_modified);
-  EXPECT_EQ(ParsePointer(moved->body)->revision, c2);
+  EXPECT_EQ(moved->revision, c2);
 }
 
 TEST_F(GitSourceTest, TagsAndCommitIdsAreRefs) {
@@ -178,7 +179,7 @@ TEST_F(GitSourceTest, SymlinksInsideAreListedWithTheirTargetsContent) {
   const ManifestEntry* one = Find(m, "current/one.safetensors");
   ASSERT_NE(one, nullptr);
   EXPECT_EQ(one->sha256, Find(m, "shards/one.safetensors")->sha256);
-  EXPECT_TRUE(one->git_lfs);
+  EXPECT_EQ(one->provenance.count("lfs"), 1u);
   ASSERT_NE(Find(m, "current/two.txt"), nullptr);
 }
 
@@ -186,7 +187,7 @@ TEST_F(GitSourceTest, BadSymlinksAreRefusedNamingThem) {
   WriteFile(work_ + "/config.json", "{}");
   ASSERT_EQ(::symlink("../../etc/passwd", (work_ + "/escape").c_str()), 0);
   repo_->Commit("escape");
-  auto fetch = Source()->FetchPointer(kRepo, nullptr);
+  auto fetch = Source()->Poll(nullptr);
   ASSERT_FALSE(fetch.ok());
   EXPECT_NE(fetch.status().ToString().find("symlink escape"), std::string::npos)
       << fetch.status().ToString();
@@ -196,7 +197,7 @@ TEST_F(GitSourceTest, BadSymlinksAreRefusedNamingThem) {
   ASSERT_EQ(::symlink("b", (work_ + "/a").c_str()), 0);
   ASSERT_EQ(::symlink("a", (work_ + "/b").c_str()), 0);
   repo_->Commit("loop");
-  fetch = Source()->FetchPointer(kRepo, nullptr);
+  fetch = Source()->Poll(nullptr);
   ASSERT_FALSE(fetch.ok());
   EXPECT_NE(fetch.status().ToString().find("symlink loop"), std::string::npos)
       << fetch.status().ToString();
@@ -205,10 +206,9 @@ TEST_F(GitSourceTest, BadSymlinksAreRefusedNamingThem) {
   ::unlink((work_ + "/b").c_str());
   ASSERT_EQ(::symlink("gone.json", (work_ + "/dangling").c_str()), 0);
   repo_->Commit("dangling");
-  fetch = Source()->FetchPointer(kRepo, nullptr);
+  fetch = Source()->Poll(nullptr);
   ASSERT_FALSE(fetch.ok());
-  EXPECT_NE(fetch.status().ToString().find("no file or directory of the commit"),
-            std::string::npos)
+  EXPECT_NE(fetch.status().ToString().find("no file or directory of the commit"), std::string::npos)
       << fetch.status().ToString();
 }
 
@@ -230,10 +230,15 @@ TEST_F(GitSourceTest, WhatAGitSourceCannotServeSaysSo) {
   Manifest m = Poll(source.get());
   const std::string sha = Find(m, "model.safetensors")->sha256;
   StringSink sink;
-  Status s = source->FetchFile(kRepo, PublishedSignaturePath(sha, 1024), 0, &sink);
-  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
-  EXPECT_NE(s.ToString().find("no signatures or deltas"), std::string::npos) << s.ToString();
-  s = source->FetchObject(kRepo, std::string(64, 'e'), 0, &sink);
+  SignatureRef sig{1024, 16, 100, std::string(64, 'a')};
+  Status s = source->FetchSignature(sha, sig, &sink);
+  EXPECT_EQ(s.code(), Status::Code::kUnsupported) << s.ToString();
+  EXPECT_NE(s.ToString().find("publishes no signatures"), std::string::npos) << s.ToString();
+  s = source->FetchDelta(sha, DeltaRef{std::string(64, 'b'), 10, std::string(64, 'c')}, &sink);
+  EXPECT_EQ(s.code(), Status::Code::kUnsupported) << s.ToString();
+  EXPECT_NE(s.ToString().find("publishes no deltas"), std::string::npos) << s.ToString();
+  // A content no entry of the commit names.
+  s = source->FetchContent({std::string(64, 'e'), 10, m.revision, "nowhere", {}}, 0, &sink);
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
 }
 
@@ -248,25 +253,27 @@ TEST_F(GitSourceTest, RangesOfBlobsAndLfsObjectsForParallelChunks) {
   std::unique_ptr<sync_agent::Source> fork = primary->Fork();
   ASSERT_NE(fork, nullptr);
   // Both are on this machine (a blob, a local LFS store): chunks would not help.
-  EXPECT_FALSE(fork->ChunksHelp(Find(m, "config.json")->sha256));
-  EXPECT_FALSE(fork->ChunksHelp(Find(m, "model.safetensors")->sha256));
+  EXPECT_FALSE(fork->ChunksHelp(ContentOf(m, *Find(m, "config.json"))));
+  EXPECT_FALSE(fork->ChunksHelp(ContentOf(m, *Find(m, "model.safetensors"))));
   for (const char* path : {"model.safetensors", "config.json"}) {
     const ManifestEntry* e = Find(m, path);
     ASSERT_NE(e, nullptr);
     const std::string& content =
         std::string(path) == "config.json" ? std::string("{\"layers\": 2, \"heads\": 8}") : weights;
     std::map<uint64_t, std::string> got;
-    Status s = fork->FetchRanges(kRepo, PublishedObjectPath(e->sha256), e->size, {{1, 5}, {15, 7}},
-                                 [&](uint64_t offset, const char* data, size_t n) {
-                                   got[offset].append(data, n);
-                                   return Status::OK();
-                                 });
+    Status s = fork->FetchContentRanges(ContentOf(m, *e), {{1, 5}, {15, 7}},
+                                        [&](uint64_t offset, const char* data, size_t n) {
+                                          got[offset].append(data, n);
+                                          return Status::OK();
+                                        });
     ASSERT_TRUE(s.ok()) << path << ": " << s.ToString();
     EXPECT_EQ(got[1], content.substr(1, 5)) << path;
     EXPECT_EQ(got[15], content.substr(15, 7)) << path;
     // Another size than the object's is corruption, not a silent short read.
-    s = fork->FetchRanges(kRepo, PublishedObjectPath(e->sha256), e->size + 1, {{0, 1}},
-                          [](uint64_t, const char*, size_t) { return Status::OK(); });
+    ContentRef wrong = ContentOf(m, *e);
+    wrong.size = e->size + 1;
+    s = fork->FetchContentRanges(wrong, {{0, 1}},
+                                 [](uint64_t, const char*, size_t) { return Status::OK(); });
     EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
   }
 }
@@ -274,18 +281,16 @@ TEST_F(GitSourceTest, RangesOfBlobsAndLfsObjectsForParallelChunks) {
 TEST_F(GitSourceTest, MissingRefAndMissingRemoteSayWhich) {
   WriteFile(work_ + "/config.json", "{}");
   repo_->Commit("first");
-  auto fetch = Source("no-such-branch")->FetchPointer(kRepo, nullptr);
+  auto fetch = Source("no-such-branch")->Poll(nullptr);
   ASSERT_FALSE(fetch.ok());
   EXPECT_TRUE(fetch.status().IsNotFound()) << fetch.status().ToString();
-  EXPECT_NE(fetch.status().ToString().find("has no ref \"no-such-branch\" (it has: HEAD, refs/heads/main)"),
+  EXPECT_NE(fetch.status().ToString().find(
+                "has no ref \"no-such-branch\" (it has: HEAD, refs/heads/main)"),
             std::string::npos)
       << fetch.status().ToString();
 
-  SourceOptions o;
-  o.git.ref = "main";
-  o.git.cache_dir = tmp_.Sub("cache/other.git");
-  GitSource nowhere(tmp_.Sub("no-such-repo"), Env::Default(), o);
-  fetch = nowhere.FetchPointer(kRepo, nullptr);
+  GitSource nowhere(tmp_.Sub("no-such-repo"), kRepo, "main", tmp_.Sub("cache/other.git"), {});
+  fetch = nowhere.Poll(nullptr);
   ASSERT_FALSE(fetch.ok());
   EXPECT_EQ(fetch.status().code(), Status::Code::kNetwork) << fetch.status().ToString();
   EXPECT_NE(fetch.status().ToString().find("connect to git remote"), std::string::npos);
@@ -297,9 +302,9 @@ TEST_F(GitSourceTest, MissingLfsObjectIsNotFoundNamingIt) {
   repo_->Commit("first");
   ASSERT_EQ(::unlink(repo_->LfsObjectPath(weights).c_str()), 0);
   auto source = Source();
-  Poll(source.get());  // the manifest needs only the pointer
+  Manifest m = Poll(source.get());  // the manifest needs only the pointer
   StringSink sink;
-  Status s = source->FetchObject(kRepo, Sha256Hex(weights), 0, &sink);
+  Status s = source->FetchContent(ContentOf(m, *Find(m, "model.safetensors")), 0, &sink);
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
   EXPECT_NE(s.ToString().find("missing from the local remote's LFS store"), std::string::npos)
       << s.ToString();

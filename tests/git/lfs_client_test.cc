@@ -3,9 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/base/byte_sink.h"
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
-#include "common/source/source.h"
 #include "common/store/object_store.h"
 #include "tests/support/lfs_server.h"
 #include "tests/support/test_util.h"

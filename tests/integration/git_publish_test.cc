@@ -28,12 +28,12 @@ TEST_F(GitPublishTest, PublishedFromGitAndSyncedThroughNginx) {
   EXPECT_NE(p.out.find("revision " + c1), std::string::npos) << p.out;
   // The manifest says what each file was in git.
   std::string manifest = ReadFile(pub_ + "/" + kRepo + "/revisions/" + c1 + ".json");
-  EXPECT_NE(manifest.find("\"git\": {\"commit\": \"" + c1 + "\", \"tree\": \"" +
-                          Rev("HEAD^{tree}") + "\"}"),
+  EXPECT_NE(manifest.find("\"provenance\": {\"commit\": \"" + c1 +
+                          "\", \"kind\": \"git\", \"tree\": \"" + Rev("HEAD^{tree}") + "\"}"),
             std::string::npos)
       << manifest;
-  EXPECT_NE(manifest.find("\"git\": {\"blob\": \"" + Rev("HEAD:model.safetensors") +
-                          "\", \"lfs\": true}"),
+  EXPECT_NE(manifest.find("\"provenance\": {\"blob\": \"" + Rev("HEAD:model.safetensors") +
+                          "\", \"lfs\": \"true\"}"),
             std::string::npos)
       << manifest;
 
@@ -114,11 +114,10 @@ class GitHttpPublishTest : public GitHttpAgentFixture {
   void ExpectServedEqualsCheckout() { ExpectTreeEqualsCheckout(*repo_, work_, Served()); }
   ProcessResult PublishHttp(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {"publish", "--git", remote_, "--ref", "main",
-                                     "--repo", kRepo, "--out", pub_};
+                                     "--repo",  kRepo,   "--out", pub_};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunAgent(args);
   }
-
 };
 
 TEST_F(GitHttpPublishTest, PublishedOverSmartHttpWithLfsBatchAndSynced) {

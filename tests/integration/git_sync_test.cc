@@ -45,18 +45,21 @@ TEST_F(GitSyncTest, LocalRemoteCommitsForcePushAndTag) {
   EXPECT_EQ(ServedRevision(), c1);
   ExpectTreeEqualsCheckout(*repo_, work_, Served());
 
-  // SQLite: the commit, its tree, each file's blob and LFS oid.
-  EXPECT_EQ(Sql("SELECT git_commit || ' ' || git_tree FROM revisions"),
+  // SQLite: the commit, its tree, each file's blob and whether it is a Git
+  // LFS pointer (whose oid is the file's sha256), as provenance.
+  EXPECT_EQ(Sql("SELECT json_extract(provenance, '$.commit') || ' ' || "
+                "json_extract(provenance, '$.tree') FROM revisions"),
             c1 + " " + Rev("HEAD^{tree}"));
-  EXPECT_EQ(Sql("SELECT git_blob || ' ' || ifnull(git_lfs_oid, '-') FROM files "
-                         "WHERE path = 'config.json'"),
+  EXPECT_EQ(Sql("SELECT json_extract(provenance, '$.blob') || ' ' || "
+                "ifnull(json_extract(provenance, '$.lfs'), '-') FROM files "
+                "WHERE path = 'config.json'"),
             Rev("HEAD:config.json") + " -");
-  EXPECT_EQ(Sql("SELECT git_blob || ' ' || git_lfs_oid FROM files "
-                         "WHERE path = 'model.safetensors'"),
-            Rev("HEAD:model.safetensors") + " " + Sha256Hex(weights));
+  EXPECT_EQ(Sql("SELECT json_extract(provenance, '$.blob') || ' ' || "
+                "json_extract(provenance, '$.lfs') || ' ' || sha256 FROM files "
+                "WHERE path = 'model.safetensors'"),
+            Rev("HEAD:model.safetensors") + " true " + Sha256Hex(weights));
   // The LFS object got its xxh3 once downloaded.
-  EXPECT_EQ(Sql("SELECT length(xxh3_128) FROM objects WHERE sha256 = '" +
-                             Sha256Hex(weights) + "'"),
+  EXPECT_EQ(Sql("SELECT length(xxh3_128) FROM objects WHERE sha256 = '" + Sha256Hex(weights) + "'"),
             "32");
 
   // Nothing changed: up to date.
@@ -91,15 +94,15 @@ TEST_F(GitSyncTest, LocalRemoteCommitsForcePushAndTag) {
   ProcessResult st = Status();
   EXPECT_EQ(st.exit_code, 0) << st.err;
   EXPECT_NE(st.out.find("active revision: " + c1), std::string::npos) << st.out;
-  EXPECT_NE(st.out.find("git:             " + work_ + " ref v1.0 (tree " + Rev(c1 + "^{tree}") +
-                        ")"),
-            std::string::npos)
+  EXPECT_NE(
+      st.out.find("git:             " + work_ + " ref v1.0 (tree " + Rev(c1 + "^{tree}") + ")"),
+      std::string::npos)
       << st.out;
   st = Status({"--json"});
-  EXPECT_NE(st.out.find("\"git\":{\"remote\":\"" + work_ + "\",\"ref\":\"v1.0\",\"tree\":\"" +
-                        Rev(c1 + "^{tree}") + "\"}"),
+  EXPECT_NE(st.out.find("\"origin\":{\"kind\":\"git\",\"git\":\"" + work_ + "\",\"ref\":\"v1.0\"}"),
             std::string::npos)
       << st.out;
+  EXPECT_NE(st.out.find("\"tree\": \"" + Rev(c1 + "^{tree}") + "\""), std::string::npos) << st.out;
 }
 
 TEST_F(GitSyncTest, LocalFailuresSayWhichAndKeepTheServedTree) {

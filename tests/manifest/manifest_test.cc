@@ -18,9 +18,16 @@ Manifest SampleManifest() {
   m.revision = "20260101T000000Z-abc";
   m.created = "2026-01-01T00:00:00Z";
   m.parent = "20251231T000000Z-def";
-  m.files.push_back({"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}, "", false});
   m.files.push_back(
-      {"sub dir/ünïcode name.bin", 0, 0755, std::string(64, 'c'), std::string(32, 'd'), {}, {}, "", false});
+      {"config.json", 12, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}, {}});
+  m.files.push_back({"sub dir/ünïcode name.bin",
+                     0,
+                     0755,
+                     std::string(64, 'c'),
+                     std::string(32, 'd'),
+                     {},
+                     {},
+                     {}});
   return m;
 }
 
@@ -63,38 +70,66 @@ TEST(ManifestTest, SignatureAndDeltasRoundTrip) {
             "deltas/ab/" + std::string(64, '1') + "-ab" + std::string(62, '0') + ".delta");
 }
 
-TEST(ManifestTest, GitFieldsRoundTripAndXxh3MayBeAbsent) {
+TEST(ManifestTest, ProvenanceRoundTripsAndXxh3MayBeAbsent) {
   Manifest m = SampleManifest();
-  m.git_commit = std::string(40, '1');
-  m.git_tree = std::string(40, '2');
-  m.files[0].git_blob = std::string(40, '3');
-  m.files[1].git_blob = std::string(40, '4');
-  m.files[1].git_lfs = true;
+  m.provenance = {
+      {"kind", "git"}, {"commit", std::string(40, '1')}, {"tree", std::string(40, '2')}};
+  m.files[0].provenance["blob"] = std::string(40, '3');
+  m.files[1].provenance["blob"] = std::string(40, '4');
+  m.files[1].provenance["lfs"] = "true";
   m.files[1].xxh3_128 = "";  // an LFS object not yet downloaded
   std::string text = SerializeManifest(m);
   EXPECT_EQ(text.find("\"xxh3_128\": \"\""), std::string::npos) << text;
   auto parsed = ParseManifest(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  EXPECT_EQ(parsed->git_commit, m.git_commit);
-  EXPECT_EQ(parsed->git_tree, m.git_tree);
-  EXPECT_EQ(parsed->files[0].git_blob, m.files[0].git_blob);
-  EXPECT_FALSE(parsed->files[0].git_lfs);
-  EXPECT_TRUE(parsed->files[1].git_lfs);
+  EXPECT_EQ(parsed->provenance, m.provenance);
+  EXPECT_EQ(parsed->files[0].provenance, m.files[0].provenance);
+  EXPECT_EQ(parsed->files[0].provenance.count("lfs"), 0u);
+  EXPECT_EQ(parsed->files[1].provenance.at("lfs"), "true");
   EXPECT_EQ(parsed->files[1].xxh3_128, "");
   EXPECT_EQ(SerializeManifest(*parsed), text);
 
-  // Half a git description, or a short blob id, is refused.
+  // A git id that is not one, a short blob id, an LFS file without its
+  // pointer's blob, keys and values out of bounds are refused.
   Manifest bad = m;
-  bad.git_tree = "";
-  EXPECT_NE(ValidateManifest(bad).ToString().find("needs a commit and a tree"), std::string::npos);
-  bad = m;
-  bad.files[0].git_blob = "abc";
-  EXPECT_NE(ValidateManifest(bad).ToString().find("git blob is not 40"), std::string::npos);
-  bad = m;
-  bad.files[0].git_blob = "";
-  bad.files[0].git_lfs = true;
-  EXPECT_NE(ValidateManifest(bad).ToString().find("git lfs file without a git blob"),
+  bad.provenance["tree"] = "xyz";
+  EXPECT_NE(ValidateManifest(bad).ToString().find("\"tree\" \"xyz\" is not a git id"),
             std::string::npos);
+  bad = m;
+  bad.files[0].provenance["blob"] = "abc";
+  EXPECT_NE(ValidateManifest(bad).ToString().find("\"blob\" \"abc\" is not a git id of 40"),
+            std::string::npos);
+  bad = m;
+  bad.files[1].provenance.erase("blob");
+  EXPECT_NE(ValidateManifest(bad).ToString().find("needs its pointer's \"blob\""),
+            std::string::npos);
+  bad = m;
+  bad.provenance["Bad-Key"] = "x";
+  EXPECT_NE(ValidateManifest(bad).ToString().find("is not 1-32 characters of [a-z0-9_]"),
+            std::string::npos);
+  bad = m;
+  bad.provenance["ref"] = std::string(257, 'x');
+  EXPECT_NE(ValidateManifest(bad).ToString().find("is not 1-256 printable ASCII"),
+            std::string::npos);
+}
+
+TEST(ManifestTest, LegacyGitObjectsAreReadAsProvenance) {
+  // What sync-agent 0.1's publish --git wrote.
+  const std::string text = R"({"format": 1, "repo": "acme/m", "revision": "r1",
+    "created": "2026-01-01T00:00:00Z",
+    "git": {"commit": ")" + std::string(40, '1') +
+                           R"(", "tree": ")" + std::string(40, '2') +
+                           R"("},
+    "files": [{"path": "a", "size": 1, "mode": "0644", "sha256": ")" +
+                           std::string(64, 'a') + R"(", "git": {"blob": ")" + std::string(40, '3') +
+                           R"(", "lfs": true}}]})";
+  auto parsed = ParseManifest(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->provenance, (Provenance{{"kind", "git"},
+                                            {"commit", std::string(40, '1')},
+                                            {"tree", std::string(40, '2')}}));
+  EXPECT_EQ(parsed->files[0].provenance,
+            (Provenance{{"blob", std::string(40, '3')}, {"lfs", "true"}}));
 }
 
 TEST(ManifestTest, EmptyFileListIsValid) {
@@ -178,7 +213,7 @@ TEST(ManifestTest, TooManyFilesIsRejectedBeforeReadingThem) {
   ManifestLimits limits;
   limits.max_files = 2;
   Manifest m = SampleManifest();
-  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}, "", false});
+  m.files.push_back({"third", 1, 0644, std::string(64, 'a'), std::string(32, 'b'), {}, {}, {}});
   auto parsed = ParseManifest(SerializeManifest(m), limits);
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("more than the limit of 2"), std::string::npos);

@@ -9,13 +9,15 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/fs/env.h"
+#include "common/hash/content_hasher.h"
 #include "common/http/byteranges.h"
 #include "common/http/static_server.h"
-#include "common/source/source.h"
+#include "common/source/publish_root_source.h"
 #include "tests/support/nginx_server.h"
 #include "tests/support/scripted_server.h"
 #include "tests/support/test_util.h"
@@ -35,7 +37,12 @@ using testing::TempDir;
 
 constexpr size_t kMiB = 1 << 20;
 constexpr const char* kRepo = "org/model";
-constexpr const char* kRel = "objects/ab/cdef";
+// What a source is asked for: content by its sha256, of size bytes (its own
+// size unless a test says otherwise).
+ContentRef RefOf(const std::string& content, std::optional<uint64_t> size = std::nullopt) {
+  return {Sha256Hex(content), size.value_or(content.size()), "r1", "model.bin", {}};
+}
+const ContentRef kMissing{std::string(64, '0'), 1000, "r1", "missing.bin", {}};
 
 // Checks every call of a RangeSink against the file as it arrives: the data
 // must be the file's bytes at that offset. Records which bytes came.
@@ -121,10 +128,11 @@ class FetchRangesConformanceTest : public ::testing::TestWithParam<Kind> {
     }
   }
 
-  // Publishes content at kRepo/kRel and starts the source over it.
+  // Publishes content as an object of kRepo and starts the source over it.
   void Publish(const std::string& content) {
     content_ = content;
-    testing::WriteFile(root_.Sub(std::string(kRepo) + "/" + kRel), content_);
+    testing::WriteFile(
+        root_.Sub(std::string(kRepo) + "/" + PublishedObjectPath(Sha256Hex(content_))), content_);
     std::string url;
     switch (GetParam()) {
       case Kind::kFile:
@@ -148,13 +156,13 @@ class FetchRangesConformanceTest : public ::testing::TestWithParam<Kind> {
     }
     SourceOptions options;
     options.cancel = &cancel_;
-    auto source = MakeSource(url, Env::Default(), options);
+    auto source = MakePublishRootSource(url, kRepo, options);
     ASSERT_TRUE(source.ok()) << source.status().ToString();
     source_ = std::move(source).value();
   }
 
   Status Fetch(const std::vector<ByteRange>& ranges, CheckingSink* sink) {
-    return source_->FetchRanges(kRepo, kRel, content_.size(), ranges, sink->sink());
+    return source_->FetchContentRanges(RefOf(content_), ranges, sink->sink());
   }
 
   // Fetches ranges and expects exactly their bytes, in pieces of at most 1 MiB.
@@ -235,7 +243,7 @@ TEST_P(FetchRangesConformanceTest, RangesBreakingTheContractAreInvalid) {
     CheckingSink sink(content_);
     Status st = Fetch(ranges, &sink);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
-    EXPECT_THAT(st.message(), StartsWith("ranges of " + source_->FileLocation(kRepo, kRel)));
+    EXPECT_THAT(st.message(), StartsWith("ranges of " + source_->ContentLocation(RefOf(content_))));
     EXPECT_THAT(st.message(), HasSubstr(why));
     EXPECT_EQ(sink.calls(), 0u);
   }
@@ -244,18 +252,19 @@ TEST_P(FetchRangesConformanceTest, RangesBreakingTheContractAreInvalid) {
 TEST_P(FetchRangesConformanceTest, MissingFileIsNotFound) {
   ASSERT_NO_FATAL_FAILURE(Publish(RandomBytes(1000, 9)));
   CheckingSink sink(content_);
-  Status st = source_->FetchRanges(kRepo, "objects/no/such", 1000, {{0, 10}}, sink.sink());
+  Status st = source_->FetchContentRanges(kMissing, {{0, 10}}, sink.sink());
   EXPECT_EQ(st.code(), Status::Code::kNotFound) << st.ToString();
-  EXPECT_THAT(st.message(), HasSubstr(source_->FileLocation(kRepo, "objects/no/such")));
+  EXPECT_THAT(st.message(), HasSubstr(source_->ContentLocation(kMissing)));
 }
 
 TEST_P(FetchRangesConformanceTest, AFileOfAnotherSizeIsCorruption) {
   ASSERT_NO_FATAL_FAILURE(Publish(RandomBytes(1000, 10)));
   for (uint64_t expected : {999u, 1001u}) {
     CheckingSink sink(content_);
-    Status st = source_->FetchRanges(kRepo, kRel, expected, {{0, 10}}, sink.sink());
+    Status st = source_->FetchContentRanges(RefOf(content_, expected), {{0, 10}}, sink.sink());
     EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
-    EXPECT_THAT(st.message(), StartsWith(source_->FileLocation(kRepo, kRel) + ": has 1000 bytes"));
+    EXPECT_THAT(st.message(),
+                StartsWith(source_->ContentLocation(RefOf(content_)) + ": has 1000 bytes"));
     EXPECT_THAT(st.message(), HasSubstr("but " + std::to_string(expected) + " were expected"));
     EXPECT_EQ(sink.calls(), 0u);
   }
@@ -264,11 +273,11 @@ TEST_P(FetchRangesConformanceTest, AFileOfAnotherSizeIsCorruption) {
 TEST_P(FetchRangesConformanceTest, SinkErrorIsReturnedAsIs) {
   ASSERT_NO_FATAL_FAILURE(Publish(RandomBytes(100000, 11)));
   int calls = 0;
-  Status st = source_->FetchRanges(kRepo, kRel, content_.size(), {{0, 10}, {500, 10}},
-                                   [&](uint64_t, const char*, size_t) {
-                                     ++calls;
-                                     return Status::NoSpace("write /mirror/x", "disk full");
-                                   });
+  Status st = source_->FetchContentRanges(RefOf(content_), {{0, 10}, {500, 10}},
+                                          [&](uint64_t, const char*, size_t) {
+                                            ++calls;
+                                            return Status::NoSpace("write /mirror/x", "disk full");
+                                          });
   EXPECT_EQ(st.code(), Status::Code::kNoSpace);
   EXPECT_EQ(st.message(), "write /mirror/x: disk full");
   EXPECT_EQ(calls, 1);
@@ -286,12 +295,12 @@ TEST_P(FetchRangesConformanceTest, CancelledBeforeAnyByte) {
 TEST_P(FetchRangesConformanceTest, CancelledBetweenPieces) {
   ASSERT_NO_FATAL_FAILURE(Publish(RandomBytes(8 * kMiB, 13)));
   int calls = 0;
-  Status st = source_->FetchRanges(kRepo, kRel, content_.size(), {{0, content_.size()}},
-                                   [&](uint64_t, const char*, size_t) {
-                                     ++calls;
-                                     cancel_ = true;
-                                     return Status::OK();
-                                   });
+  Status st = source_->FetchContentRanges(RefOf(content_), {{0, content_.size()}},
+                                          [&](uint64_t, const char*, size_t) {
+                                            ++calls;
+                                            cancel_ = true;
+                                            return Status::OK();
+                                          });
   EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
   EXPECT_LT(calls, 8);  // stopped within a piece or two, not after all of them
 }
@@ -311,12 +320,13 @@ class NginxRangesTest : public ::testing::Test {
 
   std::unique_ptr<Source> Start(NginxServer::Options options, const std::string& content) {
     content_ = content;
-    testing::WriteFile(root_.Sub(std::string(kRepo) + "/" + kRel), content_);
+    testing::WriteFile(
+        root_.Sub(std::string(kRepo) + "/" + PublishedObjectPath(Sha256Hex(content_))), content_);
     options.root = root_.path();
     nginx_ = std::make_unique<NginxServer>(options);
     std::string error;
     EXPECT_TRUE(nginx_->Start(&error)) << error;
-    auto source = MakeSource(nginx_->url(), Env::Default(), {});
+    auto source = MakePublishRootSource(nginx_->url(), kRepo, {});
     EXPECT_TRUE(source.ok());
     return std::move(source).value();
   }
@@ -327,7 +337,7 @@ class NginxRangesTest : public ::testing::Test {
                                                    const std::vector<ByteRange>& ranges,
                                                    size_t requests) {
     CheckingSink sink(content_);
-    Status st = source->FetchRanges(kRepo, kRel, content_.size(), ranges, sink.sink());
+    Status st = source->FetchContentRanges(RefOf(content_), ranges, sink.sink());
     EXPECT_TRUE(st.ok()) << st.ToString();
     EXPECT_EQ(sink.Check(ranges), "");
     EXPECT_TRUE(nginx_->WaitForAccessLog(requests));
@@ -362,8 +372,8 @@ TEST_F(NginxRangesTest, ServerAnsweringRangesWith200IsUnsupportedAndNotDownloade
   // max_ranges 1: nginx answers a request for several ranges with the whole file.
   auto source = Start({.multi_range_ok = false}, RandomBytes(64 * kMiB, 22));
   CheckingSink sink(content_);
-  Status st = source->FetchRanges(kRepo, kRel, content_.size(), {{0, 10}, {100, 10}}, sink.sink());
-  const std::string url = source->FileLocation(kRepo, kRel);
+  Status st = source->FetchContentRanges(RefOf(content_), {{0, 10}, {100, 10}}, sink.sink());
+  const std::string url = source->ContentLocation(RefOf(content_));
   EXPECT_EQ(st.code(), Status::Code::kUnsupported) << st.ToString();
   EXPECT_THAT(st.message(), StartsWith(url + " ignores Range requests (answered 200)"));
   EXPECT_EQ(sink.calls(), 0u);
@@ -377,7 +387,7 @@ TEST_F(NginxRangesTest, ServerAnsweringRangesWith200IsUnsupportedAndNotDownloade
 
   // One range at a time it does serve.
   CheckingSink one(content_);
-  ASSERT_TRUE(source->FetchRanges(kRepo, kRel, content_.size(), {{100, 10}}, one.sink()).ok());
+  ASSERT_TRUE(source->FetchContentRanges(RefOf(content_), {{100, 10}}, one.sink()).ok());
   EXPECT_EQ(one.Check({{100, 10}}), "");
 }
 
@@ -388,21 +398,21 @@ class ScriptedRangesTest : public ::testing::Test {
  protected:
   ScriptedRangesTest() : content_(RandomBytes(10000, 30)) {}
 
-  // Serves kRepo/kRel through handler, which gets the request and the ranges it asks for.
+  // Serves the object through handler, which gets the request and the ranges it asks for.
   void Serve(std::function<Reply(const std::string&, const std::vector<ByteRange>&)> handler,
              SourceOptions options = {}) {
     server_ = std::make_unique<ScriptedServer>([handler](const std::string& request, int, int) {
       return handler(request, testing::RequestedRanges(request));
     });
     options.cancel = &cancel_;
-    auto source = MakeSource(server_->Url(""), Env::Default(), options);
+    auto source = MakePublishRootSource(server_->Url(""), kRepo, options);
     EXPECT_TRUE(source.ok()) << source.status().ToString();
     source_ = std::move(source).value();  // throws (and fails the test) when not ok
-    url_ = source_->FileLocation(kRepo, kRel);
+    url_ = source_->ContentLocation(RefOf(content_));
   }
 
   Status Fetch(const std::vector<ByteRange>& ranges, CheckingSink* sink) {
-    return source_->FetchRanges(kRepo, kRel, content_.size(), ranges, sink->sink());
+    return source_->FetchContentRanges(RefOf(content_), ranges, sink->sink());
   }
 
   // A 206 with one part: range r of the content.
@@ -644,11 +654,11 @@ TEST_F(ScriptedRangesTest, CancelledBetweenFollowUpRequests) {
   });
   CheckingSink checking(content_);
   RangeSink inner = checking.sink();
-  Status st = source_->FetchRanges(kRepo, kRel, content_.size(), five_,
-                                   [&](uint64_t offset, const char* data, size_t n) {
-                                     cancel_ = true;
-                                     return inner(offset, data, n);
-                                   });
+  Status st = source_->FetchContentRanges(RefOf(content_), five_,
+                                          [&](uint64_t offset, const char* data, size_t n) {
+                                            cancel_ = true;
+                                            return inner(offset, data, n);
+                                          });
   EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
   EXPECT_EQ(server_->requests().size(), 1u);
   EXPECT_EQ(checking.Check({five_[0]}), "");
@@ -660,18 +670,19 @@ TEST_F(ScriptedRangesTest, CancelledBetweenFollowUpRequests) {
 TEST(FileSourceRangesTest, PiecesAreAtMostOneMebibyteAndInOrder) {
   TempDir root;
   const std::string content = RandomBytes(3 * kMiB + 5, 40);
-  testing::WriteFile(root.Sub(std::string(kRepo) + "/" + kRel), content);
-  auto source = MakeSource("file://" + root.path(), Env::Default(), {});
+  testing::WriteFile(root.Sub(std::string(kRepo) + "/" + PublishedObjectPath(Sha256Hex(content))),
+                     content);
+  auto source = MakePublishRootSource("file://" + root.path(), kRepo, {});
   ASSERT_TRUE(source.ok());
   std::vector<std::pair<uint64_t, size_t>> calls;
   const std::vector<ByteRange> ranges = {{1, 2 * kMiB + 3}, {3 * kMiB, 5}};
   ASSERT_TRUE((*source)
-                  ->FetchRanges(kRepo, kRel, content.size(), ranges,
-                                [&](uint64_t offset, const char* data, size_t n) {
-                                  EXPECT_EQ(std::string(data, n), content.substr(offset, n));
-                                  calls.emplace_back(offset, n);
-                                  return Status::OK();
-                                })
+                  ->FetchContentRanges(RefOf(content), ranges,
+                                       [&](uint64_t offset, const char* data, size_t n) {
+                                         EXPECT_EQ(std::string(data, n), content.substr(offset, n));
+                                         calls.emplace_back(offset, n);
+                                         return Status::OK();
+                                       })
                   .ok());
   const std::vector<std::pair<uint64_t, size_t>> expected = {
       {1, kMiB}, {1 + kMiB, kMiB}, {1 + 2 * kMiB, 3}, {3 * kMiB, 5}};
@@ -680,13 +691,15 @@ TEST(FileSourceRangesTest, PiecesAreAtMostOneMebibyteAndInOrder) {
 
 TEST(FileSourceRangesTest, ADirectoryIsNotAFile) {
   TempDir root;
-  testing::MakeDirs(root.Sub(std::string(kRepo) + "/" + kRel));
-  auto source = MakeSource("file://" + root.path(), Env::Default(), {});
+  const ContentRef dir{std::string(64, 'd'), 10, "r1", "dir", {}};
+  testing::MakeDirs(root.Sub(std::string(kRepo) + "/" + PublishedObjectPath(dir.sha256)));
+  auto source = MakePublishRootSource("file://" + root.path(), kRepo, {});
   ASSERT_TRUE(source.ok());
-  Status st = (*source)->FetchRanges(kRepo, kRel, 10, {{0, 1}},
-                                     [](uint64_t, const char*, size_t) { return Status::OK(); });
+  Status st = (*source)->FetchContentRanges(
+      dir, {{0, 1}}, [](uint64_t, const char*, size_t) { return Status::OK(); });
   EXPECT_FALSE(st.ok());
-  EXPECT_THAT(st.message(), HasSubstr(root.Sub(std::string(kRepo) + "/" + kRel)));
+  EXPECT_THAT(st.message(),
+              HasSubstr(root.Sub(std::string(kRepo) + "/" + PublishedObjectPath(dir.sha256))));
 }
 
 }  // namespace

@@ -17,7 +17,7 @@
 #include "common/manifest/manifest.h"
 #include "common/mirror/mirror_tree.h"
 #include "common/publish/publisher.h"
-#include "common/source/source_impl.h"
+#include "common/source/publish_root_source.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/publish_tamper.h"
 #include "tests/support/test_util.h"
@@ -44,7 +44,7 @@ class SyncEngineTest : public ::testing::Test {
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(db).value();
     repo_.name = kRepo;
-    repo_.sources = {"file://" + pub_};
+    repo_.source = std::make_shared<PublishRootSpec>(std::vector<std::string>{"file://" + pub_});
   }
 
   std::string Publish() {
@@ -291,7 +291,8 @@ TEST_F(SyncEngineTest, ADirectoryNotManagedBySyncAgentIsNeverTouched) {
 TEST_F(SyncEngineTest, FallsBackToTheNextSourceWhenOneIsMissing) {
   WriteFile(model_ + "/a.txt", "v1");
   Publish();
-  repo_.sources = {"file://" + tmp_.Sub("nowhere"), "file://" + pub_};
+  repo_.source = std::make_shared<PublishRootSpec>(
+      std::vector<std::string>{"file://" + tmp_.Sub("nowhere"), "file://" + pub_});
   RepoSyncResult r = Sync();
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_EQ(r.counters.source, "file://" + pub_);
@@ -318,8 +319,8 @@ TEST_F(SyncEngineTest, PartialDownloadsUntouchedForAWeekAreRemoved) {
   std::string new_part = state_ + "/partial/" + std::string(64, 'b') + ".part";
   WriteFile(old_part, "stale bytes");
   WriteFile(new_part, "fresh bytes");
-  int64_t eight_days_ago = (ToUnixMillis(std::chrono::system_clock::now()) - 8LL * 86400000) *
-                           1000000;
+  int64_t eight_days_ago =
+      (ToUnixMillis(std::chrono::system_clock::now()) - 8LL * 86400000) * 1000000;
   ASSERT_TRUE(Env::Default()->SetModTime(old_part, eight_days_ago).ok());
   WriteFile(model_ + "/a.txt", "a");
   Publish();

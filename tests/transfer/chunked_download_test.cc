@@ -11,6 +11,7 @@
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 #include "common/manifest/manifest.h"
+#include "common/source/publish_root_source.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/nginx_server.h"
 #include "tests/support/test_util.h"
@@ -34,8 +35,8 @@ class ChunkedDownloadTest : public ::testing::Test {
   // Publishes content at the object path of a publish root served by a new nginx.
   NginxServer* Serve(const std::string& content, bool ranges_ok = true) {
     testing::TempDir* root = roots_.emplace_back(std::make_unique<testing::TempDir>(true)).get();
-    testing::WriteFile(root->Sub(std::string(kRepo) + "/" + PublishedObjectPath(Sha256Hex(content))),
-                       content);
+    testing::WriteFile(
+        root->Sub(std::string(kRepo) + "/" + PublishedObjectPath(Sha256Hex(content))), content);
     NginxServer::Options o;
     o.root = root->path();
     o.ranges_ok = ranges_ok;
@@ -44,8 +45,9 @@ class ChunkedDownloadTest : public ::testing::Test {
     EXPECT_TRUE(nginx->Start(&error)) << error;
     return nginx.get();
   }
-  std::unique_ptr<SourceSet> Sources(const std::vector<std::string>& urls,
-                                     std::chrono::milliseconds io_timeout = std::chrono::seconds(10)) {
+  std::unique_ptr<SourceSet> Sources(
+      const std::vector<std::string>& urls,
+      std::chrono::milliseconds io_timeout = std::chrono::seconds(10)) {
     std::vector<SourceHealthStats> stats;
     for (const auto& u : urls) {
       SourceHealthStats h;
@@ -57,10 +59,11 @@ class ChunkedDownloadTest : public ::testing::Test {
     retry.max_delay = std::chrono::milliseconds(200);
     return std::make_unique<SourceSet>(
         stats,
-        [io_timeout](const std::string& url) {
+        [io_timeout](const std::string& url) -> Result<std::unique_ptr<Source>> {
           SourceOptions o;
           o.io_timeout = io_timeout;
-          return MakeSource(url, Env::Default(), o);
+          SA_ASSIGN_OR_RETURN(auto source, MakePublishRootSource(url, kRepo, o));
+          return std::unique_ptr<Source>(std::move(source));
         },
         retry);
   }
@@ -72,8 +75,9 @@ class ChunkedDownloadTest : public ::testing::Test {
     ContentHasher h;
     h.Update(content.data(), content.size());
     ContentDigest digest = h.Finish();
-    ChunkedDownload d(store_.get(), sources, kRepo, {digest.sha256, digest.xxh3_128, content.size()},
-                      "model.bin", o);
+    ChunkedDownload d(store_.get(), sources, kRepo,
+                      {digest.sha256, content.size(), "r1", "model.bin", {}},
+                      {digest.sha256, digest.xxh3_128, content.size()}, "model.bin", o);
     return d.Run();
   }
   std::string Stored(const std::string& content) {
@@ -201,7 +205,8 @@ TEST_F(ChunkedDownloadTest, TheNextRunFetchesOnlyChunksNotRecorded) {
   std::vector<std::string> ranges = Ranges(*nginx);
   for (size_t i = before; i < ranges.size(); ++i) {
     std::string start = ranges[i].substr(0, ranges[i].find('-') + 1);
-    EXPECT_EQ(recorded_ranges.count(start), 0u) << "a recorded chunk was fetched again: " << ranges[i];
+    EXPECT_EQ(recorded_ranges.count(start), 0u)
+        << "a recorded chunk was fetched again: " << ranges[i];
   }
 }
 
@@ -211,9 +216,9 @@ TEST_F(ChunkedDownloadTest, WrongBytesAreCorruptionAndLeaveNothing) {
   other[7 * kMiB] ^= 1;
   NginxServer* nginx = Serve(content);
   // The file at content's object path holds other bytes of the same size.
-  testing::WriteFile(roots_.back()->Sub(std::string(kRepo) + "/" +
-                                        PublishedObjectPath(Sha256Hex(content))),
-                     other);
+  testing::WriteFile(
+      roots_.back()->Sub(std::string(kRepo) + "/" + PublishedObjectPath(Sha256Hex(content))),
+      other);
   auto sources = Sources({nginx->url()});
   auto r = Download(sources.get(), content);
   ASSERT_FALSE(r.ok());

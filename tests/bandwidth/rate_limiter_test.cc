@@ -1,7 +1,7 @@
 // RateLimiter: rates and schedules parse as operators write them, the window
 // in force follows the clock (wrapping midnight), and the bucket's pacing
 // holds a reader to the cap (checked by the debt it owes, not by timing).
-#include "common/transfer/rate_limiter.h"
+#include "common/bandwidth/rate_limiter.h"
 
 #include <gtest/gtest.h>
 
@@ -37,13 +37,12 @@ TEST(RateTest, ClockTimes) {
 
 TEST(RateLimiterTest, TheWindowInForceFollowsTheClockAndWrapsMidnight) {
   int minute = 0;
-  RateLimiter limiter(10 << 20,
-                      {{22 * 60, 6 * 60, kUnlimited}, {12 * 60, 13 * 60, 1 << 20}},
+  RateLimiter limiter(10 << 20, {{22 * 60, 6 * 60, kUnlimited}, {12 * 60, 13 * 60, 1 << 20}},
                       [&] { return minute; });
   const std::pair<int, uint64_t> cases[] = {
-      {0, kUnlimited},           {5 * 60 + 59, kUnlimited}, {6 * 60, 10 << 20},
-      {12 * 60, 1 << 20},        {12 * 60 + 59, 1 << 20},   {13 * 60, 10 << 20},
-      {21 * 60 + 59, 10 << 20},  {22 * 60, kUnlimited},     {23 * 60 + 59, kUnlimited}};
+      {0, kUnlimited},          {5 * 60 + 59, kUnlimited}, {6 * 60, 10 << 20},
+      {12 * 60, 1 << 20},       {12 * 60 + 59, 1 << 20},   {13 * 60, 10 << 20},
+      {21 * 60 + 59, 10 << 20}, {22 * 60, kUnlimited},     {23 * 60 + 59, kUnlimited}};
   for (const auto& [m, rate] : cases) {
     minute = m;
     EXPECT_EQ(limiter.RateNow(), rate) << m;
@@ -143,7 +142,8 @@ TEST(ProgressTest, SaysHowFarHowFastAndHowLong) {
   EXPECT_EQ(TransferProgress::Describe(512 << 20, 2048ULL << 20, 64 << 20),
             "512.0 MiB of 2.0 GiB (25%), 64.0 MiB/s, 24s left");
   EXPECT_EQ(TransferProgress::Describe(0, 1 << 20, 0), "0 B of 1.0 MiB (0%), 0 B/s");
-  EXPECT_EQ(TransferProgress::Describe(1 << 20, 1 << 20, 5000), "1.0 MiB of 1.0 MiB (100%), 4.9 KiB/s");
+  EXPECT_EQ(TransferProgress::Describe(1 << 20, 1 << 20, 5000),
+            "1.0 MiB of 1.0 MiB (100%), 4.9 KiB/s");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "common/source/source_impl.h"
+#include "common/base/byte_range.h"
 
 namespace sync_agent {
 

@@ -1,4 +1,4 @@
-#include "common/transfer/rate_limiter.h"
+#include "common/bandwidth/rate_limiter.h"
 
 #include <algorithm>
 #include <cctype>
@@ -78,9 +78,8 @@ RateLimiter::RateLimiter(uint64_t default_rate, std::vector<BandwidthWindow> sch
 
 uint64_t RateLimiter::RateAt(int minute) const {
   for (const BandwidthWindow& w : schedule_) {
-    bool inside = w.start_minute < w.end_minute
-                      ? minute >= w.start_minute && minute < w.end_minute
-                      : minute >= w.start_minute || minute < w.end_minute;
+    bool inside = w.start_minute < w.end_minute ? minute >= w.start_minute && minute < w.end_minute
+                                                : minute >= w.start_minute || minute < w.end_minute;
     if (inside) return w.bytes_per_second;
   }
   return default_rate_;

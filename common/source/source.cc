@@ -1,0 +1,30 @@
+#include "common/source/source.h"
+
+namespace sync_agent {
+
+ContentRef ContentOf(const Manifest& manifest, const ManifestEntry& entry) {
+  return {entry.sha256, entry.size, manifest.revision, entry.path, entry.provenance};
+}
+
+Status Source::FetchSignature(const std::string& content_sha256, const SignatureRef& /*signature*/,
+                              ObjectSink* /*sink*/) {
+  return Status::Unsupported("signature of " + content_sha256 + " from " + url(),
+                             "this kind of source publishes no signatures");
+}
+
+Status Source::FetchDelta(const std::string& to_sha256, const DeltaRef& delta,
+                          ObjectSink* /*sink*/) {
+  return Status::Unsupported("delta " + delta.from_sha256 + " -> " + to_sha256 + " from " + url(),
+                             "this kind of source publishes no deltas");
+}
+
+std::string Source::SignatureLocation(const std::string& content_sha256,
+                                      const SignatureRef& /*signature*/) const {
+  return url() + " (signature of " + content_sha256 + ")";
+}
+
+std::string Source::DeltaLocation(const std::string& to_sha256, const DeltaRef& delta) const {
+  return url() + " (delta " + delta.from_sha256 + " -> " + to_sha256 + ")";
+}
+
+}  // namespace sync_agent
