@@ -865,6 +865,23 @@ Status StateDb::RemoveObject(const std::string& sha256) {
   return stmt.Run();
 }
 
+Result<std::optional<ObjectRow>> StateDb::FindObjectByBlob(const std::string& blob) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT o.sha256, o.xxh3_128, o.size FROM files f "
+                   "JOIN objects o ON o.sha256 = f.sha256 "
+                   "WHERE f.provenance IS NOT NULL AND json_extract(f.provenance, '$.blob') = ?1 "
+                   "AND json_extract(f.provenance, '$.lfs') IS NULL LIMIT 1"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, blob));
+  SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+  if (!has_row) return std::optional<ObjectRow>();
+  ObjectRow row;
+  row.sha256 = stmt.ColumnText(0);
+  row.xxh3_128 = stmt.ColumnText(1);
+  row.size = static_cast<uint64_t>(stmt.ColumnInt64(2));
+  return std::optional<ObjectRow>(std::move(row));
+}
+
 Result<std::vector<std::string>> StateDb::UnreferencedObjects() {
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,

@@ -215,6 +215,9 @@ class StateDb {
   Status PutObject(const ObjectRow& object);
   Result<std::optional<ObjectRow>> GetObject(const std::string& sha256);
   Status RemoveObject(const std::string& sha256);
+  // A stored object that a file of some revision was listed with under this
+  // git blob id (provenance "blob", not a Git LFS pointer), or nullopt.
+  Result<std::optional<ObjectRow>> FindObjectByBlob(const std::string& blob);
   // Objects that no revision in state staged, active or retained references.
   Result<std::vector<std::string>> UnreferencedObjects();
   Result<std::vector<ObjectRow>> AllObjects();

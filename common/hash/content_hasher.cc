@@ -17,16 +17,6 @@ struct Xxh3Deleter {
   void operator()(XXH3_state_t* s) const { XXH3_freeState(s); }
 };
 
-std::string ToHex(const unsigned char* p, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[p[i] >> 4];
-    out[2 * i + 1] = kDigits[p[i] & 15];
-  }
-  return out;
-}
-
 }  // namespace
 
 struct ContentHasher::State {
@@ -57,11 +47,11 @@ ContentDigest ContentHasher::Finish() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(state_->sha.get(), md, &len);
-  d.sha256 = ToHex(md, len);
+  d.sha256 = LowerHex(md, len);
   XXH128_hash_t h = XXH3_128bits_digest(state_->xxh.get());
   XXH128_canonical_t canon;
   XXH128_canonicalFromHash(&canon, h);
-  d.xxh3_128 = ToHex(canon.digest, sizeof canon.digest);
+  d.xxh3_128 = LowerHex(canon.digest, sizeof canon.digest);
   return d;
 }
 
@@ -84,6 +74,16 @@ ContentDigest HashBytes(std::string_view data) {
 }
 
 std::string Sha256Hex(std::string_view data) { return HashBytes(data).sha256; }
+
+std::string LowerHex(const unsigned char* bytes, size_t n) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return out;
+}
 
 bool IsLowerHex(std::string_view s, size_t len) {
   if (s.size() != len) return false;

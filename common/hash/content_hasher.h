@@ -47,5 +47,7 @@ ContentDigest HashBytes(std::string_view data);
 std::string Sha256Hex(std::string_view data);
 
 bool IsLowerHex(std::string_view s, size_t len);
+// n bytes as 2n lowercase hex digits.
+std::string LowerHex(const unsigned char* bytes, size_t n);
 
 }  // namespace sync_agent

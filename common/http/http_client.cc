@@ -241,7 +241,7 @@ class ChunkedDecoder {
       char c = data[i];
       switch (state_) {
         case State::kSize: {
-          int digit = HexValue(c);
+          int digit = HexDigitValue(c);
           if (digit >= 0) {
             if (size_ > (std::numeric_limits<uint64_t>::max() >> 4))
               return Bad("chunk size overflows");
@@ -322,12 +322,6 @@ class ChunkedDecoder {
  private:
   enum class State { kSize, kSizeExtension, kSizeLF, kData, kDataCR, kDataLF, kTrailer, kDone };
 
-  static int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
   Status Bad(std::string_view why) {
     error_ = std::string(why);
     return Status::Network("malformed chunked body", why);
@@ -830,8 +824,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink
     HttpResponse response;
     std::string location;
     SA_RETURN_IF_ERROR(impl_->Exchange(request, url, same_origin, sink, &response, &location));
-    if (location.empty()) {
+    if (location.empty() || !request.follow_redirects) {
       response.final_url = url;
+      response.location = location;
       return response;
     }
     if (redirects >= impl_->options.max_redirects) {

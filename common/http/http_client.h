@@ -55,6 +55,9 @@ struct HttpRequest {
   // 200 with the whole file.
   std::vector<ByteRange> ranges;
   bool head = false;  // HEAD instead of GET
+  // When false, a redirect is returned as the response (its status, headers
+  // and HttpResponse::location) instead of being followed.
+  bool follow_redirects = true;
   // When set, a POST with this body (and content_type) instead of a GET.
   std::optional<std::string> post_body;
   std::string content_type;
@@ -80,6 +83,9 @@ struct HttpResponse {
   std::optional<uint64_t> range_last;
   std::optional<uint64_t> range_total;
   std::string final_url;  // after redirects
+  // A redirect not followed (HttpRequest::follow_redirects false): where it
+  // points, as an absolute URL.
+  std::string location;
 };
 
 // Receives the body in order. A non-OK Status aborts the transfer and is returned by Get.

@@ -219,13 +219,6 @@ RangeOutcome ParseRangeHeader(std::string_view header, uint64_t size,
   return ranges->empty() ? RangeOutcome::kUnsatisfiable : RangeOutcome::kSatisfiable;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Outcome of mapping a request target to a file under the root.
 struct PathCheck {
   int status = 200;  // 400, 403 or 404 when the target is refused
@@ -247,24 +240,9 @@ PathCheck CheckTargetPath(std::string_view target) {
     return out;
   }
   std::string decoded;
-  decoded.reserve(target.size());
-  for (size_t i = 0; i < target.size(); ++i) {
-    char c = target[i];
-    if (c == '%') {
-      int hi = i + 2 < target.size() ? HexValue(target[i + 1]) : -1;
-      int lo = hi >= 0 ? HexValue(target[i + 2]) : -1;
-      if (lo < 0) {
-        out.status = 400;
-        return out;
-      }
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (c == '\0') {
-      out.status = 400;
-      return out;
-    }
-    decoded.push_back(c);
+  if (!PercentDecode(target, &decoded)) {  // a malformed escape, or a NUL byte
+    out.status = 400;
+    return out;
   }
   size_t pos = 0;
   while (pos <= decoded.size()) {

@@ -1,6 +1,7 @@
 #include "common/registry/source_kinds.h"
 
 #include "common/git/git_source.h"
+#include "common/hub/hub_source.h"
 #include "common/source/publish_root_source.h"
 
 namespace sync_agent {
@@ -8,7 +9,8 @@ namespace sync_agent {
 const std::vector<const SourceKind*>& BuiltinSourceKinds() {
   static const PublishRootKind publish;
   static const GitKind git;
-  static const std::vector<const SourceKind*> kinds = {&publish, &git};
+  static const HubKind hub;
+  static const std::vector<const SourceKind*> kinds = {&publish, &git, &hub};
   return kinds;
 }
 

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,22 @@ class Source {
   virtual std::unique_ptr<Source> Fork() const = 0;
 };
 
+// What the node holds already, for kinds that know a content only by its
+// git blob id until they read it (a hub lists regular files that way): an
+// unchanged file is then not downloaded again just to learn its sha256.
+struct HeldDigest {
+  std::string sha256;
+  std::string xxh3_128;
+  uint64_t size = 0;
+};
+class HeldContent {
+ public:
+  virtual ~HeldContent() = default;
+  // A content in the node's object store that a revision listed with this
+  // git blob id (not a Git LFS pointer's), or nullopt.
+  virtual std::optional<HeldDigest> FindByBlob(const std::string& blob) const = 0;
+};
+
 // How sources connect; the same for every kind.
 struct SourceOptions {
   std::chrono::milliseconds io_timeout{60000};  // no byte for this long: the request fails
@@ -168,6 +185,9 @@ struct SourceOptions {
   // Where a source kind may keep its caches (a git source: bare clones
   // under <state_dir>/git/). Empty: the kind's caches are not available.
   std::string state_dir;
+  // What the node holds (nullptr: nothing known); outlives the source. Only
+  // called from the thread that uses the source.
+  const HeldContent* held = nullptr;
 };
 
 }  // namespace sync_agent

@@ -37,6 +37,21 @@ constexpr uint64_t kFreeSpaceMargin = 16ULL << 20;
 // Files downloaded at once (each may use several connections for its chunks).
 constexpr size_t kMaxFilesAtOnce = 4;
 
+// What the node holds, from the database, for sources that list contents by
+// git blob id.
+class DbHeldContent final : public HeldContent {
+ public:
+  explicit DbHeldContent(StateDb* db) : db_(db) {}
+  std::optional<HeldDigest> FindByBlob(const std::string& blob) const override {
+    auto row = db_->FindObjectByBlob(blob);
+    if (!row.ok() || !row->has_value()) return std::nullopt;  // not known: it is fetched
+    return HeldDigest{(*row)->sha256, (*row)->xxh3_128, (*row)->size};
+  }
+
+ private:
+  StateDb* db_;
+};
+
 }  // namespace
 
 struct SyncEngine::RunContext {
@@ -45,6 +60,7 @@ struct SyncEngine::RunContext {
   // makes the others pointless. Every source and transfer of the run watches it.
   std::atomic<bool> stop{false};
   SourceOptions source_options;
+  DbHeldContent held{nullptr};                    // the database's, set by Poll
   std::vector<std::string> urls;                  // the repository's sources, as configured
   std::map<std::string, SourceHealthRow> health;  // by url
   std::unique_ptr<SourceSet> sources;             // those serving the revision being synced
@@ -270,6 +286,8 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   so.limiter = &limiter_;
   so.env = env_;
   so.state_dir = options_.state_dir;
+  ctx->held = DbHeldContent(db_);
+  so.held = &ctx->held;
   SA_ASSIGN_OR_RETURN(so.authorization, ResolveAuthorization(repo));
   ctx->urls = repo.source->urls();
   SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(repo.name));

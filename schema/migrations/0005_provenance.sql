@@ -19,3 +19,9 @@ UPDATE files
  WHERE git_blob IS NOT NULL;
 ALTER TABLE files DROP COLUMN git_blob;
 ALTER TABLE files DROP COLUMN git_lfs_oid;
+
+-- Contents the node holds, by the git blob id a revision listed them with:
+-- a hub lists regular files by blob id only, and a file the node has is not
+-- downloaded again to learn its sha256.
+CREATE INDEX files_by_blob ON files (json_extract(provenance, '$.blob'))
+  WHERE provenance IS NOT NULL;

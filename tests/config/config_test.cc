@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/git/git_source.h"
+#include "common/hub/hub_source.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent {
@@ -227,6 +228,64 @@ TEST(ConfigTest, BadGitRepositoriesSayWhatIsWrong) {
   }
 }
 
+TEST(ConfigTest, HubRepositories) {
+  auto r = ParseConfig(R"(
+[[repo]]
+name = "meta-llama/Llama-3.2-1B"
+hub  = "https://huggingface.co/"
+ref  = "v1.0"
+token_file = "/etc/sync-agent/hf.token"
+include = ["*.safetensors", "*.json"]
+exclude = ["original/*"]
+
+[[repo]]
+name = "acme/corpus"
+hub  = "http://node-a.example.net:8080"
+type = "dataset"
+)",
+                       kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->repos.size(), 2u);
+  const auto& a = dynamic_cast<const HubSpec&>(*r->repos[0].source).settings();
+  EXPECT_EQ(a.hub, "https://huggingface.co");
+  EXPECT_EQ(a.ref, "v1.0");
+  EXPECT_EQ(a.type, "model");  // the default
+  EXPECT_THAT(a.include, ::testing::ElementsAre("*.safetensors", "*.json"));
+  EXPECT_THAT(a.exclude, ::testing::ElementsAre("original/*"));
+  EXPECT_EQ(r->repos[0].token_file, "/etc/sync-agent/hf.token");
+  const auto& b = dynamic_cast<const HubSpec&>(*r->repos[1].source).settings();
+  EXPECT_EQ(b.ref, "main");
+  EXPECT_EQ(b.type, "dataset");
+  EXPECT_TRUE(HubPathSelected(a, "model-00001-of-00002.safetensors"));
+  EXPECT_TRUE(HubPathSelected(a, "sub/config.json"));  // '*' crosses '/', as the Hub's globs do
+  EXPECT_FALSE(HubPathSelected(a, "original/consolidated.json"));
+  EXPECT_FALSE(HubPathSelected(a, "pytorch_model.bin"));
+}
+
+TEST(ConfigTest, BadHubRepositoriesSayWhatIsWrong) {
+  const std::string head = "[[repo]]\nname = \"acme/llm-7b\"\n";
+  struct Case {
+    std::string body, message;
+  } cases[] = {
+      {"hub = \"ftp://hub\"\n", ":3: [[repo]] \"acme/llm-7b\" hub \"ftp://hub\" is not valid"},
+      {"hub = \"file:///x\"\n", "use https://host or http://host"},
+      {"hub = \"https://h\"\ntype = \"space\"\n",
+       "type \"space\" must be \"model\" or \"dataset\""},
+      {"hub = \"https://h\"\ngit = \"/x.git\"\n", "has both \"hub\" and \"git\""},
+      {"sources = [\"http://o/m\"]\ninclude = [\"*.json\"]\n",
+       "\"include\" belongs to a hub repository; add \"hub\" or remove it"},
+      {"git = \"/x.git\"\ntype = \"model\"\n", "\"type\" belongs to a hub repository"},
+      {"hub = \"https://h\"\ninclude = \"*.json\"\n", "must be an array of strings"},
+      {"hub = \"https://h\"\nexclude = [\"\"]\n", "exclude has an empty glob"},
+      {"hub = \"https://h\"\nref = \"a b\"\n", "is not a branch, tag or commit"},
+  };
+  for (const Case& c : cases) {
+    Status s = ParseError(head + c.body);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << c.body;
+    EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.body;
+  }
+}
+
 TEST(ConfigTest, TransferSettings) {
   Result<Config> r = ParseConfig(std::string(R"(connections_per_file = 4
 connections_total = 12
@@ -333,8 +392,8 @@ source = ["http://origin.example.net/models"]
   EXPECT_THAT(s.message(),
               StartsWith(std::string(kPath) + ":7: unknown key \"source\" in [[repo]]"));
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"sources\"?"));
-  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, authorization, token, "
-                                     "token_env, token_file)"));
+  EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, hub, type, include, "
+                                     "exclude, authorization, token, token_env, token_file)"));
 }
 
 TEST(ConfigTest, SubTableInRepoIsAnUnknownKey) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/fs/env.h"
+#include "common/hash/git_ids.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent {
@@ -45,6 +46,28 @@ TEST(ContentHasherTest, HashFileMatchesBytesAndReportsMissingFiles) {
   EXPECT_TRUE(missing.status().IsNotFound());
   EXPECT_TRUE(IsLowerHex(d->sha256, 64));
   EXPECT_FALSE(IsLowerHex("ABCD", 4));
+}
+
+}  // namespace
+}  // namespace sync_agent
+
+namespace sync_agent {
+namespace {
+
+TEST(GitIdsTest, BlobIdsAreGitsOwn) {
+  // `printf 'hello\n' | git hash-object --stdin`, and the empty blob.
+  EXPECT_EQ(GitBlobId("hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+  EXPECT_EQ(GitBlobId(""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+  GitBlobHasher h(6);
+  h.Update("hel", 3);
+  h.Update("lo\n", 3);
+  EXPECT_EQ(h.Finish(), "ce013625030ba8dba906f756967f9e9ca394464a");
+}
+
+TEST(GitIdsTest, LfsPointerTextIsSpecVersionOne) {
+  const std::string sha(64, 'a');
+  EXPECT_EQ(LfsPointerText(sha, 12345),
+            "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha + "\nsize 12345\n");
 }
 
 }  // namespace

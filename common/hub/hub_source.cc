@@ -1,0 +1,632 @@
+#include "common/hub/hub_source.h"
+
+#include <Poco/Dynamic/Var.h>
+#include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "common/base/json_text.h"
+#include "common/base/log.h"
+#include "common/base/time_util.h"
+#include "common/fs/env.h"
+#include "common/hash/content_hasher.h"
+#include "common/hash/git_ids.h"
+#include "common/http/http_text.h"
+#include "common/http/ranged_get.h"
+
+namespace sync_agent {
+namespace {
+
+using Poco::JSON::Object;
+
+constexpr uint64_t kMaxApiBytes = 64ULL << 20;  // one tree page, one repo info
+constexpr int kMaxRateLimitWaits = 5;
+constexpr uint64_t kMaxRetryAfterSeconds = 300;
+constexpr size_t kMaxTreePages = 100000;
+constexpr size_t kSpoolPiece = 1 << 20;
+
+HttpClientOptions ClientOptions(const SourceOptions& o) {
+  HttpClientOptions h;
+  h.io_timeout = o.io_timeout;
+  h.authorization = o.authorization;  // the hub's origin only, never a CDN's
+  h.ca_file = o.ca_file;
+  h.limiter = o.limiter;
+  return h;
+}
+
+// The scheme://host:port of a URL, for comparing origins.
+std::string OriginOf(const std::string& url) {
+  size_t sep = url.find("://");
+  if (sep == std::string::npos) return "";
+  size_t slash = url.find('/', sep + 3);
+  return AsciiLower(url.substr(0, slash));
+}
+
+std::string Header(const HttpResponse& r, const std::string& name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? "" : it->second;
+}
+
+// The wait a 429 or 503 asks for: Retry-After, or the t= of an IETF
+// RateLimit header (huggingface.co sends `"api";r=0;t=55`), else 1 s.
+uint64_t RetryAfterSeconds(const HttpResponse& r) {
+  const int64_t now = ToUnixMillis(std::chrono::system_clock::now()) / 1000;
+  if (auto s = ParseRetryAfterSeconds(Header(r, "retry-after"), now)) return *s;
+  const std::string limit = Header(r, "ratelimit");
+  size_t t = limit.find("t=");
+  uint64_t seconds = 0;
+  if (t != std::string::npos) {
+    std::string digits;
+    for (size_t i = t + 2; i < limit.size() && limit[i] >= '0' && limit[i] <= '9'; ++i) {
+      digits.push_back(limit[i]);
+    }
+    if (ParseDecimal(digits, &seconds)) return seconds;
+  }
+  return 1;
+}
+
+Result<Object::Ptr> ParseJsonObject(const std::string& text, const std::string& what) {
+  try {
+    Poco::JSON::Parser parser;
+    Poco::Dynamic::Var v = parser.parse(text);
+    if (v.type() != typeid(Object::Ptr))
+      return Status::InvalidArgument(what, "is not a JSON object");
+    return v.extract<Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return Status::InvalidArgument(what, "is not valid JSON: " + e.displayText());
+  }
+}
+
+Result<Poco::JSON::Array::Ptr> ParseJsonArray(const std::string& text, const std::string& what) {
+  try {
+    Poco::JSON::Parser parser;
+    Poco::Dynamic::Var v = parser.parse(text);
+    if (v.type() != typeid(Poco::JSON::Array::Ptr)) {
+      return Status::InvalidArgument(what, "is not a JSON array");
+    }
+    return v.extract<Poco::JSON::Array::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return Status::InvalidArgument(what, "is not valid JSON: " + e.displayText());
+  }
+}
+
+std::string StringField(const Object::Ptr& o, const std::string& key) {
+  if (o.isNull() || !o->has(key) || o->isNull(key)) return "";
+  Poco::Dynamic::Var v = o->get(key);
+  return v.isString() ? v.extract<std::string>() : "";
+}
+
+// A non-negative whole number field, or nullopt.
+std::optional<uint64_t> SizeField(const Object::Ptr& o, const std::string& key) {
+  if (o.isNull() || !o->has(key)) return std::nullopt;
+  Poco::Dynamic::Var v = o->get(key);
+  if (!v.isInteger()) return std::nullopt;
+  try {
+    if (v.isSigned()) {
+      Poco::Int64 i = v.convert<Poco::Int64>();
+      if (i < 0) return std::nullopt;
+      return static_cast<uint64_t>(i);
+    }
+    return static_cast<uint64_t>(v.convert<Poco::UInt64>());
+  } catch (const Poco::Exception&) {
+    return std::nullopt;
+  }
+}
+
+// Receives a regular file into the spool, hashing it three ways.
+class SpoolSink final : public ObjectSink {
+ public:
+  SpoolSink(WritableFile* file, uint64_t size) : file_(file), blob_(size) {}
+  Status Begin(uint64_t offset) override {
+    if (offset != 0) return Status::Network("spool", "the hub resumed a download not asked to");
+    return Status::OK();
+  }
+  Status Write(const char* data, size_t n) override {
+    blob_.Update(data, n);
+    content_.Update(data, n);
+    return file_->Append(data, n);
+  }
+  uint64_t received() const { return blob_.received(); }
+  std::string BlobId() { return blob_.Finish(); }
+  ContentDigest Digest() { return content_.Finish(); }
+
+ private:
+  WritableFile* file_;
+  GitBlobHasher blob_;
+  ContentHasher content_;
+};
+
+}  // namespace
+
+bool HubPathSelected(const HubRepoSettings& settings, const std::string& path) {
+  auto matches = [&path](const std::vector<std::string>& globs) {
+    return std::any_of(globs.begin(), globs.end(), [&path](const std::string& g) {
+      return ::fnmatch(g.c_str(), path.c_str(), 0) == 0;
+    });
+  };
+  if (!settings.include.empty() && !matches(settings.include)) return false;
+  return !matches(settings.exclude);
+}
+
+HubSource::HubSource(std::string repo, HubRepoSettings settings, SourceOptions options)
+    : repo_(std::move(repo)),
+      settings_(std::move(settings)),
+      options_(std::move(options)),
+      client_(ClientOptions(options_)),
+      cdn_client_([this] {
+        HttpClientOptions o = ClientOptions(options_);
+        o.authorization.clear();
+        return o;
+      }()) {
+  if (options_.env == nullptr) options_.env = Env::Default();
+  if (!options_.state_dir.empty()) {
+    spool_dir_ = JoinPath(
+        options_.state_dir,
+        "hub/" + Sha256Hex(settings_.hub + " " + settings_.type + " " + repo_).substr(0, 16) +
+            "/spool");
+  }
+}
+
+HubSource::~HubSource() = default;
+
+std::unique_ptr<Source> HubSource::Fork() const {
+  auto fork = std::make_unique<HubSource>(repo_, settings_, options_);
+  fork->content_urls_ = content_urls_;
+  fork->last_modified_ = last_modified_;
+  return fork;
+}
+
+std::string HubSource::Context() const {
+  return "hub " + settings_.hub + " " + settings_.type + " " + repo_;
+}
+
+std::string HubSource::ApiPath() const {
+  return settings_.hub + (settings_.type == "dataset" ? "/api/datasets/" : "/api/models/") + repo_;
+}
+
+std::string HubSource::ResolveUrl(const std::string& revision, const std::string& path) const {
+  return settings_.hub + (settings_.type == "dataset" ? "/datasets/" : "/") + repo_ + "/resolve/" +
+         PercentEncode(revision) + "/" + PercentEncode(path, /*keep_slash=*/true);
+}
+
+std::string HubSource::ContentLocation(const ContentRef& content) const {
+  return ResolveUrl(content.revision, content.path);
+}
+
+bool HubSource::ChunksHelp(const ContentRef& content) const {
+  return content.provenance.count("lfs") > 0;
+}
+
+Result<HttpResponse> HubSource::SendToHub(HttpRequest request, const BodySink& sink,
+                                          std::string* body) {
+  request.cancel = options_.cancel;
+  for (int attempt = 0;; ++attempt) {
+    if (body != nullptr) body->clear();
+    BodySink collect = sink;
+    if (body != nullptr) {
+      collect = [body, &request](const char* data, size_t n) -> Status {
+        if (body->size() + n > kMaxApiBytes) {
+          return Status::InvalidArgument("GET " + request.url, "the answer is larger than 64 MiB");
+        }
+        body->append(data, n);
+        return Status::OK();
+      };
+    }
+    SA_ASSIGN_OR_RETURN(HttpResponse resp, client_.Send(request, collect));
+    if ((resp.status != 429 && resp.status != 503) || attempt == kMaxRateLimitWaits) {
+      if (resp.status == 429) {
+        return Status::Network(Context(), "the hub keeps answering HTTP 429 (rate limited) to " +
+                                              request.url +
+                                              "; try again later, or set a token (token_file) for "
+                                              "a higher limit");
+      }
+      return resp;
+    }
+    const uint64_t wait = std::min(RetryAfterSeconds(resp), kMaxRetryAfterSeconds);
+    LogWarning("the hub asks to wait before the next request",
+               {{"hub", settings_.hub},
+                {"status", std::to_string(resp.status)},
+                {"wait", FormatDuration(std::chrono::seconds(wait))},
+                {"url", request.url}});
+    // The wait is what the hub asked for; a stop request ends it early.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+    while (std::chrono::steady_clock::now() < until) {
+      if (options_.cancel != nullptr && options_.cancel->load()) {
+        return Status::Cancelled(Context(), "stop requested");
+      }
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(100), until - std::chrono::steady_clock::now()));
+    }
+  }
+}
+
+namespace {
+
+// What a hub's error answer means, as a message that says what to do.
+Status HubError(const std::string& context, const std::string& url, const HttpResponse& r,
+                const std::string& what) {
+  const std::string code = Header(r, "x-error-code");
+  const std::string message = Header(r, "x-error-message");
+  const std::string said = "HTTP " + std::to_string(r.status) + (code.empty() ? "" : " " + code) +
+                           (message.empty() ? "" : ": " + message) + " from " + url;
+  if (code == "GatedRepo") {
+    return Status::InvalidArgument(
+        context, "the repository is gated (" + said +
+                     "); accept its conditions on the hub with the account whose token the node "
+                     "uses, and set token_file (or token_env) in its [[repo]]");
+  }
+  if (code == "RepoNotFound") {
+    return Status::NotFound(context,
+                            "the hub has no such repository, or it is private and the "
+                            "token does not give access (" +
+                                said + "); check name, type and token");
+  }
+  if (code == "RevisionNotFound") {
+    return Status::NotFound(
+        context, "the repository has no " + what + " (" + said + "); check ref in its [[repo]]");
+  }
+  if (code == "EntryNotFound") {
+    return Status::NotFound(context, "the hub has no " + what + " (" + said + ")");
+  }
+  if (r.status == 401 || r.status == 403) {
+    return Status::InvalidArgument(
+        context, "the hub refused access (" + said +
+                     "); set a token with read access (token_file or token_env) in its [[repo]]");
+  }
+  return StatusForHttp(context, url, r);
+}
+
+}  // namespace
+
+Result<PollResult> HubSource::Poll(const PollValidators* prev) {
+  HttpRequest req;
+  req.url = ApiPath() + "/revision/" + PercentEncode(settings_.ref);
+  std::string body;
+  SA_ASSIGN_OR_RETURN(HttpResponse resp, SendToHub(req, nullptr, &body));
+  if (resp.status != 200) return HubError(Context(), req.url, resp, "ref " + settings_.ref);
+  SA_ASSIGN_OR_RETURN(Object::Ptr info, ParseJsonObject(body, "repository info from " + req.url));
+  const std::string sha = StringField(info, "sha");
+  if (!IsLowerHex(sha, 40)) {
+    return Status::InvalidArgument(
+        Context(), "the answer to " + req.url + " has no commit \"sha\" of 40 hex digits");
+  }
+  PollResult out;
+  out.validators.etag = sha;
+  if (prev != nullptr && prev->etag == sha) {
+    out.not_modified = true;
+    return out;
+  }
+  out.revision = sha;
+  out.fingerprint = sha;
+  last_modified_ = StringField(info, "lastModified");
+  return out;
+}
+
+std::string HubSource::SpoolPath(const std::string& blob) const {
+  return JoinPath(spool_dir_, blob);
+}
+
+Result<std::string> HubSource::Spool(const std::string& revision, const std::string& path,
+                                     const std::string& blob, uint64_t size,
+                                     ContentDigest* digest) {
+  if (spool_dir_.empty()) {
+    return Status::InvalidArgument(Context(), "a hub source needs a state_dir for its downloads");
+  }
+  Env* env = options_.env;
+  const std::string final_path = SpoolPath(blob);
+  auto held = env->Stat(final_path);
+  if (held.ok() && held->size == size) {
+    // Kept from an earlier listing: check it again, it costs one read.
+    SA_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(final_path));
+    GitBlobHasher id(size);
+    ContentHasher hasher;
+    std::vector<char> buf(kSpoolPiece);
+    while (true) {
+      SA_ASSIGN_OR_RETURN(size_t n, file->Read(buf.data(), buf.size()));
+      if (n == 0) break;
+      id.Update(buf.data(), n);
+      hasher.Update(buf.data(), n);
+    }
+    if (id.Finish() == blob) {
+      *digest = hasher.Finish();
+      return final_path;
+    }
+    env->RemoveFile(final_path);
+  }
+  SA_RETURN_IF_ERROR(CreateDirs(env, spool_dir_, 0755));
+  const std::string tmp = final_path + ".tmp";
+  const std::string url = ResolveUrl(revision, path);
+  Status s;
+  std::string got_id;
+  {
+    SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0644));
+    SpoolSink sink(file.get(), size);
+    HttpRequest req;
+    req.url = url;
+    req.cancel = options_.cancel;
+    req.on_headers = [&sink](const HttpResponse& r) { return sink.Begin(0); };
+    auto resp = SendToHub(req, [&sink](const char* data, size_t n) { return sink.Write(data, n); });
+    if (!resp.ok()) {
+      s = resp.status();
+    } else if (resp->status != 200) {
+      s = HubError(Context() + " " + path, url, *resp, "file " + path + " at " + revision);
+    } else if (sink.received() != size) {
+      s = Status::Corruption(url, "sent " + std::to_string(sink.received()) +
+                                      " bytes; the tree lists " + std::to_string(size));
+    } else {
+      got_id = sink.BlobId();
+      *digest = sink.Digest();
+      if (got_id != blob) {
+        s = Status::Corruption(url, "has git blob id " + got_id + ", the tree lists " + blob +
+                                        " (wrong bytes from the hub or on the way)");
+      }
+    }
+    if (s.ok()) s = file->Sync();
+    Status closed = file->Close();
+    if (s.ok()) s = closed;
+  }
+  if (s.ok()) s = env->Rename(tmp, final_path);
+  if (!s.ok()) {
+    env->RemoveFile(tmp);
+    return s;
+  }
+  return final_path;
+}
+
+Result<RevisionListing> HubSource::FetchRevision(const PollResult& poll) {
+  const std::string& sha = poll.revision;
+  Manifest m;
+  m.repo = repo_;
+  m.revision = sha;
+  SystemTime modified;
+  m.created = ParseIsoTime(last_modified_, &modified)
+                  ? FormatIsoTime(modified)
+                  : FormatIsoTime(std::chrono::system_clock::now());
+  m.provenance = {{"kind", "hub"}, {"commit", sha}, {"ref", settings_.ref}};
+
+  std::string url = ApiPath() + "/tree/" + sha + "?recursive=true&expand=false";
+  const std::string origin = OriginOf(settings_.hub);
+  size_t downloaded = 0;
+  uint64_t downloaded_bytes = 0;
+  for (size_t page = 0; !url.empty(); ++page) {
+    if (page == kMaxTreePages) {
+      return Status::InvalidArgument(Context(), "the tree of " + sha + " has more than " +
+                                                    std::to_string(kMaxTreePages) + " pages");
+    }
+    HttpRequest req;
+    req.url = url;
+    std::string body;
+    SA_ASSIGN_OR_RETURN(HttpResponse resp, SendToHub(req, nullptr, &body));
+    if (resp.status != 200) return HubError(Context(), url, resp, "revision " + sha);
+    SA_ASSIGN_OR_RETURN(auto entries, ParseJsonArray(body, "tree page from " + url));
+    for (size_t i = 0; i < entries->size(); ++i) {
+      Object::Ptr e = entries->getObject(static_cast<unsigned>(i));
+      const std::string what = "tree entry " + std::to_string(i) + " from " + url;
+      if (e.isNull()) return Status::InvalidArgument(Context(), what + " is not an object");
+      const std::string type = StringField(e, "type");
+      if (type == "directory") continue;
+      if (type != "file") {
+        return Status::InvalidArgument(Context(), what + " has type " + JsonQuote(type) +
+                                                      "; only files and directories are mirrored");
+      }
+      ManifestEntry f;
+      f.path = StringField(e, "path");
+      f.mode = 0644;
+      const std::string blob = StringField(e, "oid");
+      auto size = SizeField(e, "size");
+      if (!IsLowerHex(blob, 40) || !size) {
+        return Status::InvalidArgument(
+            Context(), what + " (" + JsonQuote(f.path) + ") has no 40-hex \"oid\" or no \"size\"");
+      }
+      if (!HubPathSelected(settings_, f.path)) continue;
+      f.provenance["blob"] = blob;
+      Object::Ptr lfs = e->has("lfs") ? e->getObject("lfs") : nullptr;
+      if (!lfs.isNull()) {
+        f.sha256 = StringField(lfs, "oid");
+        if (f.sha256.rfind("sha256:", 0) == 0) f.sha256 = f.sha256.substr(7);
+        auto lfs_size = SizeField(lfs, "size");
+        if (!IsLowerHex(f.sha256, 64) || !lfs_size) {
+          return Status::InvalidArgument(Context(), what + " (" + JsonQuote(f.path) +
+                                                        ") has an \"lfs\" without a sha256 oid "
+                                                        "and a size");
+        }
+        f.size = *lfs_size;
+        f.provenance["lfs"] = "true";
+      } else {
+        f.size = *size;
+        std::optional<HeldDigest> held =
+            options_.held != nullptr ? options_.held->FindByBlob(blob) : std::nullopt;
+        if (held && held->size == f.size) {
+          f.sha256 = held->sha256;
+          f.xxh3_128 = held->xxh3_128;
+        } else {
+          // Known only by its blob id: read it now (regular files are small).
+          ContentDigest digest;
+          SA_RETURN_IF_ERROR(Spool(sha, f.path, blob, f.size, &digest).status());
+          f.sha256 = digest.sha256;
+          f.xxh3_128 = digest.xxh3_128;
+          ++downloaded;
+          downloaded_bytes += f.size;
+        }
+      }
+      m.files.push_back(std::move(f));
+    }
+    std::string next = LinkWithRel(Header(resp, "link"), "next");
+    if (!next.empty() && next.find("://") == std::string::npos) {
+      next = origin + (next.front() == '/' ? "" : "/") + next;  // a relative link
+    }
+    if (!next.empty() && OriginOf(next) != origin) {
+      return Status::InvalidArgument(
+          Context(), "the tree's next page " + next + " is not on the hub; not followed");
+    }
+    url = next;
+  }
+  std::sort(m.files.begin(), m.files.end(),
+            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
+  if (downloaded > 0) {
+    LogInfo("read files the hub lists by blob id only", {{"repo", repo_},
+                                                         {"files", std::to_string(downloaded)},
+                                                         {"bytes", FormatBytes(downloaded_bytes)}});
+  }
+  Status valid = ValidateManifest(m);
+  if (!valid.ok()) return valid.WithContext(Context() + " revision " + sha);
+  return RevisionListing{m, Sha256Hex(SerializeManifest(m))};
+}
+
+Result<std::string> HubSource::ContentUrl(const ContentRef& content, bool refresh) {
+  auto cached = content_urls_.find(content.path);
+  if (cached != content_urls_.end() && !refresh) return cached->second;
+  // Follow the hub's own (relative) redirects; stop at the first that leaves
+  // it: that URL gets no token and is used for every range of the file.
+  std::string url = ResolveUrl(content.revision, content.path);
+  const std::string origin = OriginOf(settings_.hub);
+  for (int hops = 0; hops < 5; ++hops) {
+    HttpRequest req;
+    req.url = url;
+    req.head = true;
+    req.follow_redirects = false;
+    SA_ASSIGN_OR_RETURN(HttpResponse resp, SendToHub(req, nullptr));
+    if (!resp.location.empty()) {
+      if (OriginOf(resp.location) != origin) {
+        content_urls_[content.path] = resp.location;
+        return resp.location;
+      }
+      url = resp.location;
+      continue;
+    }
+    if (resp.status == 200) {  // the hub serves the bytes itself (another node)
+      content_urls_[content.path] = url;
+      return url;
+    }
+    return HubError(Context() + " " + content.path, url, resp,
+                    "file " + content.path + " at " + content.revision);
+  }
+  return Status::Network(Context(), "too many redirects resolving " + content.path);
+}
+
+Result<std::string> HubSource::SpoolOf(const ContentRef& content) {
+  auto blob = content.provenance.find("blob");
+  if (blob == content.provenance.end()) {
+    return Status::NotFound(ContentLocation(content), "no blob id for this content");
+  }
+  // Spooled by FetchRevision (checked then; the engine checks the sha256 of
+  // what it reads), or read now.
+  const std::string path = SpoolPath(blob->second);
+  auto held = options_.env->Stat(path);
+  if (held.ok() && held->size == content.size) return path;
+  ContentDigest digest;
+  return Spool(content.revision, content.path, blob->second, content.size, &digest);
+}
+
+HttpClient* HubSource::ClientFor(const std::string& url) {
+  return OriginOf(url) == OriginOf(settings_.hub) ? &client_ : &cdn_client_;
+}
+
+Status HubSource::FetchContent(const ContentRef& content, uint64_t offset, ObjectSink* sink) {
+  if (content.provenance.count("lfs") == 0) {
+    SA_ASSIGN_OR_RETURN(std::string path, SpoolOf(content));
+    SA_ASSIGN_OR_RETURN(auto file, options_.env->NewSequentialFile(path));
+    SA_RETURN_IF_ERROR(file->Skip(offset));
+    SA_RETURN_IF_ERROR(sink->Begin(offset));
+    std::vector<char> buf(kSpoolPiece);
+    while (true) {
+      SA_ASSIGN_OR_RETURN(size_t n, file->Read(buf.data(), buf.size()));
+      if (n == 0) return Status::OK();
+      SA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
+    }
+  }
+  for (bool refresh : {false, true}) {
+    SA_ASSIGN_OR_RETURN(std::string url, ContentUrl(content, refresh));
+    Status s = GetFromOffset(ClientFor(url), {url, {}, options_.cancel}, offset, sink);
+    // A signed CDN URL that expired answers 403 (or 404/410): resolve again once.
+    if (!refresh && !s.ok() && s.code() != Status::Code::kCancelled &&
+        url.find('?') != std::string::npos &&
+        (s.message().find("HTTP 403") != std::string::npos || s.IsNotFound())) {
+      continue;
+    }
+    return s.WithContext(content.path);
+  }
+  return Status::OK();  // not reached
+}
+
+Status HubSource::FetchContentRanges(const ContentRef& content,
+                                     const std::vector<ByteRange>& ranges, const RangeSink& sink) {
+  if (content.provenance.count("lfs") == 0) {
+    SA_ASSIGN_OR_RETURN(std::string path, SpoolOf(content));
+    SA_RETURN_IF_ERROR(CheckRangesArgument(path, content.size, ranges));
+    SA_ASSIGN_OR_RETURN(auto file, options_.env->NewRandomAccessFile(path));
+    std::vector<char> buf(kSpoolPiece);
+    for (const ByteRange& r : ranges) {
+      for (uint64_t pos = r.offset; pos < r.end();) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), r.end() - pos));
+        SA_ASSIGN_OR_RETURN(size_t n, file->ReadAt(pos, buf.data(), want));
+        if (n == 0) return Status::Corruption(path, "ended at byte " + std::to_string(pos));
+        SA_RETURN_IF_ERROR(sink(pos, buf.data(), n));
+        pos += n;
+      }
+    }
+    return Status::OK();
+  }
+  SA_ASSIGN_OR_RETURN(std::string url, ContentUrl(content, false));
+  return GetRanges(ClientFor(url), {url, {}, options_.cancel}, content.size, ranges, sink);
+}
+
+// --- The hub kind -------------------------------------------------------------
+
+Result<std::unique_ptr<Source>> HubSpec::Make(const std::string& url, const std::string& repo,
+                                              const SourceOptions& options) const {
+  HubRepoSettings s = settings_;
+  s.hub = url;
+  return std::unique_ptr<Source>(new HubSource(repo, std::move(s), options));
+}
+
+std::vector<SpecField> HubSpec::Describe() const {
+  std::vector<SpecField> out = {
+      {"hub", settings_.hub}, {"ref", settings_.ref}, {"type", settings_.type}};
+  std::string include, exclude;
+  for (const auto& g : settings_.include) include += (include.empty() ? "" : ",") + g;
+  for (const auto& g : settings_.exclude) exclude += (exclude.empty() ? "" : ",") + g;
+  if (!include.empty()) out.push_back({"include", include});
+  if (!exclude.empty()) out.push_back({"exclude", exclude});
+  return out;
+}
+
+Result<std::shared_ptr<const SourceSpec>> HubKind::Parse(const RepoTable& table) const {
+  HubRepoSettings s;
+  std::string hub;
+  SA_RETURN_IF_ERROR(table.GetString("hub", &hub));
+  std::string why = NormalizeSourceUrl(hub, &s.hub);
+  if (why.empty() && s.hub.rfind("http", 0) != 0) why = "use https://host or http://host";
+  if (!why.empty()) {
+    return table.Error("hub", table.label() + " hub " + JsonQuote(hub) + " is not valid: " + why);
+  }
+  SA_RETURN_IF_ERROR(table.GetString("ref", &s.ref));
+  if (HasControlOrSpace(s.ref) || s.ref.find("..") != std::string::npos) {
+    return table.Error("ref", table.label() + " ref " + JsonQuote(s.ref) +
+                                  " is not a branch, tag or commit of a hub");
+  }
+  SA_RETURN_IF_ERROR(table.GetString("type", &s.type));
+  if (s.type != "model" && s.type != "dataset") {
+    return table.Error(
+        "type", table.label() + " type " + JsonQuote(s.type) + " must be \"model\" or \"dataset\"");
+  }
+  SA_RETURN_IF_ERROR(table.GetStringArray("include", &s.include));
+  SA_RETURN_IF_ERROR(table.GetStringArray("exclude", &s.exclude));
+  for (const char* key : {"include", "exclude"}) {
+    const auto& globs = std::string(key) == "include" ? s.include : s.exclude;
+    for (size_t i = 0; i < globs.size(); ++i) {
+      if (globs[i].empty()) {
+        return table.ElementError(key, i, table.label() + " " + key + " has an empty glob");
+      }
+    }
+  }
+  return std::shared_ptr<const SourceSpec>(std::make_shared<HubSpec>(std::move(s)));
+}
+
+}  // namespace sync_agent
