@@ -118,7 +118,7 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   int failed = 0;
   int done = 0;
   for (const RepoConfig& repo : config.repos) {
-    if (!only_repo.empty() && repo.name != only_repo) continue;
+    if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
     if (signals->stop_requested()) break;
     RepoSyncResult r = engine.SyncRepo(repo);
     ++done;

@@ -293,15 +293,15 @@ class ConfigValidator {
                          " is not of the form org/name (each part 1-96 characters of "
                          "[A-Za-z0-9._-], not starting with '.')");
       }
-      auto [it, inserted] = first_line.emplace(repo.name, name->source().begin.line);
+      SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
+      SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
+      // A model and a dataset may share a name; two of either may not.
+      auto [it, inserted] = first_line.emplace(repo.local_name(), name->source().begin.line);
       if (!inserted) {
         return Error(name->source(), "duplicate [[repo]] name " + JsonQuote(repo.name) +
                                          " (first defined on line " + std::to_string(it->second) +
                                          ")");
       }
-
-      SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
-      SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
       out->push_back(std::move(repo));
     }
     return Status::OK();

@@ -23,6 +23,9 @@ struct RepoConfig {
   // (publish roots, a git remote, a hub; common/registry/source_kinds.h).
   // Never null in a parsed config.
   std::shared_ptr<const SourceSpec> source;
+  // The node's name for it: where it is served under the mirror root and
+  // its key in the database. name, or "datasets/<name>" for a hub's dataset.
+  std::string local_name() const { return source ? source->ServedPath(name) : name; }
   // Sent as the Authorization header to every source's own origin (http(s)
   // publish roots, a git remote and its Git LFS server, a hub); never
   // logged or shown.

@@ -649,7 +649,8 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
                                         const std::string& source) {
   std::string context = "record revision " + manifest.revision + " of " + repo;
   if (manifest.revision.empty()) return Status::InvalidArgument(context, "empty revision id");
-  if (!manifest.repo.empty() && manifest.repo != repo) {
+  // A node keeps a hub's datasets as "datasets/<repo>" beside its models.
+  if (!manifest.repo.empty() && manifest.repo != repo && "datasets/" + manifest.repo != repo) {
     return Status::InvalidArgument(context, "the manifest is for repository " + manifest.repo);
   }
   int64_t now = NowMs();

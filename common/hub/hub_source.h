@@ -110,6 +110,9 @@ class HubSpec final : public SourceSpec {
   Result<std::unique_ptr<Source>> Make(const std::string& url, const std::string& repo,
                                        const SourceOptions& options) const override;
   std::vector<SpecField> Describe() const override;
+  std::string ServedPath(const std::string& repo) const override {
+    return settings_.type == "dataset" ? "datasets/" + repo : repo;
+  }
   const HubRepoSettings& settings() const { return settings_; }
 
  private:

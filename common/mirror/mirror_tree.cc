@@ -12,9 +12,19 @@ namespace {
 
 constexpr const char* kHiddenDir = ".sync-agent";
 
+// The way from the symlink's directory back up to the root: "../" for
+// <root>/<org>/<name>, "../../" for <root>/datasets/<org>/<name>.
+std::string UpToRoot(const std::string& repo) {
+  std::string up;
+  for (char c : repo) {
+    if (c == '/') up += "../";
+  }
+  return up;
+}
+
 // "../.sync-agent/trees/org/name/rev" relative to <root>/<org>/.
 std::string RelativeTarget(const std::string& repo, const std::string& revision) {
-  return std::string("../") + kHiddenDir + "/trees/" + repo + "/" + revision;
+  return UpToRoot(repo) + kHiddenDir + "/trees/" + repo + "/" + revision;
 }
 
 }  // namespace
@@ -47,7 +57,7 @@ Result<std::string> MirrorTree::ActiveRevision(const std::string& repo) const {
         "sync-agent can serve this repository there");
   }
   SA_ASSIGN_OR_RETURN(std::string target, env_->ReadLink(link));
-  std::string prefix = std::string("../") + kHiddenDir + "/trees/" + repo + "/";
+  std::string prefix = UpToRoot(repo) + kHiddenDir + "/trees/" + repo + "/";
   if (target.rfind(prefix, 0) != 0 || target.size() == prefix.size()) {
     return Status::InvalidArgument(
         "mirror path " + link,

@@ -148,7 +148,7 @@ StatusReport EmptyStatusReport(const Config& config, int64_t now_ms) {
   rep.stale_after_ms = config.stale_after.count();
   for (const auto& rc : config.repos) {
     RepoStatus r;
-    r.name = rc.name;
+    r.name = rc.local_name();
     Classify(&r, rep);
     rep.repos.push_back(std::move(r));
   }
@@ -163,7 +163,7 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
   rep.sync_running = sync_running;
   SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
   std::vector<std::string> names;
-  for (const auto& rc : config.repos) names.push_back(rc.name);
+  for (const auto& rc : config.repos) names.push_back(rc.local_name());
   for (const auto& s : summaries) {
     if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
   }
@@ -173,7 +173,7 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
     r.name = name;
     r.configured = false;
     for (const RepoConfig& rc : config.repos) {
-      if (rc.name != name) continue;
+      if (rc.local_name() != name) continue;
       r.configured = true;
       r.kind = rc.source->kind();
       r.origin = rc.source->Describe();

@@ -166,21 +166,21 @@ Status SyncEngine::Reconcile(const std::string& repo) {
 RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   RepoSyncResult result;
   RunContext ctx;
-  ctx.repo = repo.name;
+  ctx.repo = repo.local_name();
   ObjectStore store(env_, options_.state_dir);
   MirrorTree mirror(env_, options_.mirror_root);
   ctx.store = &store;
   ctx.mirror = &mirror;
 
-  Status s = db_->EnsureRepo(repo.name).status();
-  if (s.ok()) s = Reconcile(repo.name);
-  auto served = mirror.ActiveRevision(repo.name);
+  Status s = db_->EnsureRepo(ctx.repo).status();
+  if (s.ok()) s = Reconcile(ctx.repo);
+  auto served = mirror.ActiveRevision(ctx.repo);
   if (served.ok()) ctx.active_revision = *served;
   result.from_revision = ctx.active_revision;
 
   int64_t run_id = 0;
   if (s.ok()) {
-    auto id = db_->BeginRun(repo.name, options_.trigger, ctx.active_revision);
+    auto id = db_->BeginRun(ctx.repo, options_.trigger, ctx.active_revision);
     if (id.ok()) {
       run_id = *id;
     } else {
@@ -200,7 +200,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   finished = true;
   watcher.join();
   if (s.ok() && ctx.stop.load() && options_.cancel != nullptr && options_.cancel->load()) {
-    s = Status::Cancelled("sync " + repo.name, "stop requested");
+    s = Status::Cancelled("sync " + ctx.repo, "stop requested");
   }
   SaveHealth(&ctx);
 
@@ -239,9 +239,9 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
                 .count();
   if (s.ok()) {
     if (ctx.unchanged) {
-      LogInfo("up to date", {{"repo", repo.name}, {"revision", ctx.active_revision}});
+      LogInfo("up to date", {{"repo", ctx.repo}, {"revision", ctx.active_revision}});
     } else {
-      LogInfo("updated", {{"repo", repo.name},
+      LogInfo("updated", {{"repo", ctx.repo},
                           {"from", ctx.active_revision.empty() ? "(none)" : ctx.active_revision},
                           {"to", ctx.manifest.revision},
                           {"downloaded", FormatBytes(row.bytes_downloaded)},
@@ -251,7 +251,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
                           {"took", FormatDuration(std::chrono::milliseconds(ms))}});
     }
   } else {
-    LogError("sync failed", {{"repo", repo.name}, {"error", s.ToString()}});
+    LogError("sync failed", {{"repo", ctx.repo}, {"error", s.ToString()}});
   }
   result.outcome = row.outcome;
   result.status = s;
@@ -290,7 +290,7 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   so.held = &ctx->held;
   SA_ASSIGN_OR_RETURN(so.authorization, ResolveAuthorization(repo));
   ctx->urls = repo.source->urls();
-  SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(repo.name));
+  SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(ctx->repo));
   for (const std::string& url : ctx->urls) ctx->health[url].url = url;
   for (SourceHealthRow& row : known) {
     if (ctx->health.count(row.url)) ctx->health[row.url] = std::move(row);
@@ -314,7 +314,7 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
       last_error = source.status();
       continue;
     }
-    SA_ASSIGN_OR_RETURN(auto prev, db_->GetPollState(repo.name, url));
+    SA_ASSIGN_OR_RETURN(auto prev, db_->GetPollState(ctx->repo, url));
     PollValidators validators;
     bool have_prev =
         prev.has_value() && !ctx->active_revision.empty() && prev->revision == ctx->active_revision;
@@ -325,7 +325,7 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
       if (fetched.status().IsCancelled()) return fetched.status();
       if (order.size() > 1) {
         LogWarning("source failed, trying the next",
-                   {{"repo", repo.name}, {"source", url}, {"error", fetched.status().ToString()}});
+                   {{"repo", ctx->repo}, {"source", url}, {"error", fetched.status().ToString()}});
       }
       last_error = fetched.status();
       continue;
@@ -337,7 +337,7 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   }
   if (!ctx->source) {
     if (order.size() > 1) {
-      return last_error.WithContext("no source of " + repo.name + " answered; last error");
+      return last_error.WithContext("no source of " + ctx->repo + " answered; last error");
     }
     return last_error;
   }
@@ -356,13 +356,13 @@ void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
     NotePoll(&ctx->health[url], poll.status());
     if (!poll.ok()) {
       LogWarning("source not used for this run",
-                 {{"repo", repo.name}, {"source", url}, {"error", poll.status().ToString()}});
+                 {{"repo", ctx->repo}, {"source", url}, {"error", poll.status().ToString()}});
       continue;
     }
     if (poll->revision != ctx->poll.revision || poll->fingerprint != ctx->poll.fingerprint) {
       // Never mixed in: its files may belong to another revision.
       LogInfo("source serves another revision; not used for this run",
-              {{"repo", repo.name},
+              {{"repo", ctx->repo},
                {"source", url},
                {"serves", poll->revision},
                {"syncing", ctx->poll.revision}});
@@ -408,9 +408,9 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   PollState poll{ctx->poll.validators.etag, ctx->poll.validators.last_modified, ctx->poll.revision,
                  ctx->poll.validators.digest};
   if (ctx->poll.revision == ctx->active_revision &&
-      ctx->mirror->HasTree(repo.name, ctx->active_revision)) {
+      ctx->mirror->HasTree(ctx->repo, ctx->active_revision)) {
     ctx->unchanged = true;
-    return db_->SetPollState(repo.name, ctx->source_url, poll);
+    return db_->SetPollState(ctx->repo, ctx->source_url, poll);
   }
 
   // The manifest: checked by the source and validated before any disk write.
@@ -424,7 +424,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   ctx->manifest = std::move(listing.manifest);
   ctx->manifest_sha256 = std::move(listing.manifest_sha256);
   SA_RETURN_IF_ERROR(
-      db_->RecordRevision(repo.name, ctx->manifest, ctx->manifest_sha256, ctx->source_url)
+      db_->RecordRevision(ctx->repo, ctx->manifest, ctx->manifest_sha256, ctx->source_url)
           .status());
   FindMirrors(repo, ctx);
 
@@ -437,12 +437,12 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   uint64_t need = ctx->plan.bytes_to_fetch - have_partial;
   auto free_space = env_->FreeSpace(options_.state_dir);
   if (free_space.ok() && need + kFreeSpaceMargin > *free_space) {
-    return Status::NoSpace("sync " + repo.name + " revision " + ctx->manifest.revision,
+    return Status::NoSpace("sync " + ctx->repo + " revision " + ctx->manifest.revision,
                            "needs " + FormatBytes(need) + " more in " + options_.state_dir +
                                " but only " + FormatBytes(*free_space) +
                                " are free; free space or move state_dir");
   }
-  LogInfo("syncing", {{"repo", repo.name},
+  LogInfo("syncing", {{"repo", ctx->repo},
                       {"revision", ctx->manifest.revision},
                       {"files", std::to_string(ctx->manifest.files.size())},
                       {"to_download", FormatBytes(ctx->plan.bytes_to_fetch)},
@@ -452,33 +452,33 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
 
   SA_RETURN_IF_ERROR(Transfer(ctx));
   if (options_.cancel && options_.cancel->load()) {
-    return Status::Cancelled("sync " + repo.name, "stop requested");
+    return Status::Cancelled("sync " + ctx->repo, "stop requested");
   }
 
   // Assemble beside the served revision, then swap.
   AssembleStats stats;
   ObjectStore* store = ctx->store;
   SA_RETURN_IF_ERROR(ctx->mirror->Assemble(
-      repo.name, ctx->manifest, [store](const std::string& sha) { return store->ObjectPath(sha); },
+      ctx->repo, ctx->manifest, [store](const std::string& sha) { return store->ObjectPath(sha); },
       &stats));
   if (stats.copied > 0) {
     LogInfo(
         "some files were copied instead of hard-linked (executable, another file system or "
         "link limit)",
-        {{"repo", repo.name}, {"copied", std::to_string(stats.copied)}});
+        {{"repo", ctx->repo}, {"copied", std::to_string(stats.copied)}});
   }
   if (options_.cancel && options_.cancel->load()) {
-    ctx->mirror->RemoveTree(repo.name, ctx->manifest.revision);
-    return Status::Cancelled("sync " + repo.name, "stop requested");
+    ctx->mirror->RemoveTree(ctx->repo, ctx->manifest.revision);
+    return Status::Cancelled("sync " + ctx->repo, "stop requested");
   }
-  SA_RETURN_IF_ERROR(ctx->mirror->Swap(repo.name, ctx->manifest.revision));
-  SA_RETURN_IF_ERROR(db_->ActivateRevision(repo.name, ctx->manifest.revision, NowMs()));
-  SA_RETURN_IF_ERROR(db_->SetPollState(repo.name, ctx->source_url, poll));
+  SA_RETURN_IF_ERROR(ctx->mirror->Swap(ctx->repo, ctx->manifest.revision));
+  SA_RETURN_IF_ERROR(db_->ActivateRevision(ctx->repo, ctx->manifest.revision, NowMs()));
+  SA_RETURN_IF_ERROR(db_->SetPollState(ctx->repo, ctx->source_url, poll));
 
-  Status cs = Collect(repo.name, ctx->manifest.revision);
+  Status cs = Collect(ctx->repo, ctx->manifest.revision);
   if (!cs.ok()) {
     // The new revision is live; a failed clean-up is retried next run.
-    LogWarning("could not collect old revisions", {{"repo", repo.name}, {"error", cs.ToString()}});
+    LogWarning("could not collect old revisions", {{"repo", ctx->repo}, {"error", cs.ToString()}});
   }
   return Status::OK();
 }

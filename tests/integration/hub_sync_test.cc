@@ -244,5 +244,31 @@ TEST_F(HubSyncTest, IncludeAndExcludePickFiles) {
   EXPECT_FALSE(Requested("model.bin"));
 }
 
+TEST_F(HubSyncTest, ADatasetIsServedUnderDatasetsBesideAModelOfTheSameName) {
+  const std::string model_rev = CommitFiles({{"config.json", {"{\"model\": true}", false}}});
+  const std::string data = RandomBytes(100000, 10);
+  const std::string data_rev = hub_->Commit(
+      kRepo, RepoType::kDataset, "main",
+      {{"data/train.parquet", {data, true}}, {"README.md", {"# data\n", false}}}, "data");
+  WriteFile(config_, "state_dir = \"" + state_ + "\"\nmirror_root = \"" + mirror_ +
+                         "\"\n[[repo]]\nname = \"" + kRepo + "\"\nhub = \"" + hub_->url() +
+                         "\"\n[[repo]]\nname = \"" + kRepo + "\"\nhub = \"" + hub_->url() +
+                         "\"\ntype = \"dataset\"\n");
+  ProcessResult r = Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ServedRevision(), model_rev);
+  EXPECT_EQ(ReadFile(Served() + "/config.json"), "{\"model\": true}");
+  const std::string dataset = mirror_ + "/datasets/" + kRepo;
+  EXPECT_TRUE(ReadFile(dataset + "/data/train.parquet") == data);
+  EXPECT_EQ(ReadFile(dataset + "/README.md"), "# data\n");
+  EXPECT_TRUE(Requested("/api/datasets/" + std::string(kRepo) + "/revision/main"));
+  ProcessResult st = Status();
+  EXPECT_NE(st.out.find("datasets/" + std::string(kRepo) + ": "), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("active revision: " + data_rev), std::string::npos) << st.out;
+  // The same again: both unchanged.
+  ASSERT_EQ(Once().exit_code, 0);
+  EXPECT_EQ(ServedRevision(), model_rev);
+}
+
 }  // namespace
 }  // namespace sync_agent::testing
