@@ -1,26 +1,40 @@
-// `sync-agent serve`: the built-in static HTTP server, for the demo and small
-// deployments. Production nodes put nginx or a CDN in front of the trees.
+// `sync-agent serve`: the built-in HTTP server. `serve ROOT` serves a static
+// tree (a publish root or a mirror root); `serve --config F` serves this
+// node's repositories as a Hugging Face Hub (common/serve/hub_api.h) beside
+// the plain mirror tree. Production nodes put nginx in front: with
+// --x-accel-redirect the node answers metadata and nginx sends the bodies.
 #include <cstdio>
+#include <memory>
 
 #include "agent/args.h"
 #include "agent/commands.h"
 #include "agent/signals.h"
 #include "common/base/log.h"
+#include "common/config/config.h"
 #include "common/fs/env.h"
 #include "common/http/static_server.h"
+#include "common/serve/hub_api.h"
 
 namespace sync_agent {
 
 int CmdServe(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: sync-agent serve ROOT [--listen HOST:PORT] [--access-log FILE] [--threads N]\n"
+      "       sync-agent serve --config FILE [--listen HOST:PORT] [--x-accel-redirect PREFIX]\n"
       "Serves the files under ROOT (a publish root or a mirror root) over HTTP/1.1:\n"
-      "GET and HEAD, byte ranges, ETag and Last-Modified. Stops on SIGTERM or SIGINT.";
+      "GET and HEAD, byte ranges, ETag and Last-Modified. With --config, serves the\n"
+      "node's mirror root and its repositories as a Hugging Face Hub (HF_ENDPOINT):\n"
+      "/api/models/..., /api/datasets/..., /<repo>/resolve/<rev>/<path>, read from\n"
+      "what the node holds. Stops on SIGTERM or SIGINT.";
   std::vector<OptionSpec> specs = {
       {"listen", true, "HOST:PORT",
        "address to listen on (default 127.0.0.1:8080; port 0 picks one)"},
       {"access-log", true, "FILE", "append one line per request to FILE"},
       {"threads", true, "N", "worker threads (default 32)"},
+      {"config", true, "FILE", "serve this node (its mirror root and the Hub API)"},
+      {"x-accel-redirect", true, "PREFIX",
+       "with --config: hand file bodies to nginx at this internal location (e.g. "
+       "/_sync_agent_files/)"},
       {"log-format", true, "FMT", "log lines as \"plain\" (default) or \"json\""},
       {"help", false, "", "show this help"}};
   ParsedArgs parsed;
@@ -40,12 +54,55 @@ int CmdServe(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   SetLogFormat(fmt);
-  if (parsed.positional.size() != 1) {
-    std::fprintf(stderr, "sync-agent: serve needs exactly one ROOT directory\n%s\n", usage.c_str());
+  const bool node = parsed.Has("config");
+  if (parsed.positional.size() != (node ? 0u : 1u)) {
+    std::fprintf(stderr,
+                 "sync-agent: serve needs exactly one ROOT directory, or --config and none\n%s\n",
+                 usage.c_str());
+    return kExitUsage;
+  }
+  if (parsed.Has("x-accel-redirect") && !node) {
+    std::fprintf(stderr, "sync-agent: --x-accel-redirect needs --config\n");
     return kExitUsage;
   }
   StaticFileServer::Options opt;
-  opt.root = parsed.positional[0];
+  std::unique_ptr<HubApi> hub;
+  if (node) {
+    auto config = LoadConfig(parsed.Get("config"));
+    if (!config.ok()) {
+      std::fprintf(stderr, "sync-agent: %s\n", config.status().ToString().c_str());
+      return kExitUsage;
+    }
+    HubApiOptions ho;
+    ho.state_dir = config->state_dir;
+    ho.mirror_root = config->mirror_root;
+    ho.accel_redirect_prefix = parsed.Get("x-accel-redirect");
+    if (!ho.accel_redirect_prefix.empty() &&
+        (ho.accel_redirect_prefix.front() != '/' || ho.accel_redirect_prefix.back() != '/')) {
+      std::fprintf(stderr,
+                   "sync-agent: --x-accel-redirect wants a location such as "
+                   "/_sync_agent_files/ (starting and ending with '/')\n");
+      return kExitUsage;
+    }
+    for (const RepoConfig& r : config->repos) {
+      for (const SpecField& f : r.source->Describe()) {
+        if (f.key == "ref") ho.refs[r.local_name()].push_back(f.value);
+      }
+    }
+    if (!Env::Default()->Stat(config->mirror_root).ok()) {
+      Status made = CreateDirs(Env::Default(), config->mirror_root, 0755);
+      if (!made.ok()) {
+        std::fprintf(stderr, "sync-agent: %s\n", made.ToString().c_str());
+        return kExitFailed;
+      }
+    }
+    opt.root = config->mirror_root;
+    hub = std::make_unique<HubApi>(std::move(ho));
+    HubApi* api = hub.get();
+    opt.router = [api](const RoutedRequest& r) { return api->Handle(r); };
+  } else {
+    opt.root = parsed.positional[0];
+  }
   std::string listen = parsed.Get("listen", "127.0.0.1:8080");
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) {

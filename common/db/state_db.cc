@@ -174,7 +174,7 @@ Result<int64_t> EnsureRepoId(SqliteDatabase& db, const std::string& repo) {
 // Columns read by ReadRevision, for "SELECT <kRevisionColumns> FROM revisions r JOIN repos p".
 constexpr const char* kRevisionColumns =
     "r.id, r.revision, r.manifest_sha256, r.source, r.created, r.state, r.fetched_at_ms, "
-    "r.activated_at_ms, r.file_count, r.total_bytes, r.provenance";
+    "r.activated_at_ms, r.file_count, r.total_bytes, r.provenance, r.hub_sha";
 
 Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string& path) {
   RevisionRow row;
@@ -195,6 +195,7 @@ Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string&
   SA_ASSIGN_OR_RETURN(row.provenance,
                       ParseProvenanceJson(stmt.ColumnText(10), "sqlite " + path + " revision " +
                                                                    row.revision + " provenance"));
+  row.hub_sha = stmt.ColumnText(11);
   return row;
 }
 
@@ -363,6 +364,8 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path) {
   state->schema_version_ = version;
   return state;
 }
+
+Result<int64_t> StateDb::DataVersion() { return db_->QueryInt64("PRAGMA data_version"); }
 
 Result<std::unique_ptr<StateDb>> StateDb::OpenReadOnly(const std::string& path) {
   SA_RETURN_IF_ERROR(CheckEmbeddedMigrations());
@@ -720,6 +723,33 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   return revision_id;
 }
 
+Status StateDb::SetHubIds(int64_t revision_id, const std::string& hub_sha,
+                          const std::vector<HubFileId>& files) {
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
+  SA_ASSIGN_OR_RETURN(SqliteStatement rev,
+                      db_->Prepare("UPDATE revisions SET hub_sha = ?2 WHERE id = ?1"));
+  SA_RETURN_IF_ERROR(rev.BindInt64(1, revision_id));
+  SA_RETURN_IF_ERROR(rev.BindText(2, hub_sha));
+  SA_RETURN_IF_ERROR(rev.Run());
+  if (db_->Changes() == 0) {
+    return Status::NotFound("sqlite " + db_->path(),
+                            "no revision with id " + std::to_string(revision_id));
+  }
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement file,
+      db_->Prepare(
+          "UPDATE files SET hub_oid = ?3, hub_lfs = ?4 WHERE revision_id = ?1 AND path = ?2"));
+  for (const HubFileId& f : files) {
+    SA_RETURN_IF_ERROR(file.BindInt64(1, revision_id));
+    SA_RETURN_IF_ERROR(file.BindText(2, f.path));
+    SA_RETURN_IF_ERROR(file.BindText(3, f.oid));
+    SA_RETURN_IF_ERROR(file.BindInt64(4, f.lfs ? 1 : 0));
+    SA_RETURN_IF_ERROR(file.Run());
+    file.Reset();
+  }
+  return txn.Commit();
+}
+
 Status StateDb::ActivateRevision(const std::string& repo, const std::string& revision,
                                  int64_t now_ms) {
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
@@ -803,9 +833,10 @@ Result<std::vector<RevisionRow>> StateDb::ListRevisions(const std::string& repo)
 }
 
 Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
-  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                      db_->Prepare("SELECT path, size, mode, sha256, xxh3_128, provenance "
-                                   "FROM files WHERE revision_id = ?1 ORDER BY path"));
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT path, size, mode, sha256, xxh3_128, provenance, hub_oid, "
+                   "hub_lfs FROM files WHERE revision_id = ?1 ORDER BY path"));
   SA_RETURN_IF_ERROR(stmt.BindInt64(1, revision_id));
   std::vector<FileRow> files;
   while (true) {
@@ -820,6 +851,8 @@ Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
     SA_ASSIGN_OR_RETURN(row.provenance,
                         ParseProvenanceJson(stmt.ColumnText(5), "sqlite " + db_->path() + " file " +
                                                                     row.path + " provenance"));
+    row.hub_oid = stmt.ColumnText(6);
+    row.hub_lfs = stmt.ColumnInt64(7) == 1;
     files.push_back(std::move(row));
   }
   if (files.empty()) {

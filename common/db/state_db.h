@@ -45,6 +45,7 @@ struct RevisionRow {
   uint64_t file_count = 0;
   uint64_t total_bytes = 0;
   Provenance provenance;  // from the manifest (e.g. a git commit and tree)
+  std::string hub_sha;    // the Hub API's commit id for it; "" until computed (HubIds)
 };
 
 struct FileRow {
@@ -54,6 +55,8 @@ struct FileRow {
   std::string sha256;
   std::string xxh3_128;   // "" when the source gave none (see objects)
   Provenance provenance;  // from the manifest (e.g. the git blob at the path)
+  std::string hub_oid;    // the Hub API's blob id; "" until computed (HubIds)
+  bool hub_lfs = false;   // the Hub API shows it as a Git LFS file
 };
 
 struct ObjectRow {
@@ -151,6 +154,9 @@ class StateDb {
   static Result<std::unique_ptr<StateDb>> OpenReadOnly(const std::string& path);
 
   int SchemaVersion() const;
+  // Changes whenever another connection commits (PRAGMA data_version): a
+  // reader keeps what it built from the database until this moves.
+  Result<int64_t> DataVersion();
   static int LatestSchemaVersion();
 
   // Repositories.
@@ -194,6 +200,17 @@ class StateDb {
   // repo is set and differs from repo fails with kInvalidArgument.
   Result<int64_t> RecordRevision(const std::string& repo, const Manifest& manifest,
                                  const std::string& manifest_sha256, const std::string& source);
+  // The Hub API's names for a revision and its files (schema 0006), computed
+  // at sync: the revision's hub_sha and, by path, each file's blob id and
+  // whether it is shown as Git LFS. One transaction; kNotFound for an
+  // unknown revision id.
+  struct HubFileId {
+    std::string path;
+    std::string oid;
+    bool lfs = false;
+  };
+  Status SetHubIds(int64_t revision_id, const std::string& hub_sha,
+                   const std::vector<HubFileId>& files);
   // Makes revision the active one (sets activated_at); the previously active
   // one becomes retained. One transaction. Activating the active revision is a
   // no-op; a collected one is refused (kInvalidArgument); an unknown one kNotFound.

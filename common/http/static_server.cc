@@ -363,7 +363,13 @@ struct ServerState {
   std::atomic<uint64_t>* body_bytes = nullptr;  // owned by the StaticFileServer
   std::atomic<uint64_t> boundary_counter{0};
   uint64_t boundary_seed = 0;
+  StaticFileServer::RequestRouter router;
+  bool tls = false;
+  std::string host_port;  // for a request without a Host header
 };
+
+// Bodies a router may be given (a paths-info POST); larger ones get 413.
+constexpr size_t kMaxRoutedBodyBytes = 1 << 20;
 
 class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
  public:
@@ -431,6 +437,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
              AccessLogEntry* entry) {
     const std::string& method = request.getMethod();
     const bool head = method == Poco::Net::HTTPRequest::HTTP_HEAD;
+    if (state_->router && Route(request, response, entry)) return;
     if (method != Poco::Net::HTTPRequest::HTTP_GET && !head) {
       response.set("Allow", "GET, HEAD");
       // A request body we do not read would be parsed as the next request.
@@ -470,8 +477,78 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
       return SendMessage(request, response, 403, "forbidden", entry);
     }
 
+    SendFile(request, response, file.get(), st, path, MakeETag(st), entry);
+  }
+
+  // Answers a request the router claims; false when it is not the router's.
+  bool Route(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+             AccessLogEntry* entry) {
+    RoutedRequest routed;
+    routed.method = request.getMethod();
+    routed.target = request.getURI();
+    for (const auto& [name, value] : request) routed.headers[AsciiLower(name)] = value;
+    routed.base_url =
+        std::string(state_->tls ? "https://" : "http://") + request.get("Host", state_->host_port);
+    const bool has_body = request.getChunkedTransferEncoding() || request.getContentLength64() > 0;
+    if (has_body) {
+      if (request.getContentLength64() > static_cast<Poco::Int64>(kMaxRoutedBodyBytes)) {
+        response.setKeepAlive(false);
+        SendMessage(request, response, 413, "request body too large", entry);
+        return true;
+      }
+      std::istream& in = request.stream();
+      char buf[16384];
+      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        routed.body.append(buf, static_cast<size_t>(in.gcount()));
+        if (routed.body.size() > kMaxRoutedBodyBytes) {
+          response.setKeepAlive(false);
+          SendMessage(request, response, 413, "request body too large", entry);
+          return true;
+        }
+      }
+    }
+    std::optional<RoutedResponse> answer = state_->router(routed);
+    if (!answer) {
+      if (has_body) response.setKeepAlive(false);  // the body was read; nothing to answer it
+      return false;
+    }
+    for (const auto& [name, value] : answer->headers) response.set(name, value);
+    if (!answer->file.empty()) {
+      int fd;
+      do {
+        fd = ::open(answer->file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      } while (fd < 0 && errno == EINTR);
+      struct stat st;
+      if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) ::close(fd);
+        SendMessage(request, response, 404, "not found", entry);
+        return true;
+      }
+      UniqueFd file(fd);
+      SendFile(request, response, file.get(), st, answer->file,
+               answer->etag.empty() ? MakeETag(st) : answer->etag, entry);
+      return true;
+    }
+    response.setStatusAndReason(static_cast<PocoStatus>(answer->status));
+    response.setContentType(answer->content_type);
+    entry->status = answer->status;
+    if (request.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD) {
+      response.setContentLength64(static_cast<Poco::Int64>(answer->body.size()));
+      SendHeaders(response);
+      return true;
+    }
+    response.sendBuffer(answer->body.data(), answer->body.size());
+    entry->body_bytes = answer->body.size();
+    return true;
+  }
+
+  // Sends an open regular file: the whole of it, a range, several ranges as
+  // multipart/byteranges, or 304 to a matching If-None-Match.
+  void SendFile(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                int fd, const struct stat& st, const std::string& path, const std::string& etag,
+                AccessLogEntry* entry) {
+    const bool head = request.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD;
     const uint64_t size = static_cast<uint64_t>(st.st_size);
-    const std::string etag = MakeETag(st);
     const int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec);
     const std::string last_modified = FormatHttpDate(mtime);
     response.set("Accept-Ranges", "bytes");
@@ -520,7 +597,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
       response.setContentLength64(static_cast<Poco::Int64>(size));
       entry->status = 200;
       if (!SendHeaders(response)) return Abort(response, socket);
-      if (!head && !writer.WriteFile(file.get(), 0, size)) Abort(response, socket);
+      if (!head && !writer.WriteFile(fd, 0, size)) Abort(response, socket);
       entry->body_bytes = writer.bytes();
       return;
     }
@@ -535,7 +612,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
       response.set("Content-Range", content_range(ranges[0]));
       response.setContentLength64(static_cast<Poco::Int64>(ranges[0].length));
       if (!SendHeaders(response)) return Abort(response, socket);
-      if (!head && !writer.WriteFile(file.get(), ranges[0].offset, ranges[0].length)) {
+      if (!head && !writer.WriteFile(fd, ranges[0].offset, ranges[0].length)) {
         Abort(response, socket);
       }
       entry->body_bytes = writer.bytes();
@@ -565,7 +642,7 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
     if (!head) {
       for (size_t i = 0; i < ranges.size(); ++i) {
         if (!writer.Write(part_headers[i]) ||
-            !writer.WriteFile(file.get(), ranges[i].offset, ranges[i].length)) {
+            !writer.WriteFile(fd, ranges[i].offset, ranges[i].length)) {
           entry->body_bytes = writer.bytes();
           return Abort(response, socket);
         }
@@ -684,6 +761,9 @@ Status StaticFileServer::Start() {
     return Status::Network("listen on " + address, detail);
   }
   port_.store(socket->address().port());
+  impl->state.router = options_.router;
+  impl->state.tls = tls;
+  impl->state.host_port = options_.host + ":" + std::to_string(port_.load());
 
   try {
     Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;

@@ -24,8 +24,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/base/status.h"
 
@@ -41,8 +45,32 @@ struct AccessLogEntry {
   std::string client;       // the peer, "127.0.0.1:54321"; one value per connection
 };
 
+// A request as a router (StaticFileServer::Options::router) sees it.
+struct RoutedRequest {
+  std::string method;
+  std::string target;                          // as received, query included
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;                            // of a POST, at most 1 MiB
+  std::string base_url;  // "http://<Host header>": how the client reached the server
+};
+
+// What a router answers: a body, or a file sent as any file is (ranges,
+// HEAD, If-None-Match) with the router's headers and ETag.
+struct RoutedResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string file;  // an absolute path; when set, status and body are not used
+  std::string etag;  // with file: the ETag to send (quoted), instead of the file's own
+};
+
 class StaticFileServer {
  public:
+  // Answers the requests it claims (any method); nullopt leaves the request
+  // to the file handler. Called from server threads at once: thread safe.
+  using RequestRouter = std::function<std::optional<RoutedResponse>(const RoutedRequest&)>;
+
   struct Options {
     std::string root;  // directory to serve; must exist
     std::string host = "127.0.0.1";
@@ -59,6 +87,8 @@ class StaticFileServer {
     // threads (concurrently); it must be thread safe and must not block long.
     // A client may see the response before the call; none happens after Stop().
     std::function<void(const AccessLogEntry&)> access_log;
+    // When set, consulted first for every request (see RequestRouter).
+    RequestRouter router;
     // HTTPS when both are set (PEM files); plain HTTP otherwise.
     std::string tls_cert_file;
     std::string tls_key_file;

@@ -15,6 +15,7 @@
 #include "common/hash/content_hasher.h"
 #include "common/mirror/mirror_tree.h"
 #include "common/store/object_store.h"
+#include "common/sync/hub_ids.h"
 #include "common/sync/object_fetcher.h"
 #include "common/sync/sync_plan.h"
 #include "common/transfer/progress.h"
@@ -141,6 +142,21 @@ Status SyncEngine::ExpirePartials() {
   return Status::OK();
 }
 
+void SyncEngine::BackfillHubIds(const std::string& repo, ObjectStore* store) {
+  // Revisions synced before the node served the Hub API (schema 0006).
+  auto revisions = db_->ListRevisions(repo);
+  if (!revisions.ok()) return;
+  for (const RevisionRow& r : *revisions) {
+    if (!r.hub_sha.empty()) continue;
+    if (r.state != RevisionState::kActive && r.state != RevisionState::kRetained) continue;
+    Status s = RecordHubIds(db_, store, r);
+    if (!s.ok()) {
+      LogWarning("could not compute the Hub API ids of a revision",
+                 {{"repo", repo}, {"revision", r.revision}, {"error", s.ToString()}});
+    }
+  }
+}
+
 Status SyncEngine::Reconcile(const std::string& repo) {
   MirrorTree mirror(env_, options_.mirror_root);
   SA_RETURN_IF_ERROR(mirror.CleanStaging(repo));
@@ -174,6 +190,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
 
   Status s = db_->EnsureRepo(ctx.repo).status();
   if (s.ok()) s = Reconcile(ctx.repo);
+  if (s.ok()) BackfillHubIds(ctx.repo, &store);
   auto served = mirror.ActiveRevision(ctx.repo);
   if (served.ok()) ctx.active_revision = *served;
   result.from_revision = ctx.active_revision;
@@ -454,6 +471,11 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   if (options_.cancel && options_.cancel->load()) {
     return Status::Cancelled("sync " + ctx->repo, "stop requested");
   }
+  // The names the Hub API will give it, while its contents are at hand.
+  SA_ASSIGN_OR_RETURN(auto recorded, db_->GetRevision(ctx->repo, ctx->manifest.revision));
+  if (!recorded)
+    return Status::NotFound("sync " + ctx->repo, "the revision vanished from the database");
+  SA_RETURN_IF_ERROR(RecordHubIds(db_, ctx->store, *recorded));
 
   // Assemble beside the served revision, then swap.
   AssembleStats stats;

@@ -34,6 +34,7 @@
 namespace sync_agent {
 
 class Env;
+class ObjectStore;
 
 struct SyncEngineOptions {
   std::string state_dir;
@@ -82,6 +83,7 @@ class SyncEngine {
  private:
   struct RunContext;
   Status Reconcile(const std::string& repo);
+  void BackfillHubIds(const std::string& repo, ObjectStore* store);
   Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
   Status Poll(const RepoConfig& repo, RunContext* ctx);
