@@ -293,6 +293,41 @@ TEST(StateDbOpenTest, GitColumnsOfVersion4BecomeProvenance) {
             0);
 }
 
+TEST_F(StateDbTest, HubIdsAndObjectsByBlobId) {
+  std::vector<ManifestEntry> files = {Entry("config.json", 10, 'a'), Entry("model.bin", 20, 'b')};
+  files[0].provenance["blob"] = std::string(40, '3');
+  files[1].provenance = {{"blob", std::string(40, '4')}, {"lfs", "true"}};
+  int64_t id = Record("r1", files);
+  ASSERT_TRUE(db_->SetHubIds(id, std::string(40, '9'),
+                             {{"config.json", std::string(40, '3'), false},
+                              {"model.bin", std::string(40, '4'), true}})
+                  .ok());
+  auto rev = db_->GetRevision(kRepo, "r1");
+  ASSERT_TRUE(rev.ok() && rev->has_value());
+  EXPECT_EQ((*rev)->hub_sha, std::string(40, '9'));
+  auto rows = db_->RevisionFiles(id);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].hub_oid, std::string(40, '3'));
+  EXPECT_FALSE((*rows)[0].hub_lfs);
+  EXPECT_TRUE((*rows)[1].hub_lfs);
+  EXPECT_TRUE(db_->SetHubIds(id + 100, std::string(40, '9'), {}).IsNotFound());
+
+  // A blob id finds the content only once the object is stored, and never an
+  // LFS pointer's blob (its content is another file's).
+  auto none = db_->FindObjectByBlob(std::string(40, '3'));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(db_->PutObject({Sha('a'), Xxh('a'), 10}).ok());
+  ASSERT_TRUE(db_->PutObject({Sha('b'), Xxh('b'), 20}).ok());
+  auto found = db_->FindObjectByBlob(std::string(40, '3'));
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->sha256, Sha('a'));
+  EXPECT_EQ((*found)->size, 10u);
+  auto pointer = db_->FindObjectByBlob(std::string(40, '4'));
+  ASSERT_TRUE(pointer.ok());
+  EXPECT_FALSE(pointer->has_value());
+}
+
 TEST_F(StateDbTest, WalModeIsOn) {
   auto raw = RawOpen(path_);
   ASSERT_NE(raw, nullptr);
