@@ -20,7 +20,7 @@ using ::testing::HasSubstr;
 constexpr const char* kSystemdAnalyze = "/usr/bin/systemd-analyze";
 constexpr const char* kInstalledBinary = "/usr/local/bin/sync-agent";
 const std::vector<std::string> kUnits = {"sync-agent.service", "sync-agent.timer",
-                                         "sync-agent-daemon.service"};
+                                         "sync-agent-daemon.service", "sync-agent-hub.service"};
 
 std::string UnitSource(const std::string& name) {
   return std::string(SA_SOURCE_DIR) + "/systemd/" + name;
@@ -122,6 +122,18 @@ TEST(SystemdUnitsContentTest, OneshotAndDaemonRunTheInstalledBinary) {
   EXPECT_EQ(Get(daemon, "Install.WantedBy"), "multi-user.target");
 }
 
+TEST(SystemdUnitsContentTest, HubServiceServesTheNodeBehindNginx) {
+  auto hub = ReadUnit("sync-agent-hub.service");
+  EXPECT_EQ(Get(hub, "Service.ExecStart"),
+            "/usr/local/bin/sync-agent serve --config /etc/sync-agent/sync-agent.toml --listen "
+            "127.0.0.1:8081 --x-accel-redirect /_sync_agent_files/");
+  // What the shipped nginx example proxies to and redirects into.
+  const std::string nginx =
+      testing::ReadFile(std::string(SA_SOURCE_DIR) + "/scripts/nginx-hub.conf.example");
+  EXPECT_THAT(nginx, HasSubstr("server 127.0.0.1:8081;"));
+  EXPECT_THAT(nginx, HasSubstr("location /_sync_agent_files/ {"));
+}
+
 TEST(SystemdUnitsContentTest, TimerSchedulesTheOneshot) {
   auto timer = ReadUnit("sync-agent.timer");
   EXPECT_EQ(Get(timer, "Timer.Unit"), "sync-agent.service");
@@ -170,10 +182,14 @@ TEST(SystemdUnitsContentTest, BothServicesAreHardenedAlike) {
       {"SystemCallArchitectures", "native"},
       {"SystemCallFilter", "@system-service"},
   };
-  for (const char* name : {"sync-agent.service", "sync-agent-daemon.service"}) {
+  for (const char* name :
+       {"sync-agent.service", "sync-agent-daemon.service", "sync-agent-hub.service"}) {
     auto unit = ReadUnit(name);
+    const bool reader = std::string(name) == "sync-agent-hub.service";
     for (const auto& [key, value] : required) {
-      EXPECT_EQ(Get(unit, "Service." + key), value) << name << " " << key;
+      // The Hub API server only reads the mirror root.
+      const std::string want = reader && key == "ReadWritePaths" ? "<unset>" : value;
+      EXPECT_EQ(Get(unit, "Service." + key), want) << name << " " << key;
     }
     EXPECT_EQ(Get(unit, "Service.DynamicUser"), "<unset>") << name;
   }

@@ -52,8 +52,7 @@ std::unique_ptr<BackgroundProcess> StartFcgiWrap(const std::string& socket, std:
   // umask 0: nginx's workers (nobody) must be able to connect to the socket.
   auto p = std::make_unique<BackgroundProcess>(std::vector<std::string>{
       "/bin/sh", "-c", "umask 000; exec /usr/sbin/fcgiwrap -s unix:" + socket});
-  bool up = WaitFor([&] { return ::access(socket.c_str(), F_OK) == 0; },
-                    std::chrono::seconds(10));
+  bool up = WaitFor([&] { return ::access(socket.c_str(), F_OK) == 0; }, std::chrono::seconds(10));
   if (!up) {
     *error = "fcgiwrap did not create " + socket + ": " + p->Stderr();
     return nullptr;
@@ -83,8 +82,16 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
     << "  scgi_temp_path " << prefix << "/tmp/scgi;\n"
     << "  sendfile on;\n"
     << "  tcp_nopush on;\n"
-    << "  etag on;\n"
-    << "  server {\n"
+    << "  etag on;\n";
+  if (!options.http_blocks.empty()) {
+    std::string blocks = options.http_blocks;
+    for (size_t at; (at = blocks.find("@PORT@")) != std::string::npos;) {
+      blocks.replace(at, 6, std::to_string(port));
+    }
+    c << blocks << "\n}\n";
+    return c.str();
+  }
+  c << "  server {\n"
     << "    listen 127.0.0.1:" << port << (options.tls_cert.empty() ? "" : " ssl") << ";\n"
     << "    server_name localhost;\n"
     << "    root " << options.root << ";\n"

@@ -63,6 +63,12 @@ class NginxServer {
     std::string tls_key = {};
     // When set, requests without exactly this Authorization header get 401.
     std::string require_authorization = {};
+    // When set, nginx.conf's http {} holds this text (upstream and server
+    // blocks, e.g. a shipped example with its listen, root and ports
+    // replaced) instead of the generated server block; root and the options
+    // above are then not used; "@PORT@" becomes the port the fixture picked.
+    // The fixture's access log still applies.
+    std::string http_blocks = {};
   };
 
   explicit NginxServer(Options options);
