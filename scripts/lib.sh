@@ -42,6 +42,26 @@ sa_install_packages() {
 
 sa_install_deps() { sa_install_packages "${SA_PACKAGES[@]}"; }
 
+# The real npm Hugging Face client that the Hub API tests drive (tests/js):
+# Node and npm from Debian only where there are none (a newer Node may
+# already be installed), and `npm ci` only when node_modules is missing or
+# older than the lock file.
+sa_install_js_clients() {
+  local missing=()
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    sa_install_packages "${missing[@]}"
+  fi
+  local js="$SA_ROOT/tests/js"
+  if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules" ]; then
+    sa_log "installing the npm test clients in $js"
+    npm ci --prefix "$js" --no-audit --no-fund --loglevel=error >&2
+    # npm ci may keep the directory's old mtime; the next run must see it current.
+    touch "$js/node_modules"
+  fi
+}
+
 # sa_build DIR [cmake args...]: configures and builds into DIR with 2 jobs.
 sa_build() {
   local dir="$1"

@@ -1,6 +1,9 @@
 #include "tests/support/hub_server.h"
 
 #include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -248,6 +251,8 @@ struct Caller {
   std::string token;  // from "Authorization: Bearer <token>"; "" when none
   bool authenticated = false;
   std::string range;
+  std::string content_type;
+  std::string body;
 };
 
 Caller CallerOf(const Poco::Net::HTTPServerRequest& req) {
@@ -259,6 +264,7 @@ Caller CallerOf(const Poco::Net::HTTPServerRequest& req) {
   }
   caller.authenticated = !caller.token.empty();
   caller.range = req.get("Range", "");
+  caller.content_type = req.get("Content-Type", "");
   return caller;
 }
 
@@ -276,6 +282,24 @@ std::string Decode(const std::string& s, bool plus_as_space = false) {
   return out;
 }
 
+// "a=1&b=2" (a query, or an application/x-www-form-urlencoded body), decoded.
+std::vector<std::pair<std::string, std::string>> ParseQuery(const std::string& raw) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start < raw.size()) {
+    size_t amp = raw.find('&', start);
+    if (amp == std::string::npos) amp = raw.size();
+    std::string item = raw.substr(start, amp - start);
+    size_t eq = item.find('=');
+    if (!item.empty()) {
+      out.emplace_back(Decode(item.substr(0, eq), true),
+                       eq == std::string::npos ? "" : Decode(item.substr(eq + 1), true));
+    }
+    start = amp + 1;
+  }
+  return out;
+}
+
 Target ParseTarget(const std::string& uri) {
   Target target;
   size_t question = uri.find('?');
@@ -288,18 +312,7 @@ Target ParseTarget(const std::string& uri) {
     if (slash > start) target.segments.push_back(target.raw_path.substr(start, slash - start));
     start = slash + 1;
   }
-  start = 0;
-  while (start < target.raw_query.size()) {
-    size_t amp = target.raw_query.find('&', start);
-    if (amp == std::string::npos) amp = target.raw_query.size();
-    std::string item = target.raw_query.substr(start, amp - start);
-    size_t eq = item.find('=');
-    if (!item.empty()) {
-      target.query.emplace_back(Decode(item.substr(0, eq), true),
-                                eq == std::string::npos ? "" : Decode(item.substr(eq + 1), true));
-    }
-    start = amp + 1;
-  }
+  target.query = ParseQuery(target.raw_query);
   return target;
 }
 
@@ -854,10 +867,76 @@ Reply ResolveRequest(State& state, const Target& target, const Caller& caller) {
   return ResolveFile(state, type, path->repo, path->op, revision, *commit, file_path, caller);
 }
 
+// The body of a paths-info POST: JSON {"paths": [...], "expand": bool}, as
+// huggingface.js sends it, or the form paths=a&paths=b&expand=True that
+// huggingface_hub sends. False if it is neither.
+bool ParsePathsInfoBody(const Caller& caller, std::vector<std::string>* paths, bool* expand) {
+  if (AsciiLower(caller.content_type).rfind("application/json", 0) == 0) {
+    try {
+      Poco::JSON::Parser parser;
+      Poco::JSON::Object::Ptr body = parser.parse(caller.body).extract<Poco::JSON::Object::Ptr>();
+      Poco::JSON::Array::Ptr list = body->getArray("paths");
+      if (list.isNull()) return false;
+      for (size_t i = 0; i < list->size(); ++i) paths->push_back(list->getElement<std::string>(i));
+      *expand = body->has("expand") && body->getValue<bool>("expand");
+      return true;
+    } catch (const Poco::Exception&) {
+      return false;
+    }
+  }
+  Target form;
+  form.query = ParseQuery(caller.body);
+  for (const auto& [key, value] : form.query) {
+    if (key == "paths") paths->push_back(value);
+  }
+  *expand = QueryFlag(form, "expand");
+  return true;
+}
+
+// POST /api/{type}s/{repo}/paths-info/{rev}: the tree entry (as the tree
+// lists it) of each asked path that is a file or a directory; the others
+// are left out, as on the Hub.
+Reply PathsInfoRequest(const State& state, const Target& target, const Caller& caller) {
+  const auto& segments = target.segments;
+  const RepoType type = segments[1] == "models" ? RepoType::kModel : RepoType::kDataset;
+  std::optional<RepoPath> path = SplitRepoPath(segments, 2, {"paths-info"});
+  if (!path) return PlainReply(405, "Method Not Allowed");
+  Reply error;
+  const RepoRecord* repo = VisibleRepo(state, type, path->repo, caller, &error);
+  if (repo == nullptr) return error;
+  std::string revision;
+  std::string rest;
+  SplitRevision(repo, path->rest, &revision, &rest);
+  if (revision.empty() || !rest.empty()) return PlainReply(404, "Not Found");
+  const CommitRecord* commit = FindCommit(*repo, revision);
+  if (commit == nullptr) return RevisionNotFound(revision);
+  std::vector<std::string> paths;
+  bool expand = false;
+  if (!ParsePathsInfoBody(caller, &paths, &expand)) {
+    return HubError(400, "", "Expected {\"paths\": [...]} or a form with paths");
+  }
+  Reply reply;
+  reply.body = "[";
+  bool first = true;
+  for (const std::string& p : paths) {
+    const bool file = commit->files.count(p) > 0;
+    if (!file && (p.empty() || !HasDirectory(commit->files, p))) continue;
+    if (!first) reply.body += ',';
+    first = false;
+    reply.body += TreeEntryJson(*repo, *commit, {p, /*directory=*/!file}, expand);
+  }
+  reply.body += "]";
+  return reply;
+}
+
 Reply AnswerHub(State& state, const Target& target, const Caller& caller) {
   const auto& segments = target.segments;
   const bool api = !segments.empty() && segments[0] == "api";
   if (auto throttled = Throttle(state, api)) return *throttled;
+  if (api && caller.method == "POST" && segments.size() >= 5 &&
+      (segments[1] == "models" || segments[1] == "datasets")) {
+    return PathsInfoRequest(state, target, caller);
+  }
   if (caller.method != "GET" && caller.method != "HEAD") {
     return PlainReply(405, "Method Not Allowed");
   }
@@ -932,9 +1011,10 @@ class ListenerHandler final : public Poco::Net::HTTPRequestHandler {
 
   void handleRequest(Poco::Net::HTTPServerRequest& req,
                      Poco::Net::HTTPServerResponse& resp) override {
-    std::string ignored_body;
-    Poco::StreamCopier::copyToString(req.stream(), ignored_body);
-    const Caller caller = CallerOf(req);
+    std::string body;
+    Poco::StreamCopier::copyToString(req.stream(), body);
+    Caller caller = CallerOf(req);
+    caller.body = std::move(body);
     Reply reply;
     {
       std::lock_guard<std::mutex> lock(state_->mu);
