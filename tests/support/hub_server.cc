@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
@@ -1048,12 +1049,19 @@ class HandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
   bool cdn_;
 };
 
+// Each listener has its own threads: clients keep connections alive (16
+// and more at once for parallel chunks), and a pool shared with the other
+// listener, or Poco's default of 16, would leave new connections waiting.
+constexpr int kListenerThreads = 96;
+
 std::unique_ptr<Poco::Net::HTTPServer> StartListener(std::shared_ptr<State> state, bool cdn,
-                                                     const Poco::Net::ServerSocket& socket) {
+                                                     const Poco::Net::ServerSocket& socket,
+                                                     Poco::ThreadPool* threads) {
   auto* params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);
+  params->setMaxThreads(kListenerThreads);
   auto server = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(std::move(state), cdn),
-                                                        socket, params);
+                                                        *threads, socket, params);
   server->start();
   return server;
 }
@@ -1061,6 +1069,9 @@ std::unique_ptr<Poco::Net::HTTPServer> StartListener(std::shared_ptr<State> stat
 }  // namespace
 
 struct HubServer::Listeners {
+  // Declared before the servers, which use them, so that they outlive them.
+  Poco::ThreadPool hub_threads{2, kListenerThreads};
+  Poco::ThreadPool cdn_threads{2, kListenerThreads};
   std::unique_ptr<Poco::Net::HTTPServer> hub;
   std::unique_ptr<Poco::Net::HTTPServer> cdn;
 };
@@ -1077,8 +1088,8 @@ HubServer::HubServer(Options options)
   state_->hub_url = "http://127.0.0.1:" + std::to_string(hub_socket.address().port());
   state_->cdn_url =
       "http://" + state_->options.cdn_host + ":" + std::to_string(cdn_socket.address().port());
-  listeners_->hub = StartListener(state_, /*cdn=*/false, hub_socket);
-  listeners_->cdn = StartListener(state_, /*cdn=*/true, cdn_socket);
+  listeners_->hub = StartListener(state_, /*cdn=*/false, hub_socket, &listeners_->hub_threads);
+  listeners_->cdn = StartListener(state_, /*cdn=*/true, cdn_socket, &listeners_->cdn_threads);
 }
 
 HubServer::~HubServer() {
