@@ -300,6 +300,9 @@ Status GitSource::FetchContentRanges(const ContentRef& content,
     return FileSizeMismatch(where, blob.size(), content.size, "the commit's tree");
   }
   for (const ByteRange& r : ranges) {
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+      return Status::Cancelled(where, "stop requested");
+    }
     SA_RETURN_IF_ERROR(sink(r.offset, blob.data() + r.offset, static_cast<size_t>(r.length)));
   }
   return Status::OK();

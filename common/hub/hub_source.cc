@@ -177,7 +177,10 @@ HubSource::~HubSource() = default;
 
 std::unique_ptr<Source> HubSource::Fork() const {
   auto fork = std::make_unique<HubSource>(repo_, settings_, options_);
-  fork->content_urls_ = content_urls_;
+  {
+    std::lock_guard<std::mutex> lock(urls_mu_);
+    fork->content_urls_ = content_urls_;
+  }
   fork->last_modified_ = last_modified_;
   return fork;
 }
@@ -480,8 +483,16 @@ Result<RevisionListing> HubSource::FetchRevision(const PollResult& poll) {
 }
 
 Result<std::string> HubSource::ContentUrl(const ContentRef& content, bool refresh) {
-  auto cached = content_urls_.find(content.path);
-  if (cached != content_urls_.end() && !refresh) return cached->second;
+  const std::string key = content.revision + "/" + content.path;
+  {
+    std::lock_guard<std::mutex> lock(urls_mu_);
+    auto cached = content_urls_.find(key);
+    if (cached != content_urls_.end() && !refresh) return cached->second;
+  }
+  auto remember = [&](const std::string& url) {
+    std::lock_guard<std::mutex> lock(urls_mu_);
+    content_urls_[key] = url;
+  };
   // Follow the hub's own (relative) redirects; stop at the first that leaves
   // it: that URL gets no token and is used for every range of the file.
   std::string url = ResolveUrl(content.revision, content.path);
@@ -494,14 +505,14 @@ Result<std::string> HubSource::ContentUrl(const ContentRef& content, bool refres
     SA_ASSIGN_OR_RETURN(HttpResponse resp, SendToHub(req, nullptr));
     if (!resp.location.empty()) {
       if (OriginOf(resp.location) != origin) {
-        content_urls_[content.path] = resp.location;
+        remember(resp.location);
         return resp.location;
       }
       url = resp.location;
       continue;
     }
     if (resp.status == 200) {  // the hub serves the bytes itself (another node)
-      content_urls_[content.path] = url;
+      remember(url);
       return url;
     }
     return HubError(Context() + " " + content.path, url, resp,
@@ -564,6 +575,9 @@ Status HubSource::FetchContentRanges(const ContentRef& content,
     std::vector<char> buf(kSpoolPiece);
     for (const ByteRange& r : ranges) {
       for (uint64_t pos = r.offset; pos < r.end();) {
+        if (options_.cancel != nullptr && options_.cancel->load()) {
+          return Status::Cancelled(ContentLocation(content), "stop requested");
+        }
         size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), r.end() - pos));
         SA_ASSIGN_OR_RETURN(size_t n, file->ReadAt(pos, buf.data(), want));
         if (n == 0) return Status::Corruption(path, "ended at byte " + std::to_string(pos));

@@ -33,6 +33,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -98,8 +99,11 @@ class HubSource final : public Source {
   HttpClient client_;      // to the hub: carries the token
   HttpClient cdn_client_;  // to hosts the hub redirects to: never the token
   std::string spool_dir_;
-  std::map<std::string, std::string> content_urls_;  // by path: where its bytes are
-  std::string last_modified_;                        // of the polled revision
+  // Where an LFS file's bytes are, by revision and path. Fork() copies it
+  // while this source's thread may add to it: hence the lock.
+  mutable std::mutex urls_mu_;
+  std::map<std::string, std::string> content_urls_;
+  std::string last_modified_;  // of the polled revision
 };
 
 class HubSpec final : public SourceSpec {

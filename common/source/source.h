@@ -91,7 +91,9 @@ class Source {
 
   // Which revision the source serves now. When prev is given and the source
   // can tell nothing changed (HTTP 304, the same commit), not_modified.
-  // A repository the source does not have is kNotFound.
+  // A repository the source does not have is kNotFound, where the kind can
+  // tell (a git remote that does not exist is an unreachable remote to
+  // libgit2: kNetwork, naming it).
   virtual Result<PollResult> Poll(const PollValidators* prev) = 0;
   // The manifest of the revision a Poll of this source returned (poll), checked
   // by the source against what vouches for it, validated, and naming this
