@@ -508,6 +508,11 @@ class FileRequestHandler final : public Poco::Net::HTTPRequestHandler {
       }
     }
     std::optional<RoutedResponse> answer = state_->router(routed);
+    if (answer) {
+      // Small answers, one after another on a kept-alive connection: do not
+      // let Nagle's algorithm hold one back for the client's delayed ACK.
+      static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket().setNoDelay(true);
+    }
     if (!answer) {
       if (has_body) response.setKeepAlive(false);  // the body was read; nothing to answer it
       return false;

@@ -11,13 +11,6 @@
 namespace sync_agent::testing {
 namespace {
 
-std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
 class HubNginxTest : public AgentFixture {
  protected:
   void SetUp() override {
@@ -34,17 +27,7 @@ class HubNginxTest : public AgentFixture {
         AgentBinary(), "serve", "--config", config_, "--listen",
         "127.0.0.1:" + std::to_string(port), "--x-accel-redirect", "/_sync_agent_files/"});
     ASSERT_TRUE(WaitForPort(port)) << node_->Stderr();
-    std::string conf = ReadFile(std::string(SA_SOURCE_DIR) + "/scripts/nginx-hub.conf.example");
-    conf = Replace(conf, "listen [::]:80;", "");
-    conf = Replace(conf, "listen 80;", "listen 127.0.0.1:@PORT@;");
-    conf = Replace(conf, "/srv/mirror", mirror_);
-    conf = Replace(conf, "127.0.0.1:8081", "127.0.0.1:" + std::to_string(port));
-    NginxServer::Options o;
-    o.root = mirror_;
-    o.http_blocks = conf;
-    nginx_ = std::make_unique<NginxServer>(o);
-    std::string error;
-    ASSERT_TRUE(nginx_->Start(&error)) << error;
+    ASSERT_FALSE(StartHubNginx(port).empty());
   }
   HttpResponse Send(const std::string& path, bool head = false, const std::string& range = "",
                     std::string* body = nullptr) {

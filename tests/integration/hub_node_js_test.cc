@@ -15,13 +15,6 @@
 namespace sync_agent::testing {
 namespace {
 
-std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
 class HubNodeJsTest : public AgentFixture, public ::testing::WithParamInterface<bool> {
  protected:
   void SetUp() override {
@@ -53,18 +46,7 @@ class HubNodeJsTest : public AgentFixture, public ::testing::WithParamInterface<
     EXPECT_TRUE(WaitForPort(port)) << node_->Stderr();
     const std::string node_url = "http://127.0.0.1:" + std::to_string(port);
     if (!GetParam()) return node_url;
-    std::string conf = ReadFile(std::string(SA_SOURCE_DIR) + "/scripts/nginx-hub.conf.example");
-    conf = Replace(conf, "listen [::]:80;", "");
-    conf = Replace(conf, "listen 80;", "listen 127.0.0.1:@PORT@;");
-    conf = Replace(conf, "/srv/mirror", mirror_);
-    conf = Replace(conf, "127.0.0.1:8081", "127.0.0.1:" + std::to_string(port));
-    NginxServer::Options o;
-    o.root = mirror_;
-    o.http_blocks = conf;
-    nginx_ = std::make_unique<NginxServer>(o);
-    std::string error;
-    EXPECT_TRUE(nginx_->Start(&error)) << error;
-    return nginx_->url();
+    return StartHubNginx(port);
   }
 
   HubJsCheck Check(const std::string& url, const std::string& repo, RepoType type,

@@ -54,6 +54,35 @@ std::string AgentFixture::StartBuiltinServer() {
   return "http://127.0.0.1:" + std::to_string(port);
 }
 
+namespace {
+
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string AgentFixture::StartHubNginx(int node_port) {
+  std::string conf = ReadFile(std::string(SA_SOURCE_DIR) + "/scripts/nginx-hub.conf.example");
+  conf = ReplaceAll(conf, "listen [::]:80;", "");
+  conf = ReplaceAll(conf, "listen 80;", "listen 127.0.0.1:@PORT@;");
+  conf = ReplaceAll(conf, "/srv/mirror", mirror_);
+  conf = ReplaceAll(conf, "127.0.0.1:8081", "127.0.0.1:" + std::to_string(node_port));
+  NginxServer::Options o;
+  o.root = mirror_;
+  o.http_blocks = conf;
+  nginx_ = std::make_unique<NginxServer>(o);
+  std::string error;
+  if (!nginx_->Start(&error)) {
+    ADD_FAILURE() << "nginx did not start: " << error;
+    return "";
+  }
+  return nginx_->url();
+}
+
 std::string AgentFixture::StartNginx(const std::string& limit_rate) {
   NginxServer::Options o;
   o.limit_rate = limit_rate;

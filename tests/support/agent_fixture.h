@@ -32,6 +32,11 @@ class AgentFixture : public ::testing::Test {
   std::string StartNginx(const std::string& limit_rate = "");
   // The same with these options (root is set to the publish root).
   std::string StartNginx(NginxServer::Options options);
+  // Starts a real nginx with the shipped scripts/nginx-hub.conf.example in
+  // front of a node's Hub API listening on node_port (its listen address,
+  // root and upstream replaced: the mirror root); returns its base URL.
+  // Fails the test when nginx does not start.
+  std::string StartHubNginx(int node_port);
   // Writes the config with these sources for kRepo plus extra top-level TOML.
   void WriteConfig(const std::vector<std::string>& sources, const std::string& extra = "");
   // Writes the config with kRepo taken from a git remote at ref; repo_extra

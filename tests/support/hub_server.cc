@@ -8,11 +8,11 @@
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 #include <openssl/evp.h>
 
@@ -27,6 +27,7 @@
 #include "common/base/json_text.h"
 #include "common/base/time_util.h"
 #include "common/hash/content_hasher.h"
+#include "common/hash/git_ids.h"
 #include "common/http/http_text.h"
 
 namespace sync_agent::testing {
@@ -81,11 +82,10 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-std::string GitBlobId(std::string_view content) { return Hex(GitObjectRawId("blob", content)); }
+std::string GitBlobId(std::string_view content) { return sync_agent::GitBlobId(content); }
 
 std::string LfsPointerText(std::string_view content) {
-  return "version https://git-lfs.github.com/spec/v1\noid sha256:" + Sha256Hex(content) +
-         "\nsize " + std::to_string(content.size()) + "\n";
+  return sync_agent::LfsPointerText(Sha256Hex(content), content.size());
 }
 
 struct HubServer::State {
@@ -715,8 +715,10 @@ Reply RedirectToCdn(const State& state, RepoType type, const std::string& id,
   const std::string name = path.substr(path.rfind('/') + 1);
   const std::string disposition =
       "attachment; filename*=UTF-8''" + UrlEncode(name) + "; filename=\"" + name + "\";";
+  const std::string& cdn =
+      state.options.external_cdn_url.empty() ? state.cdn_url : state.options.external_cdn_url;
   const std::string location =
-      state.cdn_url + "/repos/" + file.sha256.substr(0, 2) + "/" + file.sha256.substr(2, 2) + "/" +
+      cdn + "/repos/" + file.sha256.substr(0, 2) + "/" + file.sha256.substr(2, 2) + "/" +
       file.sha256 + "?response-content-disposition=" + UrlEncode(disposition) +
       "&Expires=" + expires + "&Signature=" + CdnSignature(state, file.sha256, expires) +
       "&Key-Pair-Id=KHUBSERVERTEST";

@@ -99,6 +99,10 @@ class HubServer {
     // Resolve of a regular file answers a relative 307 to its resolve-cache
     // URL (huggingface.co since 2025) instead of the bytes.
     bool regular_files_via_resolve_cache = false;
+    // When set ("http://127.0.0.2:8090"), LFS redirects go there instead of
+    // to the built-in CDN listener, which a benchmark replaces with nginx
+    // serving <root>/repos/<aa>/<bb>/<sha256> (the query is ignored there).
+    std::string external_cdn_url;
   };
 
   struct File {

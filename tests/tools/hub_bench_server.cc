@@ -2,7 +2,10 @@
 // process, for scripts/bench-hub: a stand-in for huggingface.co and its CDN
 // on loopback, serving one repository made of local files.
 //
-//   hub_bench_server --repo ORG/NAME [--cdn-host 127.0.0.2] FILE=PATH[:lfs]...
+//   hub_bench_server --repo ORG/NAME [--cdn-host 127.0.0.2] [--external-cdn URL]
+//                    FILE=PATH[:lfs]...
+// With --external-cdn, LFS files are redirected to URL/repos/<aa>/<bb>/<sha256>
+// (an nginx the caller runs) instead of the built-in CDN listener.
 //
 // Prints "hub=<url> cdn=<url> sha=<commit>" on one line once both listeners
 // accept connections, then serves until its standard input closes.
@@ -25,6 +28,8 @@ int main(int argc, char** argv) {
       repo = argv[++i];
     } else if (arg == "--cdn-host" && i + 1 < argc) {
       options.cdn_host = argv[++i];
+    } else if (arg == "--external-cdn" && i + 1 < argc) {
+      options.external_cdn_url = argv[++i];
     } else if (arg.find('=') != std::string::npos) {
       std::string path = arg.substr(0, arg.find('='));
       std::string local = arg.substr(arg.find('=') + 1);
