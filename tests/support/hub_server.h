@@ -18,6 +18,11 @@
 //       (Options::tree_page_size, at most 50 with expand, as on the Hub); a
 //       further page is named by `Link: <absolute url with cursor=...>;
 //       rel="next"`. The cursor is opaque.
+//   POST /api/{models|datasets}/{repo}/paths-info/{rev}
+//       The tree entries (as above, lastCommit with expand) of the paths in
+//       a JSON body {"paths": [...], "expand": bool} (@huggingface/hub) or a
+//       form body paths=a&paths=b&expand=... (huggingface_hub); paths that
+//       do not exist are left out.
 //   GET|HEAD /{repo}/resolve/{rev}/{path}, /datasets/{repo}/resolve/{rev}/{path}
 //       A regular file: 200 with its bytes, ETag "\"<git blob sha1>\"",
 //       X-Repo-Commit, Content-Length, Accept-Ranges (Range is honoured); or,
@@ -25,7 +30,7 @@
 //       answers today: a 307 to the relative
 //       /api/resolve-cache/{models|datasets}/{repo}/{commit}/{path}?...,
 //       which answers as above.
-//       An LFS file: 302 to the CDN listener, with X-Repo-Commit,
+//       An LFS file: 302 to the CDN listener (or Options::external_cdn_url), with X-Repo-Commit,
 //       X-Linked-Etag "\"<sha256>\"", X-Linked-Size, an ETag (the pointer's
 //       blob id), and the Xet headers (X-Xet-Hash, `Link: <...>;
 //       rel="xet-auth"`) that a client which does not speak Xet must ignore.
