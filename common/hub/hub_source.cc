@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "common/base/json_text.h"
 #include "common/base/log.h"
@@ -238,13 +237,9 @@ Result<HttpResponse> HubSource::SendToHub(HttpRequest request, const BodySink& s
                 {"wait", FormatDuration(std::chrono::seconds(wait))},
                 {"url", request.url}});
     // The wait is what the hub asked for; a stop request ends it early.
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
-    while (std::chrono::steady_clock::now() < until) {
-      if (options_.cancel != nullptr && options_.cancel->load()) {
-        return Status::Cancelled(Context(), "stop requested");
-      }
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          std::chrono::milliseconds(100), until - std::chrono::steady_clock::now()));
+    if (!PauseUntil(std::chrono::steady_clock::now() + std::chrono::seconds(wait),
+                    options_.cancel)) {
+      return Status::Cancelled(Context(), "stop requested");
     }
   }
 }

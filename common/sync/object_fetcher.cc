@@ -677,10 +677,7 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, const ContentRef& co
                   {"attempt", std::to_string(network_failures)},
                   {"pause", FormatDuration(delay)},
                   {"error", s.ToString()}});
-      for (auto until = std::chrono::steady_clock::now() + delay;
-           std::chrono::steady_clock::now() < until && !Cancelled();) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
+      PauseUntil(std::chrono::steady_clock::now() + delay, options_.cancel);
       continue;
     }
     SA_RETURN_IF_ERROR(s);

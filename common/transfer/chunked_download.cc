@@ -326,11 +326,7 @@ Status ChunkedDownload::Work(State* st) {
                 : st->last_source_error.WithContext("no source left for " + what_ + "; last error");
         break;
       }
-      while (SourceSet::Clock::now() < wait_until) {
-        if (options_.cancel != nullptr && options_.cancel->load()) break;
-        std::this_thread::sleep_for(std::min<SourceSet::Clock::duration>(
-            wait_until - SourceSet::Clock::now(), std::chrono::milliseconds(100)));
-      }
+      PauseUntil(wait_until, options_.cancel);
       if (options_.cancel != nullptr && options_.cancel->load()) {
         pick_error = Status::Cancelled("download " + what_, "stop requested");
         break;

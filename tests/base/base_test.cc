@@ -88,3 +88,18 @@ TEST(JsonTextTest, EscapesAndValidatesUtf8) {
 
 }  // namespace
 }  // namespace sync_agent
+
+namespace sync_agent {
+namespace {
+
+TEST(PauseUntilTest, ADeadlinePassedReturnsAndAStopRequestEndsThePause) {
+  std::atomic<bool> cancel{false};
+  EXPECT_TRUE(PauseUntil(std::chrono::steady_clock::now(), &cancel));
+  EXPECT_TRUE(PauseUntil(std::chrono::steady_clock::now() - std::chrono::seconds(1), nullptr));
+  // A pause of an hour that a stop request has already ended.
+  cancel = true;
+  EXPECT_FALSE(PauseUntil(std::chrono::steady_clock::now() + std::chrono::hours(1), &cancel));
+}
+
+}  // namespace
+}  // namespace sync_agent
