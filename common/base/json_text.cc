@@ -1,5 +1,6 @@
 #include "common/base/json_text.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace sync_agent {
@@ -74,6 +75,57 @@ size_t Utf8ErrorOffset(std::string_view s) {
     i += len;
   }
   return std::string_view::npos;
+}
+
+bool FindJsonNumberOverflow(std::string_view json, JsonNumberOverflow* found) {
+  static constexpr std::string_view kMax = "18446744073709551615";  // 2^64 - 1
+  size_t key_begin = 0, key_end = 0;  // the last string that was followed by ':'
+  size_t last_begin = 0, last_end = 0;
+  bool in_array_value = false;  // the next value is not an object member's
+  size_t i = 0;
+  while (i < json.size()) {
+    char c = json[i];
+    if (c == '"') {
+      size_t begin = ++i;
+      while (i < json.size() && json[i] != '"') i += json[i] == '\\' ? 2 : 1;
+      last_begin = begin;
+      last_end = std::min(i, json.size());
+      ++i;
+      continue;
+    }
+    if (c == ':') {
+      key_begin = last_begin;
+      key_end = last_end;
+      in_array_value = false;
+    } else if (c == '[' || c == ',') {
+      // After ',' inside an object a key follows, which resets the key anyway.
+      in_array_value = true;
+    } else if ((c >= '0' && c <= '9') || c == '-') {
+      size_t begin = i;
+      if (c == '-') ++i;
+      size_t digits = i;
+      while (i < json.size() && json[i] >= '0' && json[i] <= '9') ++i;
+      std::string_view run = json.substr(digits, i - digits);
+      bool fraction = i < json.size() && (json[i] == '.' || json[i] == 'e' || json[i] == 'E');
+      while (!run.empty() && run.size() > 1 && run.front() == '0') run.remove_prefix(1);
+      if (!fraction && (run.size() > kMax.size() || (run.size() == kMax.size() && run > kMax))) {
+        found->offset = begin;
+        found->key = in_array_value ? std::string()
+                                    : std::string(json.substr(key_begin, key_end - key_begin));
+        found->literal = std::string(json.substr(begin, std::min<size_t>(i - begin, 40)));
+        return true;
+      }
+      continue;
+    }
+    ++i;
+  }
+  return false;
+}
+
+std::string DescribeJsonNumberOverflow(const JsonNumberOverflow& big) {
+  std::string name = big.key.empty() ? "a number" : JsonQuote(big.key);
+  return name + " is " + big.literal + ", beyond the largest whole number (2^64 - 1), at byte " +
+         std::to_string(big.offset);
 }
 
 }  // namespace sync_agent

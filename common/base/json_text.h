@@ -15,4 +15,17 @@ std::string JsonQuote(std::string_view s);
 size_t Utf8ErrorOffset(std::string_view s);
 inline bool IsValidUtf8(std::string_view s) { return Utf8ErrorOffset(s) == std::string_view::npos; }
 
+// A whole-number literal in JSON text that no uint64_t holds, which Poco's
+// parser would wrap silently (2^64 + 1 becomes 1).
+struct JsonNumberOverflow {
+  size_t offset = 0;  // byte offset of the literal
+  std::string key;    // the object key it is the value of, or "" in an array
+  std::string literal;
+};
+// Finds the first such literal outside strings, or nothing. Linear in json,
+// no allocation unless one is found; malformed text is left to the parser.
+bool FindJsonNumberOverflow(std::string_view json, JsonNumberOverflow* found);
+// `"size" is 18446744073709551616, beyond the largest whole number (2^64 - 1), at byte 120`
+std::string DescribeJsonNumberOverflow(const JsonNumberOverflow& big);
+
 }  // namespace sync_agent

@@ -71,6 +71,9 @@ uint64_t RetryAfterSeconds(const HttpResponse& r) {
 }
 
 Result<Object::Ptr> ParseJsonObject(const std::string& text, const std::string& what) {
+  JsonNumberOverflow big;
+  if (FindJsonNumberOverflow(text, &big))
+    return Status::InvalidArgument(what, DescribeJsonNumberOverflow(big));
   try {
     Poco::JSON::Parser parser;
     Poco::Dynamic::Var v = parser.parse(text);
@@ -83,6 +86,9 @@ Result<Object::Ptr> ParseJsonObject(const std::string& text, const std::string& 
 }
 
 Result<Poco::JSON::Array::Ptr> ParseJsonArray(const std::string& text, const std::string& what) {
+  JsonNumberOverflow big;
+  if (FindJsonNumberOverflow(text, &big))
+    return Status::InvalidArgument(what, DescribeJsonNumberOverflow(big));
   try {
     Poco::JSON::Parser parser;
     Poco::Dynamic::Var v = parser.parse(text);
@@ -105,7 +111,7 @@ std::string StringField(const Object::Ptr& o, const std::string& key) {
 std::optional<uint64_t> SizeField(const Object::Ptr& o, const std::string& key) {
   if (o.isNull() || !o->has(key)) return std::nullopt;
   Poco::Dynamic::Var v = o->get(key);
-  if (!v.isInteger()) return std::nullopt;
+  if (v.type() == typeid(bool) || !v.isInteger()) return std::nullopt;  // Poco counts true as 1
   try {
     if (v.isSigned()) {
       Poco::Int64 i = v.convert<Poco::Int64>();

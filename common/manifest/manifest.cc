@@ -44,6 +44,9 @@ Result<Object::Ptr> ParseObject(std::string_view json, std::string_view what) {
   if (bad != std::string_view::npos) {
     return Malformed(what, "text is not valid UTF-8 (at byte " + std::to_string(bad) + ")");
   }
+  // Poco wraps a whole number beyond 2^64 - 1 silently; refuse it first.
+  JsonNumberOverflow big;
+  if (FindJsonNumberOverflow(json, &big)) return Malformed(what, DescribeJsonNumberOverflow(big));
   try {
     Poco::JSON::Parser parser;
     Poco::Dynamic::Var v = parser.parse(std::string(json));
@@ -73,6 +76,9 @@ Result<uint64_t> GetUnsigned(const Object::Ptr& obj, const std::string& key,
                              std::string_view what) {
   if (!obj->has(key)) return Malformed(what, "missing \"" + key + "\"");
   Poco::Dynamic::Var v = obj->get(key);
+  // Poco counts true and false as integers (1 and 0).
+  if (v.type() == typeid(bool))
+    return Malformed(what, "\"" + key + "\" is true or false, not a whole number");
   if (!v.isInteger()) return Malformed(what, "\"" + key + "\" is not a whole number");
   try {
     if (v.isSigned()) {

@@ -86,6 +86,30 @@ TEST(JsonTextTest, EscapesAndValidatesUtf8) {
   EXPECT_EQ(Utf8ErrorOffset("ab\xe2\x82"), 2u);  // truncated sequence
 }
 
+TEST(JsonTextTest, FindsWholeNumbersNoUint64Holds) {
+  JsonNumberOverflow big;
+  // The largest uint64_t, fractions, exponents and numbers inside strings pass.
+  EXPECT_FALSE(
+      FindJsonNumberOverflow(R"({"a": 18446744073709551615, "b": -9223372036854775808})", &big));
+  EXPECT_FALSE(FindJsonNumberOverflow(R"({"a": 123456789012345678901234.5, "b": 1e400})", &big));
+  EXPECT_FALSE(FindJsonNumberOverflow(
+      R"({"a": "99999999999999999999999", "b\"99999999999999999999": 1})", &big));
+  EXPECT_FALSE(FindJsonNumberOverflow(R"({"a": 000000000000000000000001})", &big));
+
+  ASSERT_TRUE(FindJsonNumberOverflow(R"({"x": "s", "file_count": 18446744073709551616})", &big));
+  EXPECT_EQ(big.key, "file_count");
+  EXPECT_EQ(big.literal, "18446744073709551616");
+  EXPECT_EQ(big.offset, 25u);
+  EXPECT_EQ(DescribeJsonNumberOverflow(big),
+            "\"file_count\" is 18446744073709551616, beyond the largest whole number (2^64 - 1), "
+            "at byte 25");
+
+  ASSERT_TRUE(FindJsonNumberOverflow(R"({"files": [{"size": 1}, -18446744073709551617]})", &big));
+  EXPECT_EQ(big.key, "");  // an array element has no key of its own
+  EXPECT_EQ(big.literal, "-18446744073709551617");
+  EXPECT_EQ(DescribeJsonNumberOverflow(big).rfind("a number is -18446744073709551617", 0), 0u);
+}
+
 }  // namespace
 }  // namespace sync_agent
 
