@@ -139,6 +139,16 @@ Result<std::unique_ptr<StateDb>> OpenDatabase(const Config& config) {
 
 }  // namespace
 
+// A sync with nothing configured would exit 0 and mirror nothing, which looks
+// like success to a timer; say so instead.
+static bool HasRepos(const Config& config, const std::string& path) {
+  if (!config.repos.empty()) return true;
+  PrintError(path +
+             ": no [[repo]] is configured, so there is nothing to sync; add a [[repo]] "
+             "table with a name and its sources (see the README's configuration section)");
+  return false;
+}
+
 int CmdOnce(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: sync-agent --once [--config FILE] [--repo ORG/NAME]\n"
@@ -162,6 +172,7 @@ int CmdOnce(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   if (!ApplyLogFormat(parsed, config->log_format)) return kExitUsage;
+  if (!HasRepos(*config, parsed.Get("config", kDefaultConfigPath))) return kExitUsage;
   SignalWatcher signals;
   auto db = OpenDatabase(*config);
   if (!db.ok()) {
@@ -188,6 +199,7 @@ int CmdRun(const std::vector<std::string>& args) {
   }
   Config config = std::move(loaded).value();
   if (!ApplyLogFormat(parsed, config.log_format)) return kExitUsage;
+  if (!HasRepos(config, path)) return kExitUsage;
   SignalWatcher signals;
   auto db = OpenDatabase(config);
   if (!db.ok()) {

@@ -87,7 +87,8 @@ TEST_F(AgentCliTest, StatusTellsTheTruth) {
   EXPECT_EQ(st.exit_code, 0);
   EXPECT_NE(st.out.find("acme/llm-7b: ok"), std::string::npos) << st.out;
   EXPECT_NE(st.out.find("active revision: " + rev2), std::string::npos) << st.out;
-  EXPECT_NE(st.out.find("downloaded 2 B, files already here: 1 (1.0 MiB)"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("downloaded 2 B, files already here: 1 (1.0 MiB)"), std::string::npos)
+      << st.out;
 
   // Detail: revisions and runs.
   st = Status({std::string(kRepo)});
@@ -128,6 +129,16 @@ TEST_F(AgentCliTest, BadConfigAndArgumentsAreNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(config_ + ":2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("intreval"), std::string::npos) << r.err;
+
+  // A config with no [[repo]] is refused by --once and by the daemon, not
+  // run as a silent success.
+  WriteFile(config_, "state_dir = \"" + tmp_.Sub("state-empty") + "\"\nmirror_root = \"" +
+                         tmp_.Sub("mirror-empty") + "\"\n");
+  for (const char* command : {"--once", "run"}) {
+    r = RunAgent({command, "--config", config_});
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_NE(r.err.find(config_ + ": no [[repo]] is configured"), std::string::npos) << r.err;
+  }
 
   r = RunAgent({"--once", "--config", tmp_.Sub("missing.toml")});
   EXPECT_EQ(r.exit_code, 2);
