@@ -30,6 +30,27 @@
 namespace sync_agent {
 namespace {
 
+// For a header sent as several values ("5, 6" or two lines merged so): the
+// distinct values joined by " and ", or "" when they all agree.
+std::string ConflictingListValues(std::string_view merged) {
+  std::string first, conflict;
+  size_t pos = 0;
+  while (pos <= merged.size()) {
+    size_t comma = merged.find(',', pos);
+    if (comma == std::string_view::npos) comma = merged.size();
+    std::string_view v = merged.substr(pos, comma - pos);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (first.empty() && conflict.empty()) {
+      first = std::string(v);
+    } else if (v != first && conflict.empty()) {
+      conflict = first + " and " + std::string(v);
+    }
+    pos = comma + 1;
+  }
+  return conflict;
+}
+
 std::string MethodName(const HttpRequest& request) {
   if (request.post_body) return "POST";
   return request.head ? "HEAD" : "GET";
@@ -712,6 +733,15 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
       for (const auto& [name, value] : resp) {
         auto [it, inserted] = response->headers.emplace(AsciiLower(name), value);
         if (!inserted) it->second += ", " + value;
+      }
+      // RFC 9110 8.6: Content-Length given twice (or as a list) with
+      // different values leaves the body's end ambiguous; refuse it.
+      if (auto cl = response->headers.find("content-length"); cl != response->headers.end()) {
+        if (std::string conflict = ConflictingListValues(cl->second); !conflict.empty()) {
+          conn->Close();
+          return Status::Network(ctx, "the response has conflicting Content-Length values (" +
+                                          conflict + "); its body's length is ambiguous");
+        }
       }
       response->etag = resp.get("ETag", "");
       response->last_modified = resp.get("Last-Modified", "");
