@@ -743,6 +743,17 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
                                           conflict + "); its body's length is ambiguous");
         }
       }
+      // We ask for identity; a body encoded anyway would be hashed and served
+      // as the encoded bytes, so say what the server did instead.
+      if (auto ce = response->headers.find("content-encoding");
+          ce != response->headers.end() && !request.head && response->status >= 200 &&
+          response->status < 300 && AsciiLower(ce->second) != "identity") {
+        conn->Close();
+        return Status::Network(ctx,
+                               "the server sent the body with Content-Encoding: " + ce->second +
+                                   ", which was not asked for (Accept-Encoding: identity); "
+                                   "serve these files uncompressed (nginx: gzip off)");
+      }
       response->etag = resp.get("ETag", "");
       response->last_modified = resp.get("Last-Modified", "");
       if (resp.hasContentLength() && resp.getContentLength64() >= 0) {

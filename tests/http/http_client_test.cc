@@ -96,6 +96,20 @@ TEST(HttpClientTest, ConflictingContentLengthsAreRefused) {
   EXPECT_EQ(r->second, "hello");
 }
 
+TEST(HttpClientTest, AnEncodingThatWasNotAskedForIsRefusedByName) {
+  ScriptedServer server([&](const std::string& request, int, int) {
+    EXPECT_THAT(request, HasSubstr("Accept-Encoding: identity"));
+    return Respond(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\x1f\x8b\x08\x00",
+        /*close_after=*/true);
+  });
+  HttpClient client;
+  auto r = client.Fetch(Req(server.Url("/latest")), 100);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kNetwork);
+  EXPECT_THAT(r.status().message(), HasSubstr("Content-Encoding: gzip, which was not asked for"));
+}
+
 TEST(HttpClientTest, ChunkedBodyInTinyPiecesAndKeepAlive) {
   const std::string body = testing::RandomBytes(70000, 3);
   ScriptedServer server([&](const std::string&, int, int) {
