@@ -84,6 +84,10 @@ TEST(JsonTextTest, EscapesAndValidatesUtf8) {
   EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));         // overlong '/'
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));     // surrogate
   EXPECT_EQ(Utf8ErrorOffset("ab\xe2\x82"), 2u);  // truncated sequence
+  // Invalid bytes never reach JSON output raw: each becomes U+FFFD.
+  EXPECT_EQ(JsonQuote("ok \xff\xfe \xc0\xaf \xe2\x82 日本"),
+            "\"ok \\ufffd\\ufffd \\ufffd\\ufffd \\ufffd\\ufffd 日本\"");
+  EXPECT_TRUE(IsValidUtf8(JsonQuote("\xef\xbb\xbf{\"bom\": 1} \x80")));
 }
 
 TEST(JsonTextTest, FindsWholeNumbersNoUint64Holds) {

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "common/base/json_text.h"
 #include "tests/support/agent_fixture.h"
 #include "tests/support/tree_util.h"
 
@@ -121,6 +122,24 @@ TEST_F(AgentCliTest, StatusTellsTheTruth) {
   st = Status({"acme/unknown"});
   EXPECT_EQ(st.exit_code, 2);
   EXPECT_NE(st.err.find("not in the config and never synced"), std::string::npos) << st.err;
+}
+
+// Issue 11 finding 7: hostile bytes in a pointer (a BOM, which Poco names
+// by its first byte) reached status --json and
+// JSON logs raw, making both invalid JSON.
+TEST_F(AgentCliTest, HostileBytesInAPointerKeepJsonOutputValid) {
+  WriteFile(model_ + "/config.json", "{}");
+  WriteConfig({"file://" + pub_});
+  Publish();
+  ASSERT_EQ(Once().exit_code, 0);
+  WriteFile(pub_ + "/" + kRepo + "/latest", "\xef\xbb\xbf{\"format\": 1}");
+  ProcessResult run = Once({"--log-format", "json"});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_TRUE(IsValidUtf8(run.err)) << run.err;
+  ProcessResult st = Status({"--json"});
+  ASSERT_TRUE(IsValidUtf8(st.out)) << st.out;
+  auto repo = ParseJson(st.out)->getArray("repos")->getObject(0);
+  EXPECT_EQ(repo->getObject("last_run")->getValue<std::string>("outcome"), "failed");
 }
 
 TEST_F(AgentCliTest, BadConfigAndArgumentsAreNamed) {
