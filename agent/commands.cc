@@ -137,17 +137,17 @@ Result<std::unique_ptr<StateDb>> OpenDatabase(const Config& config) {
   return StateDb::Open(DatabasePath(config));
 }
 
-}  // namespace
-
 // A sync with nothing configured would exit 0 and mirror nothing, which looks
 // like success to a timer; say so instead.
-static bool HasRepos(const Config& config, const std::string& path) {
+bool HasRepos(const Config& config, const std::string& path) {
   if (!config.repos.empty()) return true;
   PrintError(path +
              ": no [[repo]] is configured, so there is nothing to sync; add a [[repo]] "
              "table with a name and its sources (see the README's configuration section)");
   return false;
 }
+
+}  // namespace
 
 int CmdOnce(const std::vector<std::string>& args) {
   const std::string usage =

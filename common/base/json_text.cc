@@ -130,7 +130,7 @@ bool FindJsonNumberOverflow(std::string_view json, JsonNumberOverflow* found) {
       while (i < json.size() && json[i] >= '0' && json[i] <= '9') ++i;
       std::string_view run = json.substr(digits, i - digits);
       bool fraction = i < json.size() && (json[i] == '.' || json[i] == 'e' || json[i] == 'E');
-      while (!run.empty() && run.size() > 1 && run.front() == '0') run.remove_prefix(1);
+      while (run.size() > 1 && run.front() == '0') run.remove_prefix(1);
       if (!fraction && (run.size() > kMax.size() || (run.size() == kMax.size() && run > kMax))) {
         found->offset = begin;
         found->key = in_array_value ? std::string()

@@ -33,22 +33,14 @@ namespace {
 // For a header sent as several values ("5, 6" or two lines merged so): the
 // distinct values joined by " and ", or "" when they all agree.
 std::string ConflictingListValues(std::string_view merged) {
-  std::string first, conflict;
-  size_t pos = 0;
-  while (pos <= merged.size()) {
-    size_t comma = merged.find(',', pos);
-    if (comma == std::string_view::npos) comma = merged.size();
-    std::string_view v = merged.substr(pos, comma - pos);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    if (first.empty() && conflict.empty()) {
-      first = std::string(v);
-    } else if (v != first && conflict.empty()) {
-      conflict = first + " and " + std::string(v);
-    }
-    pos = comma + 1;
+  std::string_view first = TrimWhitespace(merged.substr(0, merged.find(',')));
+  for (size_t comma = merged.find(','); comma != std::string_view::npos;) {
+    size_t next = merged.find(',', comma + 1);
+    std::string_view v = TrimWhitespace(merged.substr(comma + 1, next - comma - 1));
+    if (v != first) return std::string(first) + " and " + std::string(v);
+    comma = next;
   }
-  return conflict;
+  return "";
 }
 
 std::string MethodName(const HttpRequest& request) {
