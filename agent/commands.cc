@@ -24,6 +24,7 @@
 #include "common/sync/status_report.h"
 #include "common/sync/sync_engine.h"
 #include "common/transfer/progress.h"
+#include "common/trust/ed25519.h"
 
 namespace sync_agent {
 namespace {
@@ -320,6 +321,8 @@ int CmdPublish(const std::vector<std::string>& args) {
       {"git", true, "URL", "publish from this git remote (URL, local path or file://)"},
       {"ref", true, "REF", "with --git: branch, tag or commit id (default main)"},
       {"lfs-authorization", true, "VALUE", "with --git: Authorization header for Git LFS"},
+      {"sign-key", true, "KEY",
+       "sign the revision with this ed25519 private key (from `sync-agent keygen`)"},
       kLogFormatOpt,
       kHelpOpt};
   ParsedArgs parsed;
@@ -356,6 +359,14 @@ int CmdPublish(const std::vector<std::string>& args) {
     }
     opt.deltas.signature_min_size = *size;
   }
+  if (parsed.Has("sign-key")) {
+    auto key = PrivateKey::Load(Env::Default(), parsed.Get("sign-key"));
+    if (!key.ok()) {
+      PrintError(key.status().ToString());
+      return kExitUsage;
+    }
+    opt.sign_keys.push_back(std::move(key).value());
+  }
   auto r = [&]() -> Result<PublishResult> {
     if (!from_git) return PublishDirectory(Env::Default(), opt);
     GitPublishOptions g;
@@ -391,6 +402,39 @@ int CmdPublish(const std::vector<std::string>& args) {
       static_cast<unsigned long long>(r->objects_reused), FormatBytes(r->bytes_reused).c_str(),
       static_cast<unsigned long long>(ds.signatures_written),
       static_cast<unsigned long long>(ds.deltas_written), FormatBytes(ds.bytes_written).c_str());
+  for (const PrivateKey& key : opt.sign_keys) {
+    std::printf("signed %s revision %s with %s\n", m.repo.c_str(), m.revision.c_str(),
+                key.public_key().id().c_str());
+  }
+  return kExitOk;
+}
+
+int CmdKeygen(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent keygen --out KEY\n"
+      "Makes an ed25519 key pair for signing revisions (publish --sign-key KEY):\n"
+      "the private key in KEY (PEM, mode 0600) and its public key in KEY.pub.\n"
+      "Prints the public key as nodes list it in trusted_keys. Never overwrites\n"
+      "an existing file.";
+  std::vector<OptionSpec> specs = {{"out", true, "KEY", "where to write the private key"},
+                                   kHelpOpt};
+  ParsedArgs parsed;
+  int code;
+  if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
+  if (!parsed.positional.empty() || !parsed.Has("out") || parsed.Get("out").empty()) {
+    PrintError("keygen needs --out KEY and nothing else");
+    std::fprintf(stderr, "%s\n", usage.c_str());
+    return kExitUsage;
+  }
+  const std::string path = parsed.Get("out");
+  auto key = GenerateKeyFiles(Env::Default(), path);
+  if (!key.ok()) {
+    PrintError(key.status().ToString());
+    return key.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  std::fprintf(stderr, "wrote the private key to %s and the public key to %s.pub\n", path.c_str(),
+               path.c_str());
+  std::printf("%s\n", key->id().c_str());
   return kExitOk;
 }
 

@@ -14,6 +14,7 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitBusy = 75;  // EX_TEMPFAIL
 
 int CmdPublish(const std::vector<std::string>& args);
+int CmdKeygen(const std::vector<std::string>& args);
 int CmdServe(const std::vector<std::string>& args);
 int CmdOnce(const std::vector<std::string>& args);
 int CmdRun(const std::vector<std::string>& args);

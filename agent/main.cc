@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "Origin commands:\n"
     "  publish DIR      publish a directory as a new revision of a repository\n"
     "  serve ROOT       serve a publish root (or mirror root) over HTTP\n"
+    "  keygen --out KEY make an ed25519 key pair for publish --sign-key\n"
     "\n"
     "Common options: --config FILE (default /etc/sync-agent/sync-agent.toml),\n"
     "  --log-format plain|json, --help, --version\n"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") return sync_agent::CmdStatus(rest);
   if (cmd == "publish") return sync_agent::CmdPublish(rest);
   if (cmd == "serve") return sync_agent::CmdServe(rest);
+  if (cmd == "keygen") return sync_agent::CmdKeygen(rest);
   // Options before the command, e.g. `sync-agent --config F --once`.
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--once") {

@@ -19,6 +19,7 @@
 #include "common/manifest/manifest.h"
 #include "common/registry/source_kinds.h"
 #include "common/source/source_kind.h"
+#include "common/trust/ed25519.h"
 
 namespace sync_agent {
 namespace {
@@ -31,14 +32,14 @@ constexpr std::chrono::milliseconds kMinInterval{1000};
 constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 
 constexpr const char* kTopLevelKeys[] = {
-    "state_dir",         "mirror_root",          "interval",
-    "stale_after",       "keep_revisions",       "log_format",
-    "http_timeout",      "connections_per_file", "connections_total",
-    "bandwidth_limit",   "bandwidth_schedule",   "ca_file",
-    "progress_interval", "retry_attempts",       "repo"};
+    "state_dir",         "mirror_root",     "interval",           "stale_after",
+    "keep_revisions",    "log_format",      "http_timeout",       "connections_per_file",
+    "connections_total", "bandwidth_limit", "bandwidth_schedule", "ca_file",
+    "progress_interval", "retry_attempts",  "trusted_keys",       "repo"};
 // The [[repo]] keys of the core (the name first); each source kind adds its own.
-constexpr const char* kRepoCoreKeys[] = {"name", "authorization", "token", "token_env",
-                                         "token_file"};
+constexpr const char* kRepoCoreKeys[] = {
+    "name",         "authorization",     "token", "token_env", "token_file",
+    "trusted_keys", "accept_rollback_to"};
 constexpr const char* kScheduleKeys[] = {"from", "to", "limit"};
 constexpr const char* kCredentialKeys[] = {"authorization", "token", "token_env", "token_file"};
 
@@ -157,8 +158,9 @@ class ConfigValidator {
     SA_RETURN_IF_ERROR(
         GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
 
+    SA_RETURN_IF_ERROR(GetTrustedKeys(root, "", &config.trusted_keys));
     if (const toml::node* node = root.get("repo")) {
-      SA_RETURN_IF_ERROR(GetRepos(*node, &config.repos));
+      SA_RETURN_IF_ERROR(GetRepos(*node, config.trusted_keys, &config.repos));
     }
     return config;
   }
@@ -270,7 +272,60 @@ class ConfigValidator {
     return Status::OK();
   }
 
-  Status GetRepos(const toml::node& node, std::vector<RepoConfig>* out) const {
+  // trusted_keys: an array of "ed25519:<base64>" public keys, each checked.
+  Status GetTrustedKeys(const toml::table& table, const std::string& label,
+                        std::vector<std::string>* out) const {
+    const toml::node* node = table.get("trusted_keys");
+    if (node == nullptr) return Status::OK();
+    const std::string in = label.empty() ? "" : " in " + label;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      return TypeError("trusted_keys", label, *node,
+                       "an array of public keys such as [\"ed25519:...\"]");
+    }
+    for (const toml::node& element : *array) {
+      const auto* value = element.as_string();
+      if (value == nullptr) {
+        return TypeError("trusted_keys", label, element, "an array of strings \"ed25519:...\"");
+      }
+      auto key = PublicKey::Parse(value->get());
+      if (!key.ok()) {
+        return Error(element.source(), "\"trusted_keys\"" + in + ": " + key.status().message());
+      }
+      out->push_back(key->id());
+    }
+    return Status::OK();
+  }
+
+  // trusted_keys and accept_rollback_to of one [[repo]], after its source.
+  Status GetTrust(const toml::table& table, const std::vector<std::string>& top,
+                  RepoConfig* repo) const {
+    const std::string label = "[[repo]] " + JsonQuote(repo->name);
+    const bool carries = repo->source->CarriesRevisionSignatures();
+    if (table.contains("trusted_keys")) {
+      if (!carries) {
+        return Error(table.get("trusted_keys")->source(),
+                     label + " \"trusted_keys\": a " + std::string(repo->source->kind()) +
+                         " source carries no revision signatures (publish roots do); remove "
+                         "trusted_keys from this [[repo]]");
+      }
+      SA_RETURN_IF_ERROR(GetTrustedKeys(table, label, &repo->trusted_keys));
+      repo->trusted_keys_set = true;
+    } else if (carries) {
+      repo->trusted_keys = top;
+    }
+    SA_RETURN_IF_ERROR(GetString(table, "accept_rollback_to", label, &repo->accept_rollback_to));
+    if (!repo->accept_rollback_to.empty() && !IsValidRevisionId(repo->accept_rollback_to)) {
+      return Error(table.get("accept_rollback_to")->source(),
+                   label +
+                       " \"accept_rollback_to\" is not a revision id (1-128 characters of "
+                       "[A-Za-z0-9._-])");
+    }
+    return Status::OK();
+  }
+
+  Status GetRepos(const toml::node& node, const std::vector<std::string>& trusted_keys,
+                  std::vector<RepoConfig>* out) const {
     const toml::array* array = node.as_array();
     // An empty array ("repo = []") is not an array of tables to toml++, but it is zero repos.
     if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
@@ -295,6 +350,7 @@ class ConfigValidator {
       }
       SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
       SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
+      SA_RETURN_IF_ERROR(GetTrust(table, trusted_keys, &repo));
       // A model and a dataset may share a name; two of either may not.
       auto [it, inserted] = first_line.emplace(repo.local_name(), name->source().begin.line);
       if (!inserted) {

@@ -35,6 +35,16 @@ struct RepoConfig {
   std::string token;
   std::string token_env;   // name of an environment variable holding the token
   std::string token_file;  // absolute path of a file holding the token
+  // Public keys ("ed25519:<base64>") one of which must have signed every
+  // revision before it is fetched (schema/signature_format.md): the
+  // [[repo]]'s own trusted_keys, else the top-level ones for kinds that
+  // carry signatures (publish roots). Empty: signatures are recorded but
+  // not required.
+  std::vector<std::string> trusted_keys;
+  bool trusted_keys_set = false;  // the [[repo]] sets its own (maybe empty) list
+  // An older revision (by signed creation time) the operator accepts
+  // activating despite rollback protection; "" for none.
+  std::string accept_rollback_to;
 };
 
 // The Authorization header value for a repository's sources ("" for none):
@@ -68,6 +78,8 @@ struct Config {
   int retry_attempts = 6;
   // How often a run that is not on a terminal logs its progress.
   std::chrono::milliseconds progress_interval{30 * 1000};
+  // trusted_keys at the top level: the default of every publish-root [[repo]].
+  std::vector<std::string> trusted_keys;
   std::vector<RepoConfig> repos;
 };
 

@@ -174,7 +174,8 @@ Result<int64_t> EnsureRepoId(SqliteDatabase& db, const std::string& repo) {
 // Columns read by ReadRevision, for "SELECT <kRevisionColumns> FROM revisions r JOIN repos p".
 constexpr const char* kRevisionColumns =
     "r.id, r.revision, r.manifest_sha256, r.source, r.created, r.state, r.fetched_at_ms, "
-    "r.activated_at_ms, r.file_count, r.total_bytes, r.provenance, r.hub_sha";
+    "r.activated_at_ms, r.file_count, r.total_bytes, r.provenance, r.hub_sha, r.signatures, "
+    "r.signed_by";
 
 Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string& path) {
   RevisionRow row;
@@ -196,6 +197,8 @@ Result<RevisionRow> ReadRevision(const SqliteStatement& stmt, const std::string&
                       ParseProvenanceJson(stmt.ColumnText(10), "sqlite " + path + " revision " +
                                                                    row.revision + " provenance"));
   row.hub_sha = stmt.ColumnText(11);
+  row.signatures = stmt.ColumnText(12);
+  row.signed_by = stmt.ColumnText(13);
   return row;
 }
 
@@ -721,6 +724,22 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   }
   SA_RETURN_IF_ERROR(txn.Commit());
   return revision_id;
+}
+
+Status StateDb::SetRevisionSignatures(int64_t revision_id, const std::string& signatures,
+                                      const std::string& signed_by) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement rev,
+      db_->Prepare("UPDATE revisions SET signatures = ?2, signed_by = ?3 WHERE id = ?1"));
+  SA_RETURN_IF_ERROR(rev.BindInt64(1, revision_id));
+  SA_RETURN_IF_ERROR(rev.BindTextOrNull(2, signatures));
+  SA_RETURN_IF_ERROR(rev.BindTextOrNull(3, signed_by));
+  SA_RETURN_IF_ERROR(rev.Run());
+  if (db_->Changes() == 0) {
+    return Status::NotFound("sqlite " + db_->path(),
+                            "no revision with id " + std::to_string(revision_id));
+  }
+  return Status::OK();
 }
 
 Status StateDb::SetHubIds(int64_t revision_id, const std::string& hub_sha,

@@ -46,6 +46,10 @@ struct RevisionRow {
   uint64_t total_bytes = 0;
   Provenance provenance;  // from the manifest (e.g. a git commit and tree)
   std::string hub_sha;    // the Hub API's commit id for it; "" until computed (HubIds)
+  // (0007) The signature document as the source served it ("" for none),
+  // and the trusted key whose signature verified ("" when none was checked).
+  std::string signatures;
+  std::string signed_by;
 };
 
 struct FileRow {
@@ -211,6 +215,11 @@ class StateDb {
   };
   Status SetHubIds(int64_t revision_id, const std::string& hub_sha,
                    const std::vector<HubFileId>& files);
+  // The revision's signature document and the key that verified it (either
+  // may be ""), as fetched before its objects (schema 0007). kNotFound for
+  // an unknown revision id.
+  Status SetRevisionSignatures(int64_t revision_id, const std::string& signatures,
+                               const std::string& signed_by);
   // Makes revision the active one (sets activated_at); the previously active
   // one becomes retained. One transaction. Activating the active revision is a
   // no-op; a collected one is refused (kInvalidArgument); an unknown one kNotFound.

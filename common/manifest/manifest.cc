@@ -549,6 +549,71 @@ Result<RevisionPointer> ParsePointer(std::string_view json) {
   return p;
 }
 
+std::string SerializeRevisionSignatures(const RevisionSignatures& sigs) {
+  std::string out = "{\n";
+  out += "  \"format\": " + std::to_string(sigs.format) + ",\n";
+  out += "  \"repo\": " + JsonQuote(sigs.repo) + ",\n";
+  out += "  \"revision\": " + JsonQuote(sigs.revision) + ",\n";
+  out += "  \"manifest_sha256\": " + JsonQuote(sigs.manifest_sha256) + ",\n";
+  out += "  \"created\": " + JsonQuote(sigs.created) + ",\n";
+  out += "  \"signatures\": [";
+  for (size_t i = 0; i < sigs.signatures.size(); i++) {
+    out += i == 0 ? "\n" : ",\n";
+    out += "    {\"key\": " + JsonQuote(sigs.signatures[i].key) +
+           ", \"signature\": " + JsonQuote(sigs.signatures[i].signature) + "}";
+  }
+  out += sigs.signatures.empty() ? "]\n" : "\n  ]\n";
+  out += "}\n";
+  return out;
+}
+
+Result<RevisionSignatures> ParseRevisionSignatures(std::string_view json) {
+  const std::string what = "revision signatures";
+  if (json.size() > 64 * 1024) return Status::InvalidArgument(what, "larger than 64 KiB");
+  SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, what));
+  SA_RETURN_IF_ERROR(CheckKnownKeys(
+      obj, {"format", "repo", "revision", "manifest_sha256", "created", "signatures"}, what));
+  RevisionSignatures sigs;
+  SA_ASSIGN_OR_RETURN(uint64_t format, GetUnsigned(obj, "format", what));
+  SA_RETURN_IF_ERROR(CheckFormat(what, format, kRevisionSignaturesFormat));
+  sigs.format = static_cast<int>(format);
+  SA_ASSIGN_OR_RETURN(sigs.repo, GetString(obj, "repo", what));
+  SA_ASSIGN_OR_RETURN(sigs.revision, GetString(obj, "revision", what));
+  SA_ASSIGN_OR_RETURN(sigs.manifest_sha256, GetString(obj, "manifest_sha256", what));
+  SA_ASSIGN_OR_RETURN(sigs.created, GetString(obj, "created", what));
+  SA_RETURN_IF_ERROR(CheckRepoAndRevision(what, sigs.repo, sigs.revision));
+  if (!IsLowerHex(sigs.manifest_sha256, 64)) {
+    return Status::InvalidArgument(what + " manifest_sha256", "not 64 lowercase hex digits");
+  }
+  SystemTime created;
+  if (!ParseIsoTime(sigs.created, &created)) {
+    return Status::InvalidArgument(what + " created " + JsonQuote(sigs.created),
+                                   "not an ISO-8601 UTC time");
+  }
+  if (!obj->has("signatures") || !obj->isArray("signatures")) {
+    return Malformed(what, "\"signatures\" is missing or not an array");
+  }
+  Poco::JSON::Array::Ptr list = obj->getArray("signatures");
+  if (list->size() > kMaxRevisionSignatures) {
+    return Malformed(what, "lists " + std::to_string(list->size()) + " signatures; at most " +
+                               std::to_string(kMaxRevisionSignatures) + " are read");
+  }
+  for (size_t i = 0; i < list->size(); i++) {
+    const std::string swhat = what + " signatures[" + std::to_string(i) + "]";
+    if (!list->isObject(i)) return Malformed(swhat, "is not an object");
+    Object::Ptr entry = list->getObject(i);
+    SA_RETURN_IF_ERROR(CheckKnownKeys(entry, {"key", "signature"}, swhat));
+    RevisionSignature sig;
+    SA_ASSIGN_OR_RETURN(sig.key, GetString(entry, "key", swhat));
+    SA_ASSIGN_OR_RETURN(sig.signature, GetString(entry, "signature", swhat));
+    if (sig.key.size() > 128 || sig.signature.size() > 256) {
+      return Malformed(swhat, "key or signature is too long to be ed25519");
+    }
+    sigs.signatures.push_back(std::move(sig));
+  }
+  return sigs;
+}
+
 std::string PublishedObjectPath(std::string_view sha256) {
   return "objects/" + std::string(sha256.substr(0, 2)) + "/" + std::string(sha256);
 }
@@ -565,6 +630,10 @@ std::string PublishedDeltaPath(std::string_view from_sha256, std::string_view to
 
 std::string PublishedManifestPath(std::string_view revision) {
   return "revisions/" + std::string(revision) + ".json";
+}
+
+std::string PublishedRevisionSignaturesPath(std::string_view revision) {
+  return "revisions/" + std::string(revision) + ".sig";
 }
 
 }  // namespace sync_agent

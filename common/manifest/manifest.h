@@ -93,6 +93,32 @@ struct RevisionPointer {
   std::string published;        // ISO-8601 UTC
 };
 
+// The signatures of one revision, "<publish-root>/<org/name>/revisions/
+// <revision>.sig" (schema/signature_format.md). Each signature is an
+// ed25519 signature of the statement that names the repository, the
+// revision, its manifest's sha256 and its creation time, so it cannot be
+// moved to another repository, revision or manifest. This module reads and
+// writes the document; common/trust makes and checks the signatures.
+inline constexpr int kRevisionSignaturesFormat = 1;
+inline constexpr size_t kMaxRevisionSignatures = 16;
+struct RevisionSignature {
+  std::string key;        // "ed25519:<base64 of the 32-byte public key>"
+  std::string signature;  // base64 of the 64-byte signature
+};
+struct RevisionSignatures {
+  int format = kRevisionSignaturesFormat;
+  std::string repo;
+  std::string revision;
+  std::string manifest_sha256;
+  std::string created;  // ISO-8601 UTC, the manifest's "created"
+  std::vector<RevisionSignature> signatures;
+};
+std::string SerializeRevisionSignatures(const RevisionSignatures& sigs);
+// kInvalidArgument for a malformed document (at most 64 KiB and
+// kMaxRevisionSignatures signatures), kUnsupported for another format. The
+// signatures themselves are not checked here (common/trust does).
+Result<RevisionSignatures> ParseRevisionSignatures(std::string_view json);
+
 struct ManifestLimits {
   uint64_t max_files = 1000000;
   uint64_t max_file_size = 1ULL << 44;  // 16 TiB
@@ -120,8 +146,9 @@ bool IsValidRevisionId(std::string_view id);
 std::string CheckRelativePath(std::string_view path, const ManifestLimits& limits);
 
 // Where things live inside "<publish-root>/<org/name>/" (relative paths).
-std::string PublishedObjectPath(std::string_view sha256);      // "objects/ab/ab12..."
-std::string PublishedManifestPath(std::string_view revision);  // "revisions/<rev>.json"
+std::string PublishedObjectPath(std::string_view sha256);                // "objects/ab/ab12..."
+std::string PublishedManifestPath(std::string_view revision);            // "revisions/<rev>.json"
+std::string PublishedRevisionSignaturesPath(std::string_view revision);  // "revisions/<rev>.sig"
 // "signatures/ab/<content sha256>-<block_len>.sig"
 std::string PublishedSignaturePath(std::string_view content_sha256, uint32_t block_len);
 // "deltas/<to[0:2]>/<from sha256>-<to sha256>.delta"

@@ -14,6 +14,7 @@
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
+#include "common/trust/revision_trust.h"
 
 namespace sync_agent {
 namespace {
@@ -264,6 +265,13 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
                                    "was published before (" + manifest_path + " exists)");
   }
   SA_RETURN_IF_ERROR(WriteFileAtomically(env, manifest_path, manifest_text, 0644));
+  if (!opt.sign_keys.empty()) {
+    RevisionStatement statement{m.repo, m.revision, Sha256Hex(manifest_text), m.created};
+    SA_ASSIGN_OR_RETURN(RevisionSignatures sigs, SignRevision(statement, opt.sign_keys));
+    SA_RETURN_IF_ERROR(
+        WriteFileAtomically(env, JoinPath(repo_dir, PublishedRevisionSignaturesPath(m.revision)),
+                            SerializeRevisionSignatures(sigs), 0644));
+  }
 
   RevisionPointer pointer;
   pointer.repo = m.repo;

@@ -18,6 +18,7 @@
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
 #include "common/publish/delta_publisher.h"
+#include "common/trust/ed25519.h"
 
 namespace sync_agent {
 
@@ -34,6 +35,10 @@ struct PublishOptions {
   // provenance (publish --git: the commit, tree and blob ids).
   Provenance provenance;
   std::map<std::string, Provenance> file_provenance;  // by path
+  // Each signs the revision (schema/signature_format.md): its signature
+  // document "revisions/<revision>.sig" is written after the manifest and
+  // before the pointer, so that a node that sees the pointer finds it.
+  std::vector<PrivateKey> sign_keys;
 };
 
 struct PublishResult {

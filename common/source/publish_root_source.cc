@@ -83,6 +83,18 @@ Result<RevisionListing> PublishRootSource::FetchRevision(const PollResult& poll)
   return out;
 }
 
+Result<std::optional<std::string>> PublishRootSource::FetchRevisionSignatures(
+    const PollResult& poll) {
+  auto text = ReadSmallFile(PublishedRevisionSignaturesPath(poll.revision), 64 * 1024);
+  if (text.ok()) return std::optional<std::string>(std::move(text).value());
+  if (text.status().IsNotFound()) return std::optional<std::string>();
+  return text.status();
+}
+
+std::string PublishRootSource::RevisionSignaturesLocation(const std::string& revision) const {
+  return Location(PublishedRevisionSignaturesPath(revision));
+}
+
 Status PublishRootSource::FetchContent(const ContentRef& content, uint64_t offset,
                                        ObjectSink* sink) {
   return ReadFile(PublishedObjectPath(content.sha256), offset, sink);

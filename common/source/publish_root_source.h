@@ -44,6 +44,8 @@ class PublishRootSource : public Source {
   std::string SignatureLocation(const std::string& content_sha256,
                                 const SignatureRef& signature) const override;
   std::string DeltaLocation(const std::string& to_sha256, const DeltaRef& delta) const override;
+  Result<std::optional<std::string>> FetchRevisionSignatures(const PollResult& poll) override;
+  std::string RevisionSignaturesLocation(const std::string& revision) const override;
 
   // Reads of "<root>/<repo>/<rel>", for the subclass to implement.
   struct PointerRead {
@@ -118,6 +120,7 @@ class PublishRootSpec final : public SourceSpec {
   Result<std::unique_ptr<Source>> Make(const std::string& url, const std::string& repo,
                                        const SourceOptions& options) const override;
   std::vector<SpecField> Describe() const override;
+  bool CarriesRevisionSignatures() const override { return true; }
 
  private:
   std::vector<std::string> roots_;

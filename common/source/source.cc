@@ -27,4 +27,13 @@ std::string Source::DeltaLocation(const std::string& to_sha256, const DeltaRef& 
   return url() + " (delta " + delta.from_sha256 + " -> " + to_sha256 + ")";
 }
 
+Result<std::optional<std::string>> Source::FetchRevisionSignatures(const PollResult& poll) {
+  return Status::Unsupported("signatures of revision " + poll.revision + " from " + url(),
+                             "this kind of source carries no revision signatures");
+}
+
+std::string Source::RevisionSignaturesLocation(const std::string& revision) const {
+  return url() + " (signatures of revision " + revision + ")";
+}
+
 }  // namespace sync_agent

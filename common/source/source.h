@@ -151,6 +151,13 @@ class Source {
                                         const SignatureRef& signature) const;
   virtual std::string DeltaLocation(const std::string& to_sha256, const DeltaRef& delta) const;
 
+  // The signature document of a revision a Poll returned
+  // (schema/signature_format.md), as served, unchecked; nullopt when this
+  // source has none for it. Kinds that carry no signatures keep the
+  // default: kUnsupported. Where it is read from, for messages.
+  virtual Result<std::optional<std::string>> FetchRevisionSignatures(const PollResult& poll);
+  virtual std::string RevisionSignaturesLocation(const std::string& revision) const;
+
   // For parallel transfers: a new Source with its own connections that
   // serves what this one serves. May be called while another thread uses
   // this source.

@@ -40,6 +40,9 @@ class SourceSpec {
   // Where the repository is served under the mirror root, when not at its
   // name (a hub's datasets are served under "datasets/<org>/<name>").
   virtual std::string ServedPath(const std::string& repo) const { return repo; }
+  // Whether its sources serve revision signatures (Source::
+  // FetchRevisionSignatures), so that trusted_keys can apply to it.
+  virtual bool CarriesRevisionSignatures() const { return false; }
 };
 
 // A [[repo]] table as the config core lends it to a kind. Errors name the

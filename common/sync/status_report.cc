@@ -177,6 +177,8 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
       r.configured = true;
       r.kind = rc.source->kind();
       r.origin = rc.source->Describe();
+      r.carries_signatures = rc.source->CarriesRevisionSignatures();
+      r.trusted_keys = rc.trusted_keys.size();
     }
     for (const auto& s : summaries) {
       if (s.name != name) continue;
@@ -204,6 +206,30 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
   return rep;
 }
 
+SignatureSummary SummarizeSignature(const RepoStatus& r) {
+  if (!r.configured) return {"", ""};
+  if (!r.carries_signatures) {
+    return {"none", "none (a " + r.kind + " source carries no revision signatures)"};
+  }
+  if (r.trusted_keys > 0) {
+    if (!r.active) {
+      return {"required", "required (one of " + std::to_string(r.trusted_keys) +
+                              " trusted_keys); no revision activated yet"};
+    }
+    if (!r.active->signed_by.empty()) {
+      return {"verified", "verified, signed by " + r.active->signed_by + " (created " +
+                              r.active->created + ")"};
+    }
+    return {"unverified",
+            "required, but the active revision was activated before trusted_keys were set; "
+            "the next revision is checked"};
+  }
+  if (r.active && !r.active->signatures.empty()) {
+    return {"signed", "not required (no trusted_keys); the active revision is signed, unchecked"};
+  }
+  return {"unsigned", "not required (no trusted_keys); the active revision is unsigned"};
+}
+
 std::string FormatStatusText(const StatusReport& rep, bool detail) {
   std::string o;
   if (rep.repos.empty()) {
@@ -223,6 +249,7 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
       o += "  active revision: none\n";
     }
     if (!r.origin.empty()) o += OriginText(r);
+    if (r.configured) o += "  signature:       " + SummarizeSignature(r).text + "\n";
     if (r.last_run) {
       const RunRow& lr = *r.last_run;
       int64_t when = lr.finished_at_ms ? lr.finished_at_ms : lr.started_at_ms;
@@ -312,6 +339,14 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     o += ",\"origin\":{\"kind\":" + (r.kind.empty() ? std::string("null") : JsonQuote(r.kind));
     for (const SpecField& f : r.origin) o += "," + JsonQuote(f.key) + ":" + JsonQuote(f.value);
     o += "},\"provenance\":" + (r.active ? ProvenanceToJson(r.active->provenance) : "null");
+    if (r.configured) {
+      o += ",\"signature\":{\"required\":" + std::string(r.trusted_keys > 0 ? "true" : "false");
+      o += ",\"state\":" + JsonQuote(SummarizeSignature(r).state);
+      o += ",\"signed_by\":" + (r.active && !r.active->signed_by.empty()
+                                    ? JsonQuote(r.active->signed_by)
+                                    : std::string("null"));
+      o += "}";
+    }
     o += ",\"last_run\":";
     if (r.last_run) {
       AppendRunJson(&o, *r.last_run);

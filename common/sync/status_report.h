@@ -15,9 +15,11 @@ namespace sync_agent {
 
 struct RepoStatus {
   std::string name;
-  bool configured = true;         // false: in the database but no longer in the config
-  std::string kind;               // the source kind ("publish", "git", "hub"); "" if unconfigured
-  std::vector<SpecField> origin;  // its settings, as the kind describes them
+  bool configured = true;           // false: in the database but no longer in the config
+  std::string kind;                 // the source kind ("publish", "git", "hub"); "" if unconfigured
+  std::vector<SpecField> origin;    // its settings, as the kind describes them
+  bool carries_signatures = false;  // its kind serves revision signatures
+  size_t trusted_keys = 0;          // keys one of which must sign each revision
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;
@@ -53,6 +55,14 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
 // A report for a node that has never run (no database yet): every configured
 // repository is stale.
 StatusReport EmptyStatusReport(const Config& config, int64_t now_ms);
+
+// Whether the active revision's signature was checked, in one word
+// ("verified", "unverified", "signed", "unsigned", "none") and one line.
+struct SignatureSummary {
+  std::string state;
+  std::string text;
+};
+SignatureSummary SummarizeSignature(const RepoStatus& r);
 
 std::string FormatStatusText(const StatusReport& report, bool detail);
 std::string FormatStatusJson(const StatusReport& report, bool detail);

@@ -19,6 +19,7 @@
 #include "common/sync/object_fetcher.h"
 #include "common/sync/sync_plan.h"
 #include "common/transfer/progress.h"
+#include "common/trust/revision_trust.h"
 
 namespace sync_agent {
 namespace {
@@ -70,6 +71,8 @@ struct SyncEngine::RunContext {
   PollResult poll;
   Manifest manifest;
   std::string manifest_sha256;
+  std::string signatures;  // the revision's signature document as served ("" for none)
+  std::string signed_by;   // the trusted key that signed it ("" when none was required)
   SyncPlan plan;
   std::string active_revision;  // what the symlink named at the start
   ObjectStore* store = nullptr;
@@ -440,9 +443,12 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   }
   ctx->manifest = std::move(listing.manifest);
   ctx->manifest_sha256 = std::move(listing.manifest_sha256);
-  SA_RETURN_IF_ERROR(
-      db_->RecordRevision(ctx->repo, ctx->manifest, ctx->manifest_sha256, ctx->source_url)
-          .status());
+  // Signatures and rollback protection, before anything is recorded or fetched.
+  SA_RETURN_IF_ERROR(CheckTrust(repo, ctx));
+  SA_ASSIGN_OR_RETURN(
+      int64_t revision_id,
+      db_->RecordRevision(ctx->repo, ctx->manifest, ctx->manifest_sha256, ctx->source_url));
+  SA_RETURN_IF_ERROR(db_->SetRevisionSignatures(revision_id, ctx->signatures, ctx->signed_by));
   FindMirrors(repo, ctx);
 
   // Plan and check space before transferring anything.
@@ -503,6 +509,56 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     LogWarning("could not collect old revisions", {{"repo", ctx->repo}, {"error", cs.ToString()}});
   }
   return Status::OK();
+}
+
+Status SyncEngine::CheckTrust(const RepoConfig& repo, RunContext* ctx) {
+  const std::string revision = ctx->manifest.revision;
+  auto fetched = ctx->source->FetchRevisionSignatures(ctx->poll);
+  std::optional<std::string> doc;
+  if (fetched.ok()) {
+    doc = std::move(fetched).value();
+  } else if (fetched.status().code() != Status::Code::kUnsupported || !repo.trusted_keys.empty()) {
+    // A source that fails to answer is not a source that has none.
+    return fetched.status();
+  }
+  ctx->signatures = doc.value_or("");
+  if (repo.trusted_keys.empty()) return Status::OK();
+
+  SA_ASSIGN_OR_RETURN(auto trusted, ParseTrustedKeys(repo.trusted_keys, "[[repo]] " + repo.name));
+  RevisionStatement statement{ctx->manifest.repo, revision, ctx->manifest_sha256,
+                              ctx->manifest.created};
+  SA_ASSIGN_OR_RETURN(SignatureVerdict verdict,
+                      VerifyRevisionSignatures(doc, statement, trusted,
+                                               ctx->source->RevisionSignaturesLocation(revision)));
+  ctx->signed_by = verdict.key;
+
+  // Rollback protection: never an older revision than the one served, by
+  // the creation time its signature vouches for, unless the operator says so.
+  if (ctx->active_revision.empty() || ctx->active_revision == revision) return Status::OK();
+  SA_ASSIGN_OR_RETURN(auto active, db_->GetRevision(ctx->repo, ctx->active_revision));
+  if (!active) return Status::OK();
+  SystemTime active_created;
+  SystemTime new_created;
+  if (!ParseIsoTime(active->created, &active_created) ||
+      !ParseIsoTime(ctx->manifest.created, &new_created) || new_created >= active_created) {
+    return Status::OK();
+  }
+  if (repo.accept_rollback_to == revision) {
+    LogWarning("activating an older revision, as accept_rollback_to allows",
+               {{"repo", ctx->repo},
+                {"revision", revision},
+                {"created", ctx->manifest.created},
+                {"active", ctx->active_revision},
+                {"active_created", active->created}});
+    return Status::OK();
+  }
+  return Status::InvalidArgument(
+      ctx->repo + " revision " + revision + " is a rollback",
+      "it was created " + ctx->manifest.created + ", before the active revision " +
+          ctx->active_revision + " (created " + active->created + "); " + ctx->source_url +
+          " may be replaying an old revision. Nothing was changed. If the origin really went "
+          "back, set accept_rollback_to = " +
+          JsonQuote(revision) + " in this [[repo]]");
 }
 
 Result<std::vector<LocalCandidate>> SyncEngine::Candidates(RunContext* ctx,

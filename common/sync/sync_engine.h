@@ -87,6 +87,9 @@ class SyncEngine {
   Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
   Status Poll(const RepoConfig& repo, RunContext* ctx);
+  // Fetches the revision's signatures; with trusted_keys, verifies them and
+  // refuses a rollback. Fails naming the repository and revision.
+  Status CheckTrust(const RepoConfig& repo, RunContext* ctx);
   // The other sources that serve the revision being synced, for transfers.
   void FindMirrors(const RepoConfig& repo, RunContext* ctx);
   void SaveHealth(RunContext* ctx);

@@ -170,7 +170,7 @@ intreval       = "5m"
               HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
                         "keep_revisions, log_format, http_timeout, connections_per_file, "
                         "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
-                        "progress_interval, retry_attempts, repo)"));
+                        "progress_interval, retry_attempts, trusted_keys, repo)"));
 }
 
 TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
@@ -393,7 +393,8 @@ source = ["http://origin.example.net/models"]
               StartsWith(std::string(kPath) + ":7: unknown key \"source\" in [[repo]]"));
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"sources\"?"));
   EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, hub, type, include, "
-                                     "exclude, authorization, token, token_env, token_file)"));
+                                     "exclude, authorization, token, token_env, token_file, "
+                                     "trusted_keys, accept_rollback_to)"));
 }
 
 TEST(ConfigTest, SubTableInRepoIsAnUnknownKey) {
@@ -643,6 +644,63 @@ TEST(LoadConfigTest, DirectoryIsAnIOError) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
   EXPECT_THAT(r.status().message(), HasSubstr(dir.path()));
+}
+
+// Two syntactically valid ed25519 public keys (32 bytes of 'a' and of 'b').
+constexpr const char* kKeyA = "ed25519:YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=";
+constexpr const char* kKeyB = "ed25519:YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI=";
+
+TEST(ConfigTest, TrustedKeysApplyToPublishRootsAndARepoMayOverrideThem) {
+  Result<Config> r = ParseConfig(std::string("trusted_keys = [\"") + kKeyA + "\"]\n" + R"(
+[[repo]]
+name = "acme/a"
+sources = ["http://o/models"]
+
+[[repo]]
+name = "acme/b"
+sources = ["http://o/models"]
+trusted_keys = [")" + kKeyB + R"("]
+accept_rollback_to = "20261201T000000Z-abc"
+
+[[repo]]
+name = "acme/c"
+sources = ["http://o/models"]
+trusted_keys = []
+
+[[repo]]
+name = "acme/d"
+git = "https://git.example.net/acme/d.git"
+)",
+                                 kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->repos.size(), 4u);
+  EXPECT_EQ(r->trusted_keys, std::vector<std::string>{kKeyA});
+  EXPECT_EQ(r->repos[0].trusted_keys, std::vector<std::string>{kKeyA});
+  EXPECT_EQ(r->repos[1].trusted_keys, std::vector<std::string>{kKeyB});
+  EXPECT_EQ(r->repos[1].accept_rollback_to, "20261201T000000Z-abc");
+  EXPECT_TRUE(r->repos[2].trusted_keys.empty());
+  EXPECT_TRUE(r->repos[2].trusted_keys_set);
+  // A git source carries no signatures: the top-level keys do not apply.
+  EXPECT_TRUE(r->repos[3].trusted_keys.empty());
+}
+
+TEST(ConfigTest, TrustedKeyMistakesAreNamedWithTheirLine) {
+  Status s = ParseError(std::string("trusted_keys = \"") + kKeyA + "\"\n" + kRepo);
+  EXPECT_THAT(s.message(), HasSubstr(":1: \"trusted_keys\" must be an array of public keys"));
+  s = ParseError(std::string("trusted_keys = [\n  \"") + kKeyA +
+                 "\",\n  \"ssh-ed25519 AAAA\"\n]\n" + kRepo);
+  EXPECT_THAT(s.message(), HasSubstr(":3: \"trusted_keys\": public key \"ssh-ed25519 AAAA\": does "
+                                     "not start with \"ed25519:\""));
+  s = ParseError(R"(
+[[repo]]
+name = "acme/d"
+git = "https://git.example.net/acme/d.git"
+trusted_keys = [")" +
+                 std::string(kKeyA) + "\"]\n");
+  EXPECT_THAT(s.message(), HasSubstr(":5: [[repo]] \"acme/d\" \"trusted_keys\": a git source "
+                                     "carries no revision signatures"));
+  s = ParseError(std::string(kRepo) + "accept_rollback_to = \"../x\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("\"accept_rollback_to\" is not a revision id"));
 }
 
 TEST(LoadConfigTest, PathThroughAFileIsAnIOError) {
