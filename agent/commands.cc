@@ -3,10 +3,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <optional>
 #include <random>
 
 #include "agent/args.h"
@@ -23,6 +26,7 @@
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
 #include "common/sync/sync_engine.h"
+#include "common/sync/verifier.h"
 #include "common/transfer/progress.h"
 #include "common/trust/ed25519.h"
 
@@ -407,6 +411,154 @@ int CmdPublish(const std::vector<std::string>& args) {
                 key.public_key().id().c_str());
   }
   return kExitOk;
+}
+
+int CmdVerify(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent verify [--config FILE] [ORG/NAME] [--repair] [--full]\n"
+      "Checks the served revisions and the object store against the database, by\n"
+      "size and xxh3-128 (by sha256 with --full), and prints every missing, damaged\n"
+      "or unexpected file. --repair fetches the right content from the sources and\n"
+      "swaps in a rebuilt revision, never writing a served file in place. Exits 0\n"
+      "when all is well (or was repaired), 1 when damage remains, 75 if a sync\n"
+      "holds the lock.";
+  std::vector<OptionSpec> specs = {
+      kConfigOpt,
+      kLogFormatOpt,
+      {"repair", false, "", "repair what is damaged or missing from the sources"},
+      {"full", false, "", "compare sha256 instead of size and xxh3-128"},
+      {"full-every", true, "DURATION",
+       "compare sha256 when the last full verify is older than this (e.g. 30d)"},
+      kHelpOpt};
+  ParsedArgs parsed;
+  int code;
+  if (!ParseOrExit(usage, args, specs, &parsed, &code)) return code;
+  if (parsed.positional.size() > 1) {
+    PrintError("verify takes at most one ORG/NAME");
+    return kExitUsage;
+  }
+  const std::string only = parsed.positional.empty() ? "" : parsed.positional[0];
+  std::optional<std::chrono::milliseconds> full_every;
+  if (parsed.Has("full-every")) {
+    auto d = ParseDuration(parsed.Get("full-every"));
+    if (!d.ok()) {
+      PrintError("--full-every: " + d.status().message());
+      return kExitUsage;
+    }
+    full_every = *d;
+  }
+  auto config = LoadConfig(parsed.Get("config", kDefaultConfigPath));
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
+  if (!ApplyLogFormat(parsed, config->log_format)) return kExitUsage;
+  SignalWatcher signals;
+  auto db = OpenDatabase(*config);
+  if (!db.ok()) {
+    PrintError(db.status().ToString());
+    return kExitFailed;
+  }
+  // No sync may change the trees while they are read (or repaired).
+  RunLock lock;
+  Status s = lock.TryAcquire(config->state_dir);
+  if (!s.ok()) {
+    PrintError(s.message());
+    return s.code() == Status::Code::kBusy ? kExitBusy : kExitFailed;
+  }
+  std::vector<std::string> repos;
+  for (const RepoConfig& rc : config->repos) {
+    if (only.empty() || rc.name == only || rc.local_name() == only)
+      repos.push_back(rc.local_name());
+  }
+  if (!only.empty() && repos.empty()) {
+    PrintError("repository " + only + " is not in " + config->path);
+    return kExitUsage;
+  }
+  VerifyOptions options;
+  options.repos = repos;
+  options.whole_store = only.empty();
+  options.full = parsed.Has("full");
+  if (!options.full && full_every) {
+    for (const std::string& repo : repos) {
+      auto last = (*db)->LastVerification(repo, /*full_only=*/true);
+      if (!last.ok() || !*last || NowMs() - (*last)->finished_at_ms > full_every->count()) {
+        options.full = true;
+      }
+    }
+  }
+  Verifier verifier(Env::Default(), db->get(), config->state_dir, config->mirror_root);
+  auto report = verifier.Run(options);
+  if (!report.ok()) {
+    PrintError(report.status().ToString());
+    return kExitFailed;
+  }
+  for (const VerifyProblem& p : report->problems) std::printf("%s\n", p.ToString().c_str());
+  const VerifyCounts& t = report->total;
+  std::printf(
+      "verified %zu repositories (%s): %llu files and objects, %s hashed: %llu missing, "
+      "%llu damaged, %llu unexpected\n",
+      repos.size(), options.full ? "sha256" : "size and xxh3-128",
+      static_cast<unsigned long long>(t.files_checked), FormatBytes(t.bytes_hashed).c_str(),
+      static_cast<unsigned long long>(t.missing), static_cast<unsigned long long>(t.damaged),
+      static_cast<unsigned long long>(t.unexpected));
+
+  std::map<std::string, uint64_t> repaired;
+  bool damage_left = !report->ok();
+  if (parsed.Has("repair") && !report->ok()) {
+    SyncEngine engine(Env::Default(), db->get(),
+                      EngineOptions(*config, "repair", signals.stop_flag()));
+    std::vector<std::string> fixed;
+    for (const RepoConfig& rc : config->repos) {
+      const std::string name = rc.local_name();
+      bool has = std::any_of(report->problems.begin(), report->problems.end(),
+                             [&](const VerifyProblem& p) { return p.repo == name; });
+      if (!has) continue;
+      auto r = engine.Repair(rc, report->problems);
+      if (!r.ok()) {
+        PrintError("could not repair " + name + ": " + r.status().ToString());
+        continue;
+      }
+      repaired[name] = r->problems;
+      fixed.push_back(name);
+      std::string rebuilt;
+      for (const std::string& rev : r->rebuilt) rebuilt += (rebuilt.empty() ? "" : ", ") + rev;
+      std::printf("repaired %s: fetched %llu %s (%s) again, rebuilt and swapped in %s\n",
+                  name.c_str(), static_cast<unsigned long long>(r->contents_fetched),
+                  r->contents_fetched == 1 ? "content" : "contents",
+                  FormatBytes(r->bytes_fetched).c_str(),
+                  rebuilt.empty() ? "nothing" : rebuilt.c_str());
+    }
+    // What --repair leaves: the store's files no revision knows, and what failed.
+    VerifyOptions again = options;
+    again.full = true;
+    auto after = verifier.Run(again);
+    if (!after.ok()) {
+      PrintError(after.status().ToString());
+      return kExitFailed;
+    }
+    damage_left = false;
+    for (const VerifyProblem& p : after->problems) {
+      if (p.repo.empty() && p.kind == ProblemKind::kUnexpected) {
+        std::printf("left in place: %s\n", p.ToString().c_str());
+        continue;
+      }
+      std::printf("still %s\n", p.ToString().c_str());
+      damage_left = true;
+      if (repaired.count(p.repo) && repaired[p.repo] > 0) repaired[p.repo]--;
+    }
+  }
+  for (const VerificationRow& row : VerificationRows(*report, repaired)) {
+    auto id = (*db)->RecordVerification(row);
+    if (!id.ok())
+      LogWarning("could not record the verification", {{"error", id.status().ToString()}});
+  }
+  if (damage_left) {
+    std::fprintf(stderr, "sync-agent: verify found damage%s; run `sync-agent verify --repair`%s\n",
+                 parsed.Has("repair") ? " that it could not repair" : "",
+                 parsed.Has("repair") ? " again once the sources answer" : " to fix it");
+  }
+  return damage_left ? kExitFailed : kExitOk;
 }
 
 int CmdKeygen(const std::vector<std::string>& args) {

@@ -15,6 +15,7 @@ inline constexpr int kExitBusy = 75;  // EX_TEMPFAIL
 
 int CmdPublish(const std::vector<std::string>& args);
 int CmdKeygen(const std::vector<std::string>& args);
+int CmdVerify(const std::vector<std::string>& args);
 int CmdServe(const std::vector<std::string>& args);
 int CmdOnce(const std::vector<std::string>& args);
 int CmdRun(const std::vector<std::string>& args);

@@ -726,6 +726,51 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
   return revision_id;
 }
 
+Result<int64_t> StateDb::RecordVerification(const VerificationRow& v) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("INSERT INTO verifications (repo, started_at_ms, finished_at_ms, full, "
+                   "files_checked, bytes_hashed, missing, damaged, unexpected, repaired, problems) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, v.repo));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(2, v.started_at_ms));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(3, v.finished_at_ms));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(4, v.full ? 1 : 0));
+  const uint64_t counts[] = {v.files_checked, v.bytes_hashed, v.missing,
+                             v.damaged,       v.unexpected,   v.repaired};
+  for (int i = 0; i < 6; i++) {
+    SA_RETURN_IF_ERROR(stmt.BindInt64(5 + i, static_cast<int64_t>(counts[i])));
+  }
+  SA_RETURN_IF_ERROR(stmt.BindTextOrNull(11, v.problems));
+  SA_RETURN_IF_ERROR(stmt.Run());
+  return db_->LastInsertRowId();
+}
+
+Result<std::optional<VerificationRow>> StateDb::LastVerification(const std::string& repo,
+                                                                 bool full_only) {
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT id, repo, started_at_ms, finished_at_ms, full, files_checked, "
+                   "bytes_hashed, missing, damaged, unexpected, repaired, problems "
+                   "FROM verifications WHERE repo = ?1 AND (?2 = 0 OR full = 1) "
+                   "ORDER BY finished_at_ms DESC, id DESC LIMIT 1"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(2, full_only ? 1 : 0));
+  SA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<VerificationRow>();
+  VerificationRow v;
+  v.id = stmt.ColumnInt64(0);
+  v.repo = stmt.ColumnText(1);
+  v.started_at_ms = stmt.ColumnInt64(2);
+  v.finished_at_ms = stmt.ColumnInt64(3);
+  v.full = stmt.ColumnInt64(4) != 0;
+  uint64_t* counts[] = {&v.files_checked, &v.bytes_hashed, &v.missing,
+                        &v.damaged,       &v.unexpected,   &v.repaired};
+  for (int i = 0; i < 6; i++) *counts[i] = static_cast<uint64_t>(stmt.ColumnInt64(5 + i));
+  v.problems = stmt.ColumnText(11);
+  return std::optional<VerificationRow>(std::move(v));
+}
+
 Status StateDb::SetRevisionSignatures(int64_t revision_id, const std::string& signatures,
                                       const std::string& signed_by) {
   SA_ASSIGN_OR_RETURN(

@@ -69,6 +69,22 @@ struct ObjectRow {
   uint64_t size = 0;
 };
 
+// One repository's part of a `sync-agent verify` (schema 0008).
+struct VerificationRow {
+  int64_t id = 0;
+  std::string repo;  // "" for the object store as a whole
+  int64_t started_at_ms = 0;
+  int64_t finished_at_ms = 0;
+  bool full = false;  // sha256 rather than size and xxh3
+  uint64_t files_checked = 0;
+  uint64_t bytes_hashed = 0;
+  uint64_t missing = 0;
+  uint64_t damaged = 0;
+  uint64_t unexpected = 0;
+  uint64_t repaired = 0;
+  std::string problems;  // the first problems, one per line
+};
+
 // What the last poll of a source saw, for conditional requests.
 struct PollState {
   std::string etag;
@@ -247,6 +263,11 @@ class StateDb {
   // Objects that no revision in state staged, active or retained references.
   Result<std::vector<std::string>> UnreferencedObjects();
   Result<std::vector<ObjectRow>> AllObjects();
+
+  // Verifications (schema 0008). The latest of a repository, and its latest
+  // full one (nullopt when there is none).
+  Result<int64_t> RecordVerification(const VerificationRow& row);
+  Result<std::optional<VerificationRow>> LastVerification(const std::string& repo, bool full_only);
 
   // Partial downloads that can be resumed.
   Status UpsertPartial(const PartialTransfer& p);

@@ -126,6 +126,10 @@ class Env {
   virtual Status RemoveFile(const std::string& path) = 0;                // also removes symlinks
   virtual Status RemoveDir(const std::string& path) = 0;                 // empty directories only
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Swaps two existing paths (files or directories) in one atomic step
+  // (renameat2 RENAME_EXCHANGE): readers see one or the other, never neither.
+  // kUnsupported where the file system cannot (the caller falls back).
+  virtual Status Exchange(const std::string& a, const std::string& b) = 0;
   virtual Status Link(const std::string& existing, const std::string& link) = 0;
   virtual Status Symlink(const std::string& target, const std::string& link) = 0;
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
@@ -173,6 +177,9 @@ class EnvWrapper : public Env {
   }
   Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
   Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
+  Status Exchange(const std::string& a, const std::string& b) override {
+    return target_->Exchange(a, b);
+  }
   Status Rename(const std::string& f, const std::string& t) override {
     return target_->Rename(f, t);
   }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 
 #include "common/fs/env.h"
 
@@ -302,6 +303,17 @@ class PosixEnv final : public Env {
   Status Rename(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return PosixError("rename " + from + " to " + to, errno);
+    }
+    return Status::OK();
+  }
+  Status Exchange(const std::string& a, const std::string& b) override {
+    if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0) {
+      int err = errno;
+      if (err == EINVAL || err == ENOSYS) {
+        return Status::Unsupported("exchange " + a + " and " + b,
+                                   "the file system cannot swap paths atomically");
+      }
+      return PosixError("exchange " + a + " and " + b, err);
     }
     return Status::OK();
   }

@@ -24,7 +24,7 @@ struct ContentHasher::State {
   std::unique_ptr<XXH3_state_t, Xxh3Deleter> xxh{XXH3_createState()};
 };
 
-ContentHasher::ContentHasher() : state_(new State) {
+ContentHasher::ContentHasher(Which which) : state_(new State), sha256_(which == Which::kBoth) {
   // Allocation failure of a few hundred bytes is not recoverable here.
   if (!state_->sha || !state_->xxh ||
       EVP_DigestInit_ex(state_->sha.get(), EVP_sha256(), nullptr) != 1) {
@@ -36,7 +36,7 @@ ContentHasher::ContentHasher() : state_(new State) {
 ContentHasher::~ContentHasher() = default;
 
 void ContentHasher::Update(const void* data, size_t n) {
-  EVP_DigestUpdate(state_->sha.get(), data, n);
+  if (sha256_) EVP_DigestUpdate(state_->sha.get(), data, n);
   XXH3_128bits_update(state_->xxh.get(), data, n);
   size_ += n;
 }
@@ -47,7 +47,7 @@ ContentDigest ContentHasher::Finish() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(state_->sha.get(), md, &len);
-  d.sha256 = LowerHex(md, len);
+  if (sha256_) d.sha256 = LowerHex(md, len);
   XXH128_hash_t h = XXH3_128bits_digest(state_->xxh.get());
   XXH128_canonical_t canon;
   XXH128_canonicalFromHash(&canon, h);
@@ -55,9 +55,9 @@ ContentDigest ContentHasher::Finish() {
   return d;
 }
 
-Result<ContentDigest> HashFile(Env* env, const std::string& path) {
+Result<ContentDigest> HashFile(Env* env, const std::string& path, ContentHasher::Which which) {
   SA_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
-  ContentHasher hasher;
+  ContentHasher hasher(which);
   std::vector<char> buf(1 << 20);
   while (true) {
     SA_ASSIGN_OR_RETURN(size_t n, file->Read(buf.data(), buf.size()));

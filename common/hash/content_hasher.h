@@ -24,7 +24,9 @@ struct ContentDigest {
 // Streams bytes into both hashes at once. Not thread safe; one per stream.
 class ContentHasher {
  public:
-  ContentHasher();
+  // kXxh3Only skips sha256 (a scrub at xxh3's speed); sha256 is then "".
+  enum class Which { kBoth, kXxh3Only };
+  explicit ContentHasher(Which which = Which::kBoth);
   ~ContentHasher();
   ContentHasher(const ContentHasher&) = delete;
   ContentHasher& operator=(const ContentHasher&) = delete;
@@ -37,11 +39,13 @@ class ContentHasher {
  private:
   struct State;
   std::unique_ptr<State> state_;
+  bool sha256_;
   uint64_t size_ = 0;
 };
 
 // Hashes a whole file through env, reading in 1 MiB pieces.
-Result<ContentDigest> HashFile(Env* env, const std::string& path);
+Result<ContentDigest> HashFile(Env* env, const std::string& path,
+                               ContentHasher::Which which = ContentHasher::Which::kBoth);
 // Hashes an in-memory buffer.
 ContentDigest HashBytes(std::string_view data);
 std::string Sha256Hex(std::string_view data);

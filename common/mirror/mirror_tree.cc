@@ -110,7 +110,18 @@ Status MirrorTree::Assemble(const std::string& repo, const Manifest& manifest,
     for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) SA_RETURN_IF_ERROR(env_->SyncDir(*it));
     std::string final_path = TreePath(repo, manifest.revision);
     SA_RETURN_IF_ERROR(CreateDirs(env_, TreesDir(repo), 0755));
-    SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, final_path));
+    if (env_->Lstat(final_path).ok()) {
+      // A tree that may be served (verify --repair rebuilds the active
+      // revision): the new one takes its place in one step, and readers
+      // going through the symlink see the old or the new tree, never none.
+      Status ex = env_->Exchange(staging, final_path);
+      if (ex.ok()) {
+        SA_RETURN_IF_ERROR(env_->SyncDir(TreesDir(repo)));
+        return sync_agent::RemoveTree(env_, staging);  // now the old tree
+      }
+      if (ex.code() != Status::Code::kUnsupported) return ex;
+      SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, final_path));
+    }
     SA_RETURN_IF_ERROR(env_->Rename(staging, final_path));
     return env_->SyncDir(TreesDir(repo));
   }();

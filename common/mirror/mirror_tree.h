@@ -44,7 +44,8 @@ class MirrorTree {
 
   // Builds TreePath(repo, manifest.revision) from objects: object_path(sha256)
   // names the verified file of each entry. If the tree already exists it is
-  // rebuilt. On failure nothing is left in trees/ and staging is cleaned.
+  // replaced in one atomic step (Env::Exchange), so that a served tree is
+  // never missing. On failure nothing is left in trees/ and staging is cleaned.
   Status Assemble(const std::string& repo, const Manifest& manifest,
                   const std::function<std::string(const std::string&)>& object_path,
                   AssembleStats* stats);

@@ -17,6 +17,24 @@ std::string Age(int64_t now_ms, int64_t then_ms) {
 
 std::string Iso(int64_t ms) { return ms ? FormatIsoTime(FromUnixMillis(ms)) : ""; }
 
+// "1 damaged, 2 missing, 0 unexpected"
+std::string VerifyCountsText(const VerificationRow& v) {
+  return std::to_string(v.damaged) + " damaged, " + std::to_string(v.missing) + " missing, " +
+         std::to_string(v.unexpected) + " unexpected";
+}
+
+// "2h ago by xxh3-128: 12 files, 1.0 GiB hashed, all well"
+std::string VerifyText(const VerificationRow& v, int64_t now_ms) {
+  std::string o = Age(now_ms, v.finished_at_ms) + " by " + (v.full ? "sha256" : "xxh3-128") + ": " +
+                  std::to_string(v.files_checked) + " files, " + FormatBytes(v.bytes_hashed) +
+                  " hashed, ";
+  uint64_t found = v.missing + v.damaged + v.unexpected;
+  if (found == 0) return o + "all well";
+  o += VerifyCountsText(v);
+  if (v.repaired > 0) o += " (" + std::to_string(v.repaired) + " repaired)";
+  return o;
+}
+
 void Classify(RepoStatus* r, const StatusReport& rep) {
   if (r->last_run && r->last_run->outcome == RunOutcome::kRunning && !rep.sync_running) {
     r->failing = true;
@@ -28,6 +46,15 @@ void Classify(RepoStatus* r, const StatusReport& rep) {
     r->failing = true;
     r->problem =
         std::string("last run ") + RunOutcomeName(r->last_run->outcome) + ": " + r->last_run->error;
+  }
+  if (r->last_verify && r->problem.empty()) {
+    const VerificationRow& v = *r->last_verify;
+    uint64_t found = v.missing + v.damaged + v.unexpected;
+    if (found > v.repaired) {
+      r->failing = true;
+      r->problem = "the last verify found " + VerifyCountsText(v) +
+                   " and they were not repaired; run `sync-agent verify --repair`";
+    }
   }
   int64_t last_ok = r->last_success ? r->last_success->finished_at_ms : 0;
   if (last_ok == 0) {
@@ -188,6 +215,7 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
       r.last_update = s.last_update;
       r.saving = s.saving;
     }
+    SA_ASSIGN_OR_RETURN(r.last_verify, db->LastVerification(name, /*full_only=*/false));
     Classify(&r, rep);
     SA_ASSIGN_OR_RETURN(r.sources, db->SourceHealth(name));
     if (!detail_repo.empty()) {
@@ -250,6 +278,7 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     }
     if (!r.origin.empty()) o += OriginText(r);
     if (r.configured) o += "  signature:       " + SummarizeSignature(r).text + "\n";
+    if (r.last_verify) o += "  last verify:     " + VerifyText(*r.last_verify, rep.now_ms) + "\n";
     if (r.last_run) {
       const RunRow& lr = *r.last_run;
       int64_t when = lr.finished_at_ms ? lr.finished_at_ms : lr.started_at_ms;
@@ -380,6 +409,22 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     o += ",\"last_update\":";
     if (r.last_update) {
       AppendRunJson(&o, *r.last_update);
+    } else {
+      o += "null";
+    }
+    o += ",\"last_verify\":";
+    if (r.last_verify) {
+      const VerificationRow& v = *r.last_verify;
+      o += "{\"finished_at\":" + JsonQuote(Iso(v.finished_at_ms));
+      o += ",\"full\":" + std::string(v.full ? "true" : "false");
+      o += ",\"files_checked\":" + std::to_string(v.files_checked);
+      o += ",\"bytes_hashed\":" + std::to_string(v.bytes_hashed);
+      o += ",\"missing\":" + std::to_string(v.missing);
+      o += ",\"damaged\":" + std::to_string(v.damaged);
+      o += ",\"unexpected\":" + std::to_string(v.unexpected);
+      o += ",\"repaired\":" + std::to_string(v.repaired);
+      o += ",\"problems\":" + (v.problems.empty() ? std::string("null") : JsonQuote(v.problems));
+      o += "}";
     } else {
       o += "null";
     }

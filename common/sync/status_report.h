@@ -23,12 +23,13 @@ struct RepoStatus {
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;
-  std::optional<RunRow> last_update;     // last run that activated a revision
-  SavingTotals saving;                   // over all updates
-  std::vector<SourceHealthRow> sources;  // what the agent learnt of each source
-  bool stale = false;                    // no successful check within stale_after
-  bool failing = false;                  // the last run failed or was interrupted
-  std::string problem;                   // one line for humans when stale or failing
+  std::optional<RunRow> last_update;           // last run that activated a revision
+  SavingTotals saving;                         // over all updates
+  std::optional<VerificationRow> last_verify;  // the latest `sync-agent verify` of it
+  std::vector<SourceHealthRow> sources;        // what the agent learnt of each source
+  bool stale = false;                          // no successful check within stale_after
+  bool failing = false;                        // the last run failed or was interrupted
+  std::string problem;                         // one line for humans when stale or failing
   // Details, only for a single-repository report.
   std::vector<RevisionRow> revisions;
   std::vector<RunRow> runs;

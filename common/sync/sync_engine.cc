@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -298,7 +299,7 @@ void NotePoll(SourceHealthRow* h, const Status& s) {
 
 }  // namespace
 
-Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
+Status SyncEngine::PrepareSources(const RepoConfig& repo, RunContext* ctx) {
   SourceOptions& so = ctx->source_options;
   so.io_timeout = options_.io_timeout;
   so.cancel = &ctx->stop;
@@ -310,6 +311,12 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   so.held = &ctx->held;
   SA_ASSIGN_OR_RETURN(so.authorization, ResolveAuthorization(repo));
   ctx->urls = repo.source->urls();
+  return Status::OK();
+}
+
+Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
+  SA_RETURN_IF_ERROR(PrepareSources(repo, ctx));
+  const SourceOptions& so = ctx->source_options;
   SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(ctx->repo));
   for (const std::string& url : ctx->urls) ctx->health[url].url = url;
   for (SourceHealthRow& row : known) {
@@ -509,6 +516,110 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     LogWarning("could not collect old revisions", {{"repo", ctx->repo}, {"error", cs.ToString()}});
   }
   return Status::OK();
+}
+
+Result<SyncEngine::RepairResult> SyncEngine::Repair(const RepoConfig& repo,
+                                                    const std::vector<VerifyProblem>& problems) {
+  RunContext ctx;
+  ctx.repo = repo.local_name();
+  ObjectStore store(env_, options_.state_dir);
+  MirrorTree mirror(env_, options_.mirror_root);
+  SA_RETURN_IF_ERROR(store.Init());
+  RepairResult out;
+  std::set<std::string> suspects;   // contents the store may hold wrong
+  std::set<std::string> revisions;  // trees to rebuild
+  for (const VerifyProblem& p : problems) {
+    if (p.repo != ctx.repo) continue;
+    out.problems++;
+    if (!p.sha256.empty()) suspects.insert(p.sha256);
+    if (!p.revision.empty()) revisions.insert(p.revision);
+  }
+  // A stored object that does not hash to its name is removed; trees keep
+  // their inode until they are rebuilt below.
+  for (const std::string& sha : suspects) {
+    const std::string path = store.ObjectPath(sha);
+    if (!env_->Lstat(path).ok()) continue;
+    auto digest = HashFile(env_, path);
+    if (digest.ok() && digest->sha256 == sha) continue;
+    LogWarning("removing a damaged object from the store", {{"repo", ctx.repo}, {"object", path}});
+    SA_RETURN_IF_ERROR(store.Remove(sha));
+  }
+  // Everything the rebuilt revisions list must be in the store: fetch what is not.
+  std::map<std::string, Manifest> manifests;
+  std::map<std::string, ContentRef> refetch;
+  std::map<std::string, std::string> refetch_xxh3;
+  for (const std::string& revision : revisions) {
+    SA_ASSIGN_OR_RETURN(auto row, db_->GetRevision(ctx.repo, revision));
+    if (!row) {
+      return Status::NotFound("repair " + ctx.repo,
+                              "revision " + revision + " is not in the database");
+    }
+    Manifest& m = manifests[revision];
+    m.repo = repo.name;
+    m.revision = revision;
+    m.created = row->created;
+    m.provenance = row->provenance;
+    SA_ASSIGN_OR_RETURN(auto files, db_->RevisionFiles(row->id));
+    for (const FileRow& f : files) {
+      ManifestEntry e;
+      e.path = f.path;
+      e.size = f.size;
+      e.mode = f.mode;
+      e.sha256 = f.sha256;
+      e.xxh3_128 = f.xxh3_128;
+      e.provenance = f.provenance;
+      if (!store.Has(f.sha256, f.size) && !refetch.count(f.sha256)) {
+        refetch[f.sha256] = ContentOf(m, e);
+        refetch_xxh3[f.sha256] = f.xxh3_128;
+      }
+      m.files.push_back(std::move(e));
+    }
+  }
+  if (!refetch.empty()) SA_RETURN_IF_ERROR(PrepareSources(repo, &ctx));
+  for (const auto& [sha, ref] : refetch) {
+    Status last;
+    bool fetched = false;
+    for (const std::string& url : ctx.urls) {
+      if (options_.cancel && options_.cancel->load()) {
+        return Status::Cancelled("repair " + ctx.repo, "stop requested");
+      }
+      auto source = factory_(repo, url, ctx.source_options);
+      if (!source.ok()) {
+        last = source.status();
+        continue;
+      }
+      ObjectDownload dl(&store, {sha, refetch_xxh3[sha], ref.size},
+                        (*source)->ContentLocation(ref) + " (" + ref.path + ")");
+      Status st = (*source)->FetchContent(ref, 0, &dl);
+      if (st.ok()) st = dl.Finish();
+      if (st.ok()) {
+        SA_RETURN_IF_ERROR(db_->PutObject({sha, dl.digest().xxh3_128, ref.size}));
+        out.contents_fetched++;
+        out.bytes_fetched += dl.bytes_written();
+        fetched = true;
+        break;
+      }
+      last = st;
+    }
+    if (!fetched) {
+      return last.WithContext("repair " + ctx.repo + ": no source gave " + ref.path + " (" + sha +
+                              ") of revision " + ref.revision);
+    }
+  }
+  // Rebuild each revision beside its tree and put it in its place in one
+  // step; the served link is made again if it was lost.
+  SA_ASSIGN_OR_RETURN(auto active, db_->ActiveRevision(ctx.repo));
+  for (const auto& [revision, m] : manifests) {
+    AssembleStats stats;
+    SA_RETURN_IF_ERROR(mirror.Assemble(
+        ctx.repo, m, [&store](const std::string& sha) { return store.ObjectPath(sha); }, &stats));
+    auto linked = mirror.ActiveRevision(ctx.repo);
+    if (active && active->revision == revision && (!linked.ok() || *linked != revision)) {
+      SA_RETURN_IF_ERROR(mirror.Swap(ctx.repo, revision));
+    }
+    out.rebuilt.push_back(revision);
+  }
+  return out;
 }
 
 Status SyncEngine::CheckTrust(const RepoConfig& repo, RunContext* ctx) {

@@ -28,6 +28,7 @@
 #include "common/db/state_db.h"
 #include "common/source/source.h"
 #include "common/sync/object_fetcher.h"
+#include "common/sync/verifier.h"
 #include "common/transfer/chunked_download.h"
 #include "common/transfer/source_set.h"
 
@@ -80,6 +81,21 @@ class SyncEngine {
   // Syncs one repository; never throws; records the run.
   RepoSyncResult SyncRepo(const RepoConfig& repo);
 
+  // Repairs what a verify found wrong in repo (the problems of other
+  // repositories are ignored): removes stored objects that do not hash to
+  // their name, fetches every content the affected revisions lack from the
+  // repository's sources (verified like any download), rebuilds each
+  // affected revision's tree beside it and puts it in place in one atomic
+  // step (MirrorTree::Assemble), and restores a lost served link. Served
+  // files are never written in place. The caller holds the run lock.
+  struct RepairResult {
+    uint64_t problems = 0;  // of this repository, all addressed on success
+    uint64_t contents_fetched = 0;
+    uint64_t bytes_fetched = 0;
+    std::vector<std::string> rebuilt;  // revisions whose trees were rebuilt
+  };
+  Result<RepairResult> Repair(const RepoConfig& repo, const std::vector<VerifyProblem>& problems);
+
  private:
   struct RunContext;
   Status Reconcile(const std::string& repo);
@@ -87,6 +103,8 @@ class SyncEngine {
   Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
   Status Poll(const RepoConfig& repo, RunContext* ctx);
+  // The options every source of the repository is made with, into ctx.
+  Status PrepareSources(const RepoConfig& repo, RunContext* ctx);
   // Fetches the revision's signatures; with trusted_keys, verifies them and
   // refuses a rollback. Fails naming the repository and revision.
   Status CheckTrust(const RepoConfig& repo, RunContext* ctx);

@@ -19,8 +19,9 @@ using ::testing::HasSubstr;
 
 constexpr const char* kSystemdAnalyze = "/usr/bin/systemd-analyze";
 constexpr const char* kInstalledBinary = "/usr/local/bin/sync-agent";
-const std::vector<std::string> kUnits = {"sync-agent.service", "sync-agent.timer",
-                                         "sync-agent-daemon.service", "sync-agent-hub.service"};
+const std::vector<std::string> kUnits = {"sync-agent.service",        "sync-agent.timer",
+                                         "sync-agent-daemon.service", "sync-agent-hub.service",
+                                         "sync-agent-verify.service", "sync-agent-verify.timer"};
 
 std::string UnitSource(const std::string& name) {
   return std::string(SA_SOURCE_DIR) + "/systemd/" + name;
@@ -144,6 +145,20 @@ TEST(SystemdUnitsContentTest, TimerSchedulesTheOneshot) {
   EXPECT_EQ(Get(timer, "Install.WantedBy"), "timers.target");
 }
 
+TEST(SystemdUnitsContentTest, VerifyTimerRepairsWeeklyAndFullyEveryMonth) {
+  auto timer = ReadUnit("sync-agent-verify.timer");
+  EXPECT_EQ(Get(timer, "Timer.Unit"), "sync-agent-verify.service");
+  EXPECT_THAT(Get(timer, "Timer.OnCalendar"), HasSubstr("Sun "));
+  EXPECT_EQ(Get(timer, "Timer.Persistent"), "true");
+  EXPECT_EQ(Get(timer, "Install.WantedBy"), "timers.target");
+  auto service = ReadUnit("sync-agent-verify.service");
+  EXPECT_EQ(Get(service, "Service.Type"), "oneshot");
+  EXPECT_EQ(Get(service, "Service.ExecStart"),
+            "/usr/local/bin/sync-agent verify --repair --full-every 30d --config "
+            "/etc/sync-agent/sync-agent.toml");
+  EXPECT_EQ(Get(service, "Service.SuccessExitStatus"), "75");
+}
+
 TEST(SystemdUnitsContentTest, TimerModeAndDaemonModeConflict) {
   EXPECT_THAT(Get(ReadUnit("sync-agent.timer"), "Unit.Conflicts"),
               HasSubstr("sync-agent-daemon.service"));
@@ -182,8 +197,8 @@ TEST(SystemdUnitsContentTest, BothServicesAreHardenedAlike) {
       {"SystemCallArchitectures", "native"},
       {"SystemCallFilter", "@system-service"},
   };
-  for (const char* name :
-       {"sync-agent.service", "sync-agent-daemon.service", "sync-agent-hub.service"}) {
+  for (const char* name : {"sync-agent.service", "sync-agent-daemon.service",
+                           "sync-agent-hub.service", "sync-agent-verify.service"}) {
     auto unit = ReadUnit(name);
     const bool reader = std::string(name) == "sync-agent-hub.service";
     for (const auto& [key, value] : required) {
