@@ -236,6 +236,13 @@ Status SqliteDatabase::SetBusyTimeout(std::chrono::milliseconds timeout) {
   return Status::OK();
 }
 
+Status SqliteDatabase::KeepWalFiles() {
+  int on = 1;
+  int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+  if (rc != SQLITE_OK) return Error(rc, "keep the WAL files");
+  return Status::OK();
+}
+
 int64_t SqliteDatabase::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 
 int64_t SqliteDatabase::Changes() const { return sqlite3_changes64(db_); }

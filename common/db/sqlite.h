@@ -102,6 +102,10 @@ class SqliteDatabase {
   // How long a statement waits for another connection's lock before failing
   // with kBusy.
   Status SetBusyTimeout(std::chrono::milliseconds timeout);
+  // SQLITE_FCNTL_PERSIST_WAL: the -wal and -shm files stay when the last
+  // connection closes (emptied, not deleted), so that a reader without
+  // write access to the directory can still open the database read-only.
+  Status KeepWalFiles();
 
   // Rowid of the last successful INSERT on this connection.
   int64_t LastInsertRowId() const;

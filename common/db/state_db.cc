@@ -88,6 +88,10 @@ Status CheckNotNewer(const std::string& path, int version) {
 }
 
 Status EnableWal(SqliteDatabase& db) {
+  // `status` runs as other users, who may read the state directory but not
+  // write it: a WAL database opens read-only only while its -wal and -shm
+  // files exist, so they are kept.
+  SA_RETURN_IF_ERROR(db.KeepWalFiles());
   SA_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode = WAL"));
   if (mode != "wal") {
     return Status::IOError("open state database " + db.path(),

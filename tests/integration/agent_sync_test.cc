@@ -218,8 +218,8 @@ TEST_F(AgentTest, ServerDyingMidBodyFailsTheRunAndAnotherServerResumesIt) {
   ASSERT_FALSE(url.empty());
   WriteConfig({url}, "retry_attempts = 2\nconnections_per_file = 4\n");
   BackgroundProcess agent({AgentBinary(), "--once", "--config", config_});
-  ASSERT_TRUE(WaitFor([&] { return !CompletedChunkOffsets(weights).empty(); },
-                      std::chrono::seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return !CompletedChunkOffsets(weights).empty(); }, std::chrono::seconds(60)))
       << agent.Stderr();
   nginx_->Kill();  // bodies stop half-way, then nothing answers
   EXPECT_EQ(agent.Wait(), 1);
@@ -246,6 +246,22 @@ TEST_F(AgentTest, ServerDyingMidBodyFailsTheRunAndAnotherServerResumesIt) {
     EXPECT_EQ(log.find("bytes=" + std::to_string(offset) + "-"), std::string::npos)
         << "the completed chunk at " << offset << " was fetched again: " << log;
   }
+}
+
+TEST_F(AgentTest, StatusWorksForAnotherUserAfterACleanRun) {
+  // Issue 11 finding 6: the run used to delete -wal and -shm, after which a
+  // read-only open needs to write them and fails for a non-root user.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run status as the user nobody";
+  if (::access("/usr/sbin/runuser", X_OK) != 0) GTEST_SKIP() << "/usr/sbin/runuser is missing";
+  WriteFile(model_ + "/a.txt", "a");
+  const std::string rev = Publish();
+  WriteConfig({"file://" + pub_});
+  ASSERT_EQ(Once().exit_code, 0);
+  ProcessResult r = RunProcess(
+      {"/usr/sbin/runuser", "-u", "nobody", "--", AgentBinary(), "status", "--config", config_});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("active revision: " + rev), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find("readonly"), std::string::npos) << r.err;
 }
 
 TEST_F(AgentTest, SecondAgentSeesTheLockAndChangesNothing) {
