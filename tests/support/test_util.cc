@@ -84,8 +84,8 @@ void WriteFile(const std::string& path, const std::string& content, mode_t mode)
 }
 
 std::string ReadFile(const std::string& path) {
-  // One allocation and large reads: the kill matrix compares ~100 MiB trees
-  // after every kill, which a stringstream made take most of its time.
+  // One allocation and large reads: a stringstream copies a large file
+  // several times (tests read files of 100 MiB).
   std::ifstream in(path, std::ios::binary);
   std::string out;
   std::vector<char> buf(1 << 20);
