@@ -277,7 +277,7 @@ int CmdStatus(const std::vector<std::string>& args) {
   StatusReport report;
   std::string db_path = DatabasePath(*config);
   if (!FileExists(Env::Default(), db_path)) {
-    report = EmptyStatusReport(*config, NowMs());
+    report = EmptyStatusReport(Env::Default(), *config, NowMs());
     if (!repo.empty()) {
       std::erase_if(report.repos, [&](const RepoStatus& r) { return r.name != repo; });
     }
@@ -287,7 +287,7 @@ int CmdStatus(const std::vector<std::string>& args) {
       PrintError(db.status().ToString());
       return kExitFailed;
     }
-    auto built = BuildStatusReport(db->get(), *config, repo, NowMs(),
+    auto built = BuildStatusReport(Env::Default(), db->get(), *config, repo, NowMs(),
                                    RunLock::IsHeldByAnyone(config->state_dir));
     if (!built.ok()) {
       PrintError(built.status().message());

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "common/base/kill_point.h"
 #include "common/base/log.h"
 #include "common/fs/env.h"
 
@@ -26,6 +27,10 @@ std::string UpToRoot(const std::string& repo) {
 std::string RelativeTarget(const std::string& repo, const std::string& revision) {
   return UpToRoot(repo) + kHiddenDir + "/trees/" + repo + "/" + revision;
 }
+
+// The name of the new link a swap creates beside the served one, before
+// the pid: ".<name>.swap.".
+std::string SwapLinkPrefix(const std::string& link) { return "." + BaseName(link) + ".swap."; }
 
 }  // namespace
 
@@ -105,6 +110,7 @@ Status MirrorTree::Assemble(const std::string& repo, const Manifest& manifest,
         SA_RETURN_IF_ERROR(CopyFile(env_, object, dest, e.mode == 0755 ? 0555 : 0444));
         stats->copied++;
       }
+      KillPoint("assemble-file");  // test-only: staging holds part of the tree
     }
     // Directory entries must be durable before the tree becomes visible.
     for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) SA_RETURN_IF_ERROR(env_->SyncDir(*it));
@@ -142,14 +148,16 @@ Status MirrorTree::Swap(const std::string& repo, const std::string& revision) {
   }
   std::string parent = DirName(link);
   SA_RETURN_IF_ERROR(CreateDirs(env_, parent, 0755));
-  std::string tmp = JoinPath(parent, "." + BaseName(link) + ".swap." + std::to_string(::getpid()));
+  std::string tmp = JoinPath(parent, SwapLinkPrefix(link) + std::to_string(::getpid()));
   env_->RemoveFile(tmp);
   SA_RETURN_IF_ERROR(env_->Symlink(RelativeTarget(repo, revision), tmp));
+  KillPoint("swap-link");              // test-only: the new link exists beside the served one
   Status s = env_->Rename(tmp, link);  // the one atomic step readers can observe
   if (!s.ok()) {
     env_->RemoveFile(tmp);
     return s;
   }
+  KillPoint("swapped");  // test-only: renamed, the directory not yet synced
   return env_->SyncDir(parent);
 }
 
@@ -174,7 +182,20 @@ Result<std::vector<std::string>> MirrorTree::ListTrees(const std::string& repo) 
 }
 
 Status MirrorTree::CleanStaging(const std::string& repo) {
-  return sync_agent::RemoveTree(env_, StagingDir(repo));
+  SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, StagingDir(repo)));
+  const std::string link = LinkPath(repo);
+  const std::string prefix = SwapLinkPrefix(link);
+  auto entries = env_->ListDir(DirName(link));
+  if (!entries.ok()) return entries.status().IsNotFound() ? Status::OK() : entries.status();
+  for (const auto& e : *entries) {
+    if (e.name.rfind(prefix, 0) != 0) continue;
+    std::string path = JoinPath(DirName(link), e.name);
+    auto info = env_->Lstat(path);
+    if (info.ok() && info->type == FileInfo::Type::kSymlink) {
+      SA_RETURN_IF_ERROR(env_->RemoveFile(path));
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace sync_agent

@@ -54,7 +54,8 @@ class MirrorTree {
   Status RemoveTree(const std::string& repo, const std::string& revision);
   // Revisions with a tree on disk.
   Result<std::vector<std::string>> ListTrees(const std::string& repo) const;
-  // Removes leftovers of interrupted assemblies.
+  // Removes leftovers of interrupted assemblies and swaps (a new link not
+  // yet renamed over the served one). The caller holds the run lock.
   Status CleanStaging(const std::string& repo);
 
  private:

@@ -7,6 +7,8 @@
 
 #include "common/base/json_text.h"
 #include "common/base/time_util.h"
+#include "common/fs/env.h"
+#include "common/mirror/mirror_tree.h"
 
 namespace sync_agent {
 namespace {
@@ -159,6 +161,49 @@ void AppendRevisionJson(std::string* o, const RevisionRow& r) {
   *o += "}";
 }
 
+// Reads the repository's served symlink and makes r->active name what it
+// serves: the database's active revision lags behind the link when an agent
+// was killed between the swap and the database update. db may be null (no
+// database yet). Only reads.
+Status ReconcileWithServed(Env* env, const std::string& mirror_root, StateDb* db, RepoStatus* r) {
+  if (r->active) r->db_revision = r->active->revision;
+  MirrorTree mirror(env, mirror_root);
+  auto served = mirror.ActiveRevision(r->name);
+  if (!served.ok()) {
+    if (!served.status().IsNotFound()) {
+      r->served_problem = served.status().ToString();
+    } else if (r->active) {
+      r->served_problem = "nothing is served at " + mirror.LinkPath(r->name) +
+                          " although the database records revision " + r->db_revision +
+                          " as active; the next run serves it again";
+      r->active.reset();
+    }
+    return Status::OK();
+  }
+  r->served_revision = *served;
+  if (r->active && r->active->revision == *served) return Status::OK();
+  r->db_behind = true;
+  std::optional<RevisionRow> row;
+  if (db != nullptr) {
+    SA_ASSIGN_OR_RETURN(row, db->GetRevision(r->name, *served));
+  }
+  if (!row) {
+    row = RevisionRow();
+    row->revision = *served;
+  }
+  row->activated_at_ms = 0;  // not recorded yet
+  r->active = std::move(row);
+  return Status::OK();
+}
+
+// "the next run records it", or the run in progress does.
+std::string BehindText(const StatusReport& rep, const RepoStatus& r) {
+  return "served revision " + r.served_revision + "; the database still records " +
+         (r.db_revision.empty() ? std::string("no active revision") : r.db_revision) +
+         " (the agent stopped between the swap and the database update); " +
+         (rep.sync_running ? "the run in progress records it" : "the next run records it");
+}
+
 }  // namespace
 
 bool StatusReport::healthy() const {
@@ -166,7 +211,7 @@ bool StatusReport::healthy() const {
                       [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); });
 }
 
-StatusReport EmptyStatusReport(const Config& config, int64_t now_ms) {
+StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
   StatusReport rep;
   rep.config_path = config.path;
   rep.state_dir = config.state_dir;
@@ -176,16 +221,18 @@ StatusReport EmptyStatusReport(const Config& config, int64_t now_ms) {
   for (const auto& rc : config.repos) {
     RepoStatus r;
     r.name = rc.local_name();
+    Status s = ReconcileWithServed(env, config.mirror_root, nullptr, &r);
+    (void)s;  // without a database it cannot fail
     Classify(&r, rep);
     rep.repos.push_back(std::move(r));
   }
   return rep;
 }
 
-Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
+Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& config,
                                        const std::string& detail_repo, int64_t now_ms,
                                        bool sync_running) {
-  StatusReport rep = EmptyStatusReport(config, now_ms);
+  StatusReport rep = EmptyStatusReport(env, config, now_ms);
   rep.repos.clear();
   rep.sync_running = sync_running;
   SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
@@ -216,6 +263,7 @@ Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
       r.saving = s.saving;
     }
     SA_ASSIGN_OR_RETURN(r.last_verify, db->LastVerification(name, /*full_only=*/false));
+    SA_RETURN_IF_ERROR(ReconcileWithServed(env, config.mirror_root, db, &r));
     Classify(&r, rep);
     SA_ASSIGN_OR_RETURN(r.sources, db->SourceHealth(name));
     if (!detail_repo.empty()) {
@@ -268,7 +316,14 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
     if (!r.configured) state += " (not in config)";
     o += r.name + ": " + state + "\n";
-    if (r.active) {
+    if (r.active && r.db_behind) {
+      o += "  active revision: " + r.active->revision + " (served";
+      if (r.active->file_count > 0) {
+        o += ", " + std::to_string(r.active->file_count) + " files, " +
+             FormatBytes(r.active->total_bytes);
+      }
+      o += ")\n  database:        behind: " + BehindText(rep, r) + "\n";
+    } else if (r.active) {
       o += "  active revision: " + r.active->revision + " (activated " +
            Age(rep.now_ms, r.active->activated_at_ms) + ", " +
            std::to_string(r.active->file_count) + " files, " + FormatBytes(r.active->total_bytes) +
@@ -276,6 +331,7 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     } else {
       o += "  active revision: none\n";
     }
+    if (!r.served_problem.empty()) o += "  served tree:     " + r.served_problem + "\n";
     if (!r.origin.empty()) o += OriginText(r);
     if (r.configured) o += "  signature:       " + SummarizeSignature(r).text + "\n";
     if (r.last_verify) o += "  last verify:     " + VerifyText(*r.last_verify, rep.now_ms) + "\n";
@@ -361,10 +417,19 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     o += ",\"problem\":" + (r.problem.empty() ? std::string("null") : JsonQuote(r.problem));
     if (r.active) {
       o += ",\"active_revision\":" + JsonQuote(r.active->revision);
-      o += ",\"activated_at\":" + JsonQuote(Iso(r.active->activated_at_ms));
+      o += ",\"activated_at\":" +
+           (r.active->activated_at_ms ? JsonQuote(Iso(r.active->activated_at_ms)) : "null");
     } else {
       o += ",\"active_revision\":null,\"activated_at\":null";
     }
+    auto quoted_or_null = [](const std::string& v) {
+      return v.empty() ? std::string("null") : JsonQuote(v);
+    };
+    o += ",\"served_revision\":" + quoted_or_null(r.served_revision);
+    o += ",\"served_problem\":" + quoted_or_null(r.served_problem);
+    o += ",\"database_revision\":" + quoted_or_null(r.db_revision);
+    o += ",\"database_behind\":" + std::string(r.db_behind ? "true" : "false");
+    o += ",\"database_note\":" + (r.db_behind ? JsonQuote(BehindText(rep, r)) : "null");
     o += ",\"origin\":{\"kind\":" + (r.kind.empty() ? std::string("null") : JsonQuote(r.kind));
     for (const SpecField& f : r.origin) o += "," + JsonQuote(f.key) + ":" + JsonQuote(f.value);
     o += "},\"provenance\":" + (r.active ? ProvenanceToJson(r.active->provenance) : "null");

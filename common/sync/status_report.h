@@ -1,5 +1,12 @@
 // StatusReport: what `sync-agent status` tells an operator or a monitor, built
-// from the database and the config. It never writes.
+// from the database, the config and the served symlinks. It never writes.
+//
+// The symlink <mirror_root>/<org>/<name> is the truth about what is served:
+// an agent killed between the swap and the database update leaves the
+// database naming the previous revision until the next run records the
+// served one. The report reads every repository's link and, when the two
+// disagree, names the served revision as active and says that the database
+// is behind.
 #pragma once
 
 #include <chrono>
@@ -13,6 +20,8 @@
 
 namespace sync_agent {
 
+class Env;
+
 struct RepoStatus {
   std::string name;
   bool configured = true;           // false: in the database but no longer in the config
@@ -20,7 +29,13 @@ struct RepoStatus {
   std::vector<SpecField> origin;    // its settings, as the kind describes them
   bool carries_signatures = false;  // its kind serves revision signatures
   size_t trusted_keys = 0;          // keys one of which must sign each revision
+  // The revision served, from the symlink when it can be read (then the
+  // database's row for it, if any), else the database's active revision.
   std::optional<RevisionRow> active;
+  std::string served_revision;  // what the symlink names; "" if there is no link
+  std::string served_problem;   // why the link could not be read ("" if it could)
+  std::string db_revision;      // the database's active revision ("" if none)
+  bool db_behind = false;       // the link names another revision than the database
   std::optional<RunRow> last_run;
   std::optional<RunRow> last_success;
   std::optional<RunRow> last_update;           // last run that activated a revision
@@ -50,12 +65,13 @@ struct StatusReport {
 // detail_repo: when not empty, only that repository, with revisions and runs.
 // sync_running: whether an agent holds the run lock now; without one, a run
 // still recorded as running was abandoned (the agent was killed or crashed).
-Result<StatusReport> BuildStatusReport(StateDb* db, const Config& config,
+// env reads the served symlinks under config.mirror_root (nothing is written).
+Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& config,
                                        const std::string& detail_repo, int64_t now_ms,
                                        bool sync_running);
 // A report for a node that has never run (no database yet): every configured
-// repository is stale.
-StatusReport EmptyStatusReport(const Config& config, int64_t now_ms);
+// repository is stale; a served link is still reported.
+StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms);
 
 // Whether the active revision's signature was checked, in one word
 // ("verified", "unverified", "signed", "unsigned", "none") and one line.

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "common/base/json_text.h"
+#include "common/base/kill_point.h"
 #include "common/base/log.h"
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
@@ -133,15 +134,21 @@ Status SyncEngine::Init() {
 Status SyncEngine::ExpirePartials() {
   std::string dir = JoinPath(options_.state_dir, "partial");
   SA_ASSIGN_OR_RETURN(auto entries, env_->ListDir(dir));
+  ObjectStore store(env_, options_.state_dir);
   int64_t now_ns = NowMs() * 1000000;
   for (const auto& e : entries) {
     std::string path = JoinPath(dir, e.name);
-    auto info = env_->Lstat(path);
-    if (!info.ok() || now_ns - info->mtime_ns < kPartialExpiryMs * 1000000) continue;
-    SA_RETURN_IF_ERROR(env_->RemoveFile(path));
     std::string sha = e.name.substr(0, e.name.find('.'));
+    // A run killed after an object entered the store but before its ranges
+    // record was removed leaves the record; nothing would read it again.
+    const bool stored = store.SizeOf(sha).has_value();
+    auto info = env_->Lstat(path);
+    if (!stored && (!info.ok() || now_ns - info->mtime_ns < kPartialExpiryMs * 1000000)) continue;
+    SA_RETURN_IF_ERROR(env_->RemoveFile(path));
     SA_RETURN_IF_ERROR(db_->RemovePartial(sha));
-    LogInfo("removed a partial download untouched for 7 days", {{"file", path}});
+    LogInfo(stored ? "removed what is left of a download whose object is in the store"
+                   : "removed a partial download untouched for 7 days",
+            {{"file", path}});
   }
   return Status::OK();
 }
@@ -247,6 +254,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
     if (!fs.ok()) {
       LogError("could not record the run's files in the database", {{"error", fs.ToString()}});
     }
+    KillPoint("run-files");  // the run's files recorded, its outcome not yet
   }
   if (run_id != 0) {
     Status fs = db_->FinishRun(run_id, row);
@@ -425,11 +433,15 @@ void SyncEngine::SaveHealth(RunContext* ctx) {
   }
 }
 
+// KillPoint names a test-only SIGKILL point (common/base/kill_point.h) for the
+// kill matrix; each says which stage is done and which is not.
 Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   SA_RETURN_IF_ERROR(Poll(repo, ctx));
+  KillPoint("polled");
 
   if (ctx->poll.not_modified) {
     ctx->unchanged = true;
+    CollectOrWarn(ctx->repo, ctx->active_revision);
     return Status::OK();
   }
   PollState poll{ctx->poll.validators.etag, ctx->poll.validators.last_modified, ctx->poll.revision,
@@ -437,7 +449,9 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   if (ctx->poll.revision == ctx->active_revision &&
       ctx->mirror->HasTree(ctx->repo, ctx->active_revision)) {
     ctx->unchanged = true;
-    return db_->SetPollState(ctx->repo, ctx->source_url, poll);
+    SA_RETURN_IF_ERROR(db_->SetPollState(ctx->repo, ctx->source_url, poll));
+    CollectOrWarn(ctx->repo, ctx->active_revision);
+    return Status::OK();
   }
 
   // The manifest: checked by the source and validated before any disk write.
@@ -479,8 +493,10 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
                       {"reused", FormatBytes(ctx->plan.bytes_reused)}});
   ctx->counters.bytes_reused = ctx->plan.bytes_reused;
   ctx->counters.files_reused = ctx->plan.files_reused;
+  KillPoint("planned");
 
   SA_RETURN_IF_ERROR(Transfer(ctx));
+  KillPoint("transferred");
   if (options_.cancel && options_.cancel->load()) {
     return Status::Cancelled("sync " + ctx->repo, "stop requested");
   }
@@ -489,6 +505,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   if (!recorded)
     return Status::NotFound("sync " + ctx->repo, "the revision vanished from the database");
   SA_RETURN_IF_ERROR(RecordHubIds(db_, ctx->store, *recorded));
+  KillPoint("hub-ids");
 
   // Assemble beside the served revision, then swap.
   AssembleStats stats;
@@ -506,15 +523,16 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     ctx->mirror->RemoveTree(ctx->repo, ctx->manifest.revision);
     return Status::Cancelled("sync " + ctx->repo, "stop requested");
   }
+  KillPoint("assembled");
   SA_RETURN_IF_ERROR(ctx->mirror->Swap(ctx->repo, ctx->manifest.revision));
+  KillPoint("swap-done");  // served, the database not yet told (Reconcile, status)
   SA_RETURN_IF_ERROR(db_->ActivateRevision(ctx->repo, ctx->manifest.revision, NowMs()));
+  KillPoint("activated");
   SA_RETURN_IF_ERROR(db_->SetPollState(ctx->repo, ctx->source_url, poll));
+  KillPoint("poll-state");
 
-  Status cs = Collect(ctx->repo, ctx->manifest.revision);
-  if (!cs.ok()) {
-    // The new revision is live; a failed clean-up is retried next run.
-    LogWarning("could not collect old revisions", {{"repo", ctx->repo}, {"error", cs.ToString()}});
-  }
+  CollectOrWarn(ctx->repo, ctx->manifest.revision);
+  KillPoint("collected");
   return Status::OK();
 }
 
@@ -670,6 +688,18 @@ Status SyncEngine::CheckTrust(const RepoConfig& repo, RunContext* ctx) {
           " may be replaying an old revision. Nothing was changed. If the origin really went "
           "back, set accept_rollback_to = " +
           JsonQuote(revision) + " in this [[repo]]");
+}
+
+void SyncEngine::CollectOrWarn(const std::string& repo, const std::string& keep_target) {
+  // Unchanged runs collect too: a run killed after its swap left the old
+  // revisions and objects behind, and nothing else would remove them before
+  // the next update. (Database queries and one directory listing.)
+  if (keep_target.empty()) return;
+  Status cs = Collect(repo, keep_target);
+  if (!cs.ok()) {
+    // The revision is live; a failed clean-up is retried next run.
+    LogWarning("could not collect old revisions", {{"repo", repo}, {"error", cs.ToString()}});
+  }
 }
 
 Result<std::vector<LocalCandidate>> SyncEngine::Candidates(RunContext* ctx,
@@ -864,6 +894,7 @@ Status SyncEngine::Collect(const std::string& repo, const std::string& keep_targ
   for (const auto& r : revisions) {
     if (keep.count(r.revision) || r.state == RevisionState::kCollected) continue;
     SA_RETURN_IF_ERROR(mirror.RemoveTree(repo, r.revision));
+    KillPoint("collect-tree");  // the tree is gone, the database still keeps it
     SA_RETURN_IF_ERROR(db_->SetRevisionState(repo, r.revision, RevisionState::kCollected));
     LogInfo("collected old revision", {{"repo", repo}, {"revision", r.revision}});
   }
@@ -876,6 +907,7 @@ Status SyncEngine::Collect(const std::string& repo, const std::string& keep_targ
   SA_ASSIGN_OR_RETURN(auto unreferenced, db_->UnreferencedObjects());
   for (const auto& sha : unreferenced) {
     SA_RETURN_IF_ERROR(store.Remove(sha));
+    KillPoint("collect-object");  // the file is gone, the database still lists it
     SA_RETURN_IF_ERROR(db_->RemoveObject(sha));
   }
   return Status::OK();

@@ -76,7 +76,8 @@ class SyncEngine {
   ~SyncEngine();
 
   // Prepares state_dir and mirror_root, removes partial downloads untouched
-  // for 7 days, and marks runs left open by a dead process as interrupted.
+  // for 7 days or whose object is in the store already, and marks runs left open by a dead process
+  // as interrupted.
   Status Init();
   // Syncs one repository; never throws; records the run.
   RepoSyncResult SyncRepo(const RepoConfig& repo);
@@ -115,6 +116,8 @@ class SyncEngine {
   Result<std::vector<LocalCandidate>> Candidates(RunContext* ctx, const ManifestEntry& entry);
   static std::vector<RunFileRow> RunFiles(const RunContext& ctx);
   Status Collect(const std::string& repo, const std::string& keep_target);
+  // Collect, with a failure logged (the served revision stays live).
+  void CollectOrWarn(const std::string& repo, const std::string& keep_target);
 
   Env* env_;
   StateDb* db_;

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "common/base/kill_point.h"
 #include "common/base/log.h"
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
@@ -463,10 +464,12 @@ Status ChunkedDownload::Finish(State* st, ContentDigest* digest) {
         "download " + what_, "content hashes to sha256 " + digest->sha256 + ", the manifest says " +
                                  object_.sha256 + "; a source serves wrong bytes (" + from + ")");
   }
+  KillPoint("verified");  // test-only: complete and verified, not yet in the store
   const std::string dest = store_->ObjectPath(object_.sha256);
   SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));
   SA_RETURN_IF_ERROR(env->Chmod(partial, 0444));
   SA_RETURN_IF_ERROR(env->Rename(partial, dest));
+  KillPoint("stored");  // in the store, its ranges record not yet removed
   SA_RETURN_IF_ERROR(env->SyncDir(DirName(dest)));
   Status r = env->RemoveFile(store_->RangesPath(object_.sha256));
   return r.IsNotFound() ? Status::OK() : r;

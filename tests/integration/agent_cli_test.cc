@@ -1,6 +1,7 @@
 // The daemon loop, status and the command line, through the real binary.
 #include <Poco/JSON/Parser.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <sstream>
 
@@ -122,6 +123,82 @@ TEST_F(AgentCliTest, StatusTellsTheTruth) {
   st = Status({"acme/unknown"});
   EXPECT_EQ(st.exit_code, 2);
   EXPECT_NE(st.err.find("not in the config and never synced"), std::string::npos) << st.err;
+}
+
+// Issue 11 finding 9: an agent killed between the swap and the database
+// update left status naming the old revision while the new one was served.
+// status reads the served symlink and tells the truth without writing.
+TEST_F(AgentCliTest, StatusReconcilesWithTheServedSymlinkAfterAKillBetweenSwapAndRecord) {
+  if (!PathExists("/usr/bin/sqlite3"))
+    GTEST_SKIP() << "needs the sqlite3 tool (apt-get install sqlite3)";
+  WriteFile(model_ + "/a.txt", "v1");
+  std::string rev1 = Publish();
+  WriteConfig({"file://" + pub_});
+  ASSERT_EQ(Once().exit_code, 0);
+  WriteFile(model_ + "/a.txt", "v2");
+  std::string rev2 = Publish();
+  // The engine's test-only kill point right after the swap: the link names
+  // rev2, the database still records rev1.
+  ProcessResult killed =
+      RunAgent({"--once", "--config", config_}, {{"SYNC_AGENT_TEST_KILL_AT", "swap-done"}});
+  ASSERT_EQ(killed.exit_code, -SIGKILL) << killed.err;
+  ASSERT_EQ(ServedRevision(), rev2);
+  ASSERT_EQ(Sql("SELECT r.revision FROM revisions r JOIN repos p ON p.id = r.repo_id "
+                "WHERE p.name = '" +
+                std::string(kRepo) + "' AND r.state = 'active'"),
+            rev1)
+      << "the kill point did not leave the database behind";
+  auto database_bytes = [&] {
+    return ReadFile(state_ + "/state.db") + "|" + ReadFile(state_ + "/state.db-wal");
+  };
+  const std::string db_before = database_bytes();
+
+  ProcessResult st = Status();
+  EXPECT_NE(st.out.find("active revision: " + rev2 + " (served"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("served revision " + rev2 + "; the database still records " + rev1),
+            std::string::npos)
+      << st.out;
+  EXPECT_NE(st.out.find("the next run records it"), std::string::npos) << st.out;
+  EXPECT_EQ(st.out.find("active revision: " + rev1), std::string::npos) << st.out;
+  st = Status({"--json"});
+  auto repo = ParseJson(st.out)->getArray("repos")->getObject(0);
+  EXPECT_EQ(repo->getValue<std::string>("active_revision"), rev2);
+  EXPECT_EQ(repo->getValue<std::string>("served_revision"), rev2);
+  EXPECT_EQ(repo->getValue<std::string>("database_revision"), rev1);
+  EXPECT_TRUE(repo->getValue<bool>("database_behind"));
+  EXPECT_TRUE(repo->getValue<bool>("failing")) << "the killed run did not finish";
+  // The detail view reads the same link.
+  st = Status({"--json", kRepo});
+  EXPECT_EQ(
+      ParseJson(st.out)->getArray("repos")->getObject(0)->getValue<std::string>("active_revision"),
+      rev2);
+  // Status wrote nothing: the database is byte for byte what the kill left.
+  EXPECT_TRUE(database_bytes() == db_before);
+
+  // The next run records the served revision; status agrees with itself again.
+  ProcessResult next = Once();
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_NE(next.err.find("database was behind the served tree"), std::string::npos) << next.err;
+  st = Status({"--json"});
+  EXPECT_EQ(st.exit_code, 0) << st.out;
+  repo = ParseJson(st.out)->getArray("repos")->getObject(0);
+  EXPECT_EQ(repo->getValue<std::string>("active_revision"), rev2);
+  EXPECT_EQ(repo->getValue<std::string>("database_revision"), rev2);
+  EXPECT_FALSE(repo->getValue<bool>("database_behind"));
+  EXPECT_EQ(Status().out.find("database:"), std::string::npos);
+
+  // By hand, the way the swap does it (a new link renamed over the served
+  // one): rev1's retained tree is served while the database records rev2.
+  std::string link_tmp = mirror_ + "/acme/.llm-7b.swap.test";
+  ASSERT_EQ(::symlink(("../.sync-agent/trees/" + std::string(kRepo) + "/" + rev1).c_str(),
+                      link_tmp.c_str()),
+            0);
+  ASSERT_EQ(::rename(link_tmp.c_str(), Served().c_str()), 0);
+  repo = ParseJson(Status({"--json"}).out)->getArray("repos")->getObject(0);
+  EXPECT_EQ(repo->getValue<std::string>("active_revision"), rev1);
+  EXPECT_EQ(repo->getValue<std::string>("database_revision"), rev2);
+  EXPECT_TRUE(repo->getValue<bool>("database_behind"));
+  EXPECT_NE(Status().out.find("active revision: " + rev1 + " (served"), std::string::npos);
 }
 
 // Issue 11 finding 7: hostile bytes in a pointer (a BOM, which Poco names

@@ -43,6 +43,9 @@ class NginxServer {
   struct Options {
     std::string root = {};        // directory to serve at "/"
     std::string limit_rate = {};  // per-connection rate limit, e.g. "2m"; empty = none
+    // When set, requests that begin while this file exists are not rate
+    // limited (a test throttles only the runs it means to interrupt).
+    std::string unlimited_while_exists = {};
     // false sets max_ranges 1: a request for several ranges is answered with
     // the whole file (200), like servers and CDNs that do not do multipart.
     bool multi_range_ok = true;
