@@ -27,4 +27,14 @@ std::string Source::DeltaLocation(const std::string& to_sha256, const DeltaRef& 
   return url() + " (delta " + delta.from_sha256 + " -> " + to_sha256 + ")";
 }
 
+HttpClientOptions HttpOptionsFor(const SourceOptions& options) {
+  HttpClientOptions h;
+  h.io_timeout = options.io_timeout;
+  h.low_speed_limit = options.low_speed_limit;
+  h.low_speed_time = options.low_speed_time;
+  h.ca_file = options.ca_file;
+  h.limiter = options.limiter;
+  return h;
+}
+
 }  // namespace sync_agent

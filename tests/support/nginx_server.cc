@@ -101,6 +101,9 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
       << "    ssl_certificate_key " << options.tls_key << ";\n";
   }
   if (!options.limit_rate.empty()) c << "    limit_rate " << options.limit_rate << ";\n";
+  if (!options.limit_rate_after.empty()) {
+    c << "    limit_rate_after " << options.limit_rate_after << ";\n";
+  }
   if (!options.require_authorization.empty()) {
     c << "    if ($http_authorization != \"" << options.require_authorization
       << "\") { return 401; }\n";

@@ -43,6 +43,8 @@ class NginxServer {
   struct Options {
     std::string root = {};        // directory to serve at "/"
     std::string limit_rate = {};  // per-connection rate limit, e.g. "2m"; empty = none
+    std::string limit_rate_after =
+        {};  // limit_rate applies after this much of a response, e.g. "4k"
     // false sets max_ranges 1: a request for several ranges is answered with
     // the whole file (200), like servers and CDNs that do not do multipart.
     bool multi_range_ok = true;
