@@ -879,8 +879,8 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         if (std::string conflict = ConflictingListValues(cl->second); !conflict.empty()) {
           conn->Close();
           return Status::Network(ctx, "the response has conflicting Content-Length values (" +
-                                          conflict + ", sent as \"" + cl->second +
-                                          "\"); its body's length is ambiguous");
+                                          conflict + ") in \"Content-Length: " + cl->second +
+                                          "\"; its body's length is ambiguous");
         }
       }
       // We ask for identity; a body encoded anyway would be hashed and served
