@@ -81,6 +81,8 @@ SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,
   o.mirror_root = c.mirror_root;
   o.keep_revisions = c.keep_revisions;
   o.io_timeout = c.http_timeout;
+  o.low_speed_limit = c.http_low_speed_limit;
+  o.low_speed_time = c.http_low_speed_time;
   o.trigger = trigger;
   o.cancel = cancel;
   o.connections_per_file = c.connections_per_file;

@@ -32,10 +32,12 @@ constexpr std::chrono::milliseconds kMinInterval{1000};
 constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 
 constexpr const char* kTopLevelKeys[] = {
-    "state_dir",         "mirror_root",     "interval",           "stale_after",
-    "keep_revisions",    "log_format",      "http_timeout",       "connections_per_file",
-    "connections_total", "bandwidth_limit", "bandwidth_schedule", "ca_file",
-    "progress_interval", "retry_attempts",  "trusted_keys",       "repo"};
+    "state_dir",           "mirror_root",          "interval",
+    "stale_after",         "keep_revisions",       "log_format",
+    "http_timeout",        "connections_per_file", "connections_total",
+    "bandwidth_limit",     "bandwidth_schedule",   "ca_file",
+    "progress_interval",   "retry_attempts",       "http_low_speed_limit",
+    "http_low_speed_time", "trusted_keys",         "repo"};
 // The [[repo]] keys of the core (the name first); each source kind adds its own.
 constexpr const char* kRepoCoreKeys[] = {
     "name",         "authorization",     "token", "token_env", "token_file",
@@ -113,6 +115,12 @@ class ConfigValidator {
                        "), or every repository would be reported stale between checks");
     }
     SA_RETURN_IF_ERROR(GetDuration(root, "http_timeout", kMinHttpTimeout, &config.http_timeout));
+    if (const toml::node* node = root.get("http_low_speed_limit")) {
+      // "0" turns the minimum off (ParseRate reads it as kUnlimited, 0).
+      SA_RETURN_IF_ERROR(GetRate(*node, "http_low_speed_limit", "", &config.http_low_speed_limit));
+    }
+    SA_RETURN_IF_ERROR(
+        GetDuration(root, "http_low_speed_time", kMinHttpTimeout, &config.http_low_speed_time));
 
     if (const toml::node* node = root.get("keep_revisions")) {
       const auto* value = node->as_integer();

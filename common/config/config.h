@@ -65,6 +65,10 @@ struct Config {
   int keep_revisions = 2;            // revisions kept on disk including the active one (>= 1)
   std::string log_format = "plain";  // "plain" or "json"
   std::chrono::milliseconds http_timeout{60 * 1000};  // per request I/O timeout
+  // A body slower than this many bytes/s on average over http_low_speed_time
+  // fails its request (0: no minimum).
+  uint64_t http_low_speed_limit = 1024;
+  std::chrono::milliseconds http_low_speed_time{60 * 1000};
   // Transfers: requests at once for one file, and for the whole agent.
   int connections_per_file = 16;
   int connections_total = 32;

@@ -18,14 +18,6 @@ constexpr size_t kChunk = 1 << 20;
 // Symlinks may point at symlinks; more hops than this is a loop.
 constexpr int kMaxSymlinkRounds = 16;
 
-HttpClientOptions LfsHttpOptions(const SourceOptions& options) {
-  HttpClientOptions http;
-  http.io_timeout = options.io_timeout;
-  http.ca_file = options.ca_file;
-  http.limiter = options.limiter;
-  return http;
-}
-
 std::vector<std::string> GitHeaders(const SourceOptions& options) {
   if (options.authorization.empty()) return {};
   return {"Authorization: " + options.authorization};
@@ -90,7 +82,7 @@ GitSource::GitSource(std::string url, std::string repo, std::string ref, std::st
       cache_dir_(std::move(cache_dir)),
       env_(options.env != nullptr ? options.env : Env::Default()),
       options_(std::move(options)),
-      lfs_(env_, url_, LfsHttpOptions(options_), options_.authorization) {}
+      lfs_(env_, url_, HttpOptionsFor(options_), options_.authorization) {}
 
 GitSource::~GitSource() = default;
 

@@ -21,14 +21,18 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <sstream>
 
 #include "common/bandwidth/rate_limiter.h"
 #include "common/base/time_util.h"
 #include "common/http/byteranges.h"
 #include "common/http/http_text.h"
+#include "common/http/transfer_watch.h"
 
 namespace sync_agent {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // For a header sent as several values ("5, 6" or two lines merged so): the
 // distinct values joined by " and ", or "" when they all agree.
@@ -60,6 +64,16 @@ constexpr size_t kLimitedReadBytes = 64 << 10;
 constexpr uint64_t kDrainLimitBytes = 64 << 10;
 // Longest chunk-size or trailer line accepted in a chunked body.
 constexpr size_t kMaxChunkLineBytes = 8192;
+// A read waits for bytes this long at a time before the stop flag and the
+// limits of the request are looked at again.
+constexpr std::chrono::milliseconds kWaitSlice{100};
+// A response head longer than this, or with more lines, is refused: an
+// endless header would otherwise be read for as long as the server sends it.
+constexpr size_t kMaxResponseHeadBytes = 64 << 10;
+constexpr size_t kMaxResponseHeadLines = 100;
+// The body of a response the caller does not stream (an error, a redirect)
+// is read for at most this long; past it the connection is dropped instead.
+constexpr std::chrono::milliseconds kDrainTime{2000};
 // How long an idle pooled connection is kept. Servers close idle connections
 // on their own schedule; a closed one is noticed before reuse (EOF poll) or,
 // in a race, by the retry on a fresh connection.
@@ -222,16 +236,47 @@ struct Connection {
   std::unique_ptr<Poco::Net::HTTPClientSession> session;
   int (*read)(Poco::Net::HTTPClientSession&, char*, std::streamsize) = nullptr;
   RateLimiter* limiter = nullptr;  // the agent's bandwidth cap, if any
+  // Bytes received past the response head, handed out before the socket's.
+  std::string pending;
 
-  int Read(char* buf, size_t n) {
+  // Reads up to n bytes into buf (*got: 0 at the end of the stream). The
+  // socket waits kWaitSlice at a time, and watch is consulted between waits,
+  // so a stop or a limit acts even while the server sends nothing. Throws
+  // Poco exceptions from the socket other than its timeout.
+  Status Read(char* buf, size_t n, TransferWatch* watch, int* got) {
+    if (!pending.empty()) {
+      SA_RETURN_IF_ERROR(watch->Check(Clock::now()));
+      size_t take = std::min(n, pending.size());
+      std::memcpy(buf, pending.data(), take);
+      pending.erase(0, take);
+      *got = static_cast<int>(take);
+      return Status::OK();
+    }
     // Under a cap, small reads keep the pacing smooth.
     if (limiter != nullptr) n = std::min(n, kLimitedReadBytes);
-    int got = read(*session, buf, static_cast<std::streamsize>(n));
-    if (got > 0 && limiter != nullptr) limiter->Acquire(static_cast<size_t>(got));
-    return got;
+    while (true) {
+      SA_RETURN_IF_ERROR(watch->Check(Clock::now()));
+      try {
+        *got = read(*session, buf, static_cast<std::streamsize>(n));
+        break;
+      } catch (const Poco::TimeoutException&) {
+        // A slice without bytes: look at the watch again.
+      }
+    }
+    if (*got > 0) {
+      watch->Received(static_cast<size_t>(*got), Clock::now());
+      if (limiter != nullptr) {
+        auto before = Clock::now();
+        limiter->Acquire(static_cast<size_t>(*got), watch->cancel());
+        auto after = Clock::now();
+        watch->Paused(after - before, after);
+      }
+    }
+    return Status::OK();
   }
   // Drops the socket; the next request connects afresh.
   void Close() {
+    pending.clear();
     try {
       session->reset();
     } catch (...) {  // closing a broken socket may throw; it is gone either way
@@ -471,10 +516,22 @@ struct HttpClient::Impl {
   Result<Connection*> GetConnection(const ParsedUrl& url);
   Result<Poco::Net::Context::Ptr> TlsContext();
 
+  // The limits of one request, from the options and the request.
+  TransferLimits Limits(const HttpRequest& request,
+                        std::optional<Clock::time_point> deadline) const;
+
   // One request/response on one URL; redirects are reported in *location
-  // (resolved) and not followed here.
+  // (resolved) and not followed here. deadline: the whole request's, if any.
   Status Exchange(const HttpRequest& request, const std::string& url, bool same_origin,
-                  const BodySink& sink, HttpResponse* response, std::string* location);
+                  std::optional<Clock::time_point> deadline, const BodySink& sink,
+                  HttpResponse* response, std::string* location);
+
+  // Reads the status line and headers into *resp, skipping 1xx answers;
+  // bytes after the head stay in conn.pending for the body. A head longer
+  // than kMaxResponseHeadBytes or kMaxResponseHeadLines is refused.
+  // *nothing_arrived tells that the connection ended before any byte.
+  Status ReadHead(Connection& conn, TransferWatch* watch, const std::string& ctx,
+                  Poco::Net::HTTPResponse* resp, bool* nothing_arrived);
 
   // Reads a body whose framing the response headers gave. Up to max_bytes go
   // to sink (or are dropped when sink is null); *complete tells whether the
@@ -483,11 +540,11 @@ struct HttpClient::Impl {
   // Whatever arrived before a failure (truncation, timeout, cancellation) has
   // been given to the sink when this returns or throws.
   Status ReadBody(Connection& conn, const Poco::Net::HTTPResponse& resp, bool has_body,
-                  const BodySink* sink, uint64_t max_bytes, const std::atomic<bool>* cancel,
+                  const BodySink* sink, uint64_t max_bytes, TransferWatch* watch,
                   const std::string& ctx, bool* complete, uint64_t* received);
   // ReadBody's loop for each kind of framing; bytes go through *pieces.
   Status ReadFramedBody(Connection& conn, const Poco::Net::HTTPResponse& resp, PieceBuffer* pieces,
-                        uint64_t max_bytes, const std::atomic<bool>* cancel, const std::string& ctx,
+                        uint64_t max_bytes, TransferWatch* watch, const std::string& ctx,
                         bool* complete, uint64_t* received);
 
   HttpClientOptions options;
@@ -550,10 +607,89 @@ Result<Connection*> HttpClient::Impl::GetConnection(const ParsedUrl& url) {
   return &pool.emplace(key, std::move(conn)).first->second;
 }
 
+TransferLimits HttpClient::Impl::Limits(const HttpRequest& request,
+                                        std::optional<Clock::time_point> deadline) const {
+  TransferLimits limits;
+  limits.stall_timeout = options.io_timeout;
+  limits.head_timeout = options.io_timeout;
+  limits.low_speed_bytes_per_second = options.low_speed_limit;
+  limits.low_speed_time = options.low_speed_time;
+  limits.deadline = deadline;
+  if (request.deadline) {
+    limits.deadline_what = FormatDuration(*request.deadline) + ", the time this request may take";
+  }
+  return limits;
+}
+
+Status HttpClient::Impl::ReadHead(Connection& conn, TransferWatch* watch, const std::string& ctx,
+                                  Poco::Net::HTTPResponse* resp, bool* nothing_arrived) {
+  *nothing_arrived = false;
+  std::string head = std::move(conn.pending);
+  conn.pending.clear();
+  bool any = !head.empty();
+  size_t line_start = 0;  // where the next line to look at begins
+  size_t lines = 0;       // lines of the head so far, blank ones before it not counted
+  char buf[8192];
+  while (true) {
+    // The head ends at its first empty line.
+    size_t end = std::string::npos;
+    for (size_t nl = head.find('\n', line_start); nl != std::string::npos;
+         nl = head.find('\n', line_start)) {
+      const bool blank = nl == line_start || (nl == line_start + 1 && head[line_start] == '\r');
+      line_start = nl + 1;
+      if (!blank) {
+        ++lines;
+      } else if (lines > 0) {
+        end = line_start;
+        break;
+      }
+    }
+    if (end != std::string::npos) {
+      conn.pending = head.substr(end);
+      head.resize(end);
+      std::istringstream in(head);
+      resp->clear();
+      resp->read(in);  // a malformed head throws Poco::Net::MessageException
+      const int status = static_cast<int>(resp->getStatus());
+      if (status < 100 || status >= 200 || status == 101) return Status::OK();
+      // An interim answer (100 Continue, 103 Early Hints): the real one follows.
+      head = std::move(conn.pending);
+      conn.pending.clear();
+      line_start = 0;
+      lines = 0;
+      continue;
+    }
+    if (head.size() > kMaxResponseHeadBytes) {
+      return Status::Network(ctx, "the response head (status line and headers) is longer than " +
+                                      FormatBytes(kMaxResponseHeadBytes) +
+                                      " and has not ended (an endless header?): the server is "
+                                      "broken or hostile");
+    }
+    if (lines > kMaxResponseHeadLines) {
+      return Status::Network(ctx, "the response head has more than " +
+                                      std::to_string(kMaxResponseHeadLines) +
+                                      " lines and has not ended (an endless header?): the "
+                                      "server is broken or hostile");
+    }
+    int got = 0;
+    SA_RETURN_IF_ERROR(conn.Read(buf, sizeof buf, watch, &got));
+    if (got <= 0) {
+      if (!any) {
+        *nothing_arrived = true;
+        return Status::Network(ctx, "connection closed before a response arrived");
+      }
+      return Status::Network(ctx, "connection closed in the middle of the response head after " +
+                                      std::to_string(head.size()) + " bytes");
+    }
+    any = true;
+    head.append(buf, static_cast<size_t>(got));
+  }
+}
+
 Status HttpClient::Impl::ReadBody(Connection& conn, const Poco::Net::HTTPResponse& resp,
                                   bool has_body, const BodySink* sink, uint64_t max_bytes,
-                                  const std::atomic<bool>* cancel, const std::string& ctx,
-                                  bool* complete, uint64_t* received) {
+                                  TransferWatch* watch, const std::string& ctx, bool* complete,
+                                  uint64_t* received) {
   *complete = false;
   *received = 0;
   if (!has_body) {
@@ -564,7 +700,7 @@ Status HttpClient::Impl::ReadBody(Connection& conn, const Poco::Net::HTTPRespons
   PieceBuffer pieces(&body_buf, sink);
   Status st;
   try {
-    st = ReadFramedBody(conn, resp, &pieces, max_bytes, cancel, ctx, complete, received);
+    st = ReadFramedBody(conn, resp, &pieces, max_bytes, watch, ctx, complete, received);
   } catch (...) {
     // Hand over what did arrive, so that a caller can resume after it; the
     // transport error is what gets reported.
@@ -578,12 +714,8 @@ Status HttpClient::Impl::ReadBody(Connection& conn, const Poco::Net::HTTPRespons
 
 Status HttpClient::Impl::ReadFramedBody(Connection& conn, const Poco::Net::HTTPResponse& resp,
                                         PieceBuffer* pieces, uint64_t max_bytes,
-                                        const std::atomic<bool>* cancel, const std::string& ctx,
+                                        TransferWatch* watch, const std::string& ctx,
                                         bool* complete, uint64_t* received) {
-  auto cancelled = [&] {
-    return Status::Cancelled(ctx, "cancelled after " + std::to_string(*received) + " bytes");
-  };
-
   if (resp.getChunkedTransferEncoding()) {
     if (raw_buf.empty()) raw_buf.resize(kRawReadBytes);
     ChunkedDecoder decoder;
@@ -597,8 +729,8 @@ Status HttpClient::Impl::ReadFramedBody(Connection& conn, const Poco::Net::HTTPR
       return pieces->Append(data, n);
     };
     while (!decoder.done() && !over_limit) {
-      if (Cancelled(cancel)) return cancelled();
-      int n = conn.Read(raw_buf.data(), raw_buf.size());
+      int n = 0;
+      SA_RETURN_IF_ERROR(conn.Read(raw_buf.data(), raw_buf.size(), watch, &n));
       if (n <= 0) {
         return Status::Network(ctx, "connection closed in the middle of a chunked body after " +
                                         std::to_string(*received) + " bytes");
@@ -624,10 +756,10 @@ Status HttpClient::Impl::ReadFramedBody(Connection& conn, const Poco::Net::HTTPR
         static_cast<uint64_t>(std::max<Poco::Int64>(0, resp.getContentLength64()));
     if (length > max_bytes) return Status::OK();  // not worth reading; *complete stays false
     while (*received < length) {
-      if (Cancelled(cancel)) return cancelled();
       // Straight into the piece buffer: no copy on the hot path.
       size_t want = static_cast<size_t>(std::min<uint64_t>(pieces->room(), length - *received));
-      int n = conn.Read(pieces->tail(), want);
+      int n = 0;
+      SA_RETURN_IF_ERROR(conn.Read(pieces->tail(), want, watch, &n));
       if (n <= 0) {
         return Status::Network(ctx, "connection closed after " + std::to_string(*received) +
                                         " of " + std::to_string(length) + " bytes");
@@ -641,9 +773,9 @@ Status HttpClient::Impl::ReadFramedBody(Connection& conn, const Poco::Net::HTTPR
 
   // No length and not chunked: the body ends when the server closes.
   while (*received < max_bytes) {
-    if (Cancelled(cancel)) return cancelled();
     size_t want = static_cast<size_t>(std::min<uint64_t>(pieces->room(), max_bytes - *received));
-    int n = conn.Read(pieces->tail(), want);
+    int n = 0;
+    SA_RETURN_IF_ERROR(conn.Read(pieces->tail(), want, watch, &n));
     if (n <= 0) break;
     *received += static_cast<uint64_t>(n);
     SA_RETURN_IF_ERROR(pieces->Commit(static_cast<size_t>(n)));
@@ -653,7 +785,8 @@ Status HttpClient::Impl::ReadFramedBody(Connection& conn, const Poco::Net::HTTPR
 }
 
 Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string& url,
-                                  bool same_origin, const BodySink& sink, HttpResponse* response,
+                                  bool same_origin, std::optional<Clock::time_point> deadline,
+                                  const BodySink& sink, HttpResponse* response,
                                   std::string* location) {
   const std::string method = MethodName(request);
   const std::string ctx = method + " " + url;
@@ -713,11 +846,25 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
                    static_cast<std::streamsize>(request.post_body->size()));
         body.flush();
       } else {
-        session.sendRequest(req);
+        // Poco flushes the request in receiveResponse, which is not used.
+        session.sendRequest(req).flush();
       }
       phase = Phase::kReceive;
+      // The head is read here rather than by Poco's receiveResponse, which
+      // waits for as long as the server dribbles and cannot be stopped.
+      TransferWatch watch(Limits(request, deadline), request.cancel, ctx);
+      watch.StartHead(Clock::now());
+      session.socket().setReceiveTimeout(ToTimespan(kWaitSlice));
       Poco::Net::HTTPResponse resp;
-      session.receiveResponse(resp);
+      bool nothing_arrived = false;
+      Status head = ReadHead(*conn, &watch, ctx, &resp, &nothing_arrived);
+      if (!head.ok()) {
+        conn->Close();
+        // A kept-alive connection may have been closed by the server just as
+        // we reused it; nothing of the response was seen, so resend once.
+        if (nothing_arrived && reused && attempt == 0) continue;
+        return head;
+      }
       phase = Phase::kBody;
 
       response->status = static_cast<int>(resp.getStatus());
@@ -732,7 +879,8 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
         if (std::string conflict = ConflictingListValues(cl->second); !conflict.empty()) {
           conn->Close();
           return Status::Network(ctx, "the response has conflicting Content-Length values (" +
-                                          conflict + "); its body's length is ambiguous");
+                                          conflict + ") in \"Content-Length: " + cl->second +
+                                          "\"; its body's length is ambiguous");
         }
       }
       // We ask for identity; a body encoded anyway would be hashed and served
@@ -774,18 +922,37 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
       const bool stream = success && sink && location->empty();
       bool complete = false;
       if (stream) {
-        Status st = ReadBody(*conn, resp, has_body, &sink, std::numeric_limits<uint64_t>::max(),
-                             request.cancel, ctx, &complete, &received);
+        const std::optional<uint64_t> max = request.max_body_bytes;
+        auto too_large = [&] {
+          conn->Close();
+          return Status::InvalidArgument(ctx, "response body is larger than " +
+                                                  std::to_string(*max) +
+                                                  " bytes, the limit for this request");
+        };
+        if (max && has_body && expected && *expected > *max) return too_large();
+        // One byte more than the limit tells a body that is too long from
+        // one that is exactly as long.
+        uint64_t limit = std::numeric_limits<uint64_t>::max();
+        if (max && *max < limit) limit = *max + 1;
+        watch.StartBody(Clock::now(), &received, expected);
+        Status st =
+            ReadBody(*conn, resp, has_body, &sink, limit, &watch, ctx, &complete, &received);
         if (!st.ok()) {
           conn->Close();
           return st;
         }
+        if (max && received > *max) return too_large();
       } else {
-        // The caller only wants the status; failing to drain costs a
-        // reconnect, not the response.
+        // The caller only wants the status; failing to drain (or draining
+        // for longer than kDrainTime) costs a reconnect, not the response.
+        TransferLimits drain = Limits(request, deadline);
+        Clock::time_point drain_end = Clock::now() + kDrainTime;
+        if (!drain.deadline || drain_end < *drain.deadline) drain.deadline = drain_end;
+        TransferWatch drain_watch(drain, request.cancel, ctx);
+        drain_watch.StartBody(Clock::now(), &received, expected);
         try {
-          Status st = ReadBody(*conn, resp, has_body, nullptr, kDrainLimitBytes, request.cancel,
-                               ctx, &complete, &received);
+          Status st = ReadBody(*conn, resp, has_body, nullptr, kDrainLimitBytes, &drain_watch, ctx,
+                               &complete, &received);
           if (st.IsCancelled()) {
             conn->Close();
             return st;
@@ -795,7 +962,9 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
           complete = false;
         }
       }
-      if (!complete) conn->Close();
+      // Bytes past the body were not asked for (a Content-Length shorter
+      // than what was sent): the connection cannot serve the next request.
+      if (!complete || !resp.getKeepAlive() || !conn->pending.empty()) conn->Close();
       return Status::OK();
     } catch (const Poco::Exception& e) {
       conn->Close();
@@ -849,6 +1018,8 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink
   }
   auto original = ParseUrl(request.url);
   if (!original.ok()) return original.status();
+  std::optional<Clock::time_point> deadline;
+  if (request.deadline) deadline = Clock::now() + *request.deadline;
   std::string url = request.url;
   for (int redirects = 0;; ++redirects) {
     auto parsed = ParseUrl(url);
@@ -856,7 +1027,8 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink
     bool same_origin = parsed->Origin() == original->Origin();
     HttpResponse response;
     std::string location;
-    SA_RETURN_IF_ERROR(impl_->Exchange(request, url, same_origin, sink, &response, &location));
+    SA_RETURN_IF_ERROR(
+        impl_->Exchange(request, url, same_origin, deadline, sink, &response, &location));
     if (location.empty() || !request.follow_redirects) {
       response.final_url = url;
       response.location = location;
@@ -878,6 +1050,10 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink
 
 Result<std::pair<HttpResponse, std::string>> HttpClient::Fetch(const HttpRequest& request,
                                                                uint64_t max_bytes) {
+  HttpRequest limited = request;
+  if (!limited.max_body_bytes || *limited.max_body_bytes > max_bytes) {
+    limited.max_body_bytes = max_bytes;
+  }
   std::string body;
   BodySink sink = [&](const char* data, size_t n) -> Status {
     if (body.size() + n > max_bytes) {
@@ -888,7 +1064,7 @@ Result<std::pair<HttpResponse, std::string>> HttpClient::Fetch(const HttpRequest
     body.append(data, n);
     return Status::OK();
   };
-  SA_ASSIGN_OR_RETURN(HttpResponse response, Send(request, sink));
+  SA_ASSIGN_OR_RETURN(HttpResponse response, Send(limited, sink));
   return std::make_pair(std::move(response), std::move(body));
 }
 

@@ -4,7 +4,8 @@
 // turns every Poco exception into a Status that names the URL.
 //
 // Thread safety: one HttpClient per thread. Cancellation: set *cancel and the
-// transfer stops within one read timeout or one body chunk.
+// request stops within a fraction of a second (common/http/transfer_watch.h),
+// also while the server sends its head or body slowly or not at all.
 #pragma once
 
 #include <atomic>
@@ -27,7 +28,14 @@ class RateLimiter;
 
 struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds io_timeout{60000};  // no byte for this long: the request fails
+  // No byte for this long fails the request; the status line and headers
+  // must also be complete this long after the request was sent.
+  std::chrono::milliseconds io_timeout{60000};
+  // A body slower than low_speed_limit bytes/s on average over
+  // low_speed_time fails the request (0: no minimum). Time spent waiting for
+  // `limiter` does not count.
+  uint64_t low_speed_limit = 1024;
+  std::chrono::milliseconds low_speed_time{60000};
   int max_redirects = 5;
   std::string ca_file;  // for https; empty: the system's CA store
   std::string user_agent = "sync-agent/" SA_VERSION;
@@ -62,6 +70,15 @@ struct HttpRequest {
   std::optional<std::string> post_body;
   std::string content_type;
   const std::atomic<bool>* cancel = nullptr;
+  // When set, the whole request (redirects, heads and body) fails with
+  // kNetwork if it is not done this long after Send was called; for small
+  // answers (a pointer, a JSON document) that must not take long in total.
+  std::optional<std::chrono::milliseconds> deadline;
+  // When set, a 200 or 206 body longer than this fails with
+  // kInvalidArgument ("larger than N bytes"), before any of it is read when
+  // Content-Length says so, else once the limit is passed (an endless
+  // chunked body).
+  std::optional<uint64_t> max_body_bytes;
   // Called once for a 200 or 206 response after its headers and before the
   // first body byte goes to the sink. A non-OK Status aborts the request.
   std::function<Status(const struct HttpResponse&)> on_headers;
@@ -103,7 +120,10 @@ class HttpClient {
   // ends before Content-Length bytes arrived. For other statuses the body is
   // read and dropped (up to a small limit) and the response is returned with
   // OK status: the caller decides what 304, 404 or 416 mean. Transport
-  // failures (refused, reset, timeout, TLS) return kNetwork naming the URL.
+  // failures (refused, reset, timeout, TLS) return kNetwork naming the URL,
+  // and so does a server that breaks a limit: a head not complete within
+  // io_timeout or longer than 64 KiB or 100 lines, a body below the minimum
+  // rate, the request's deadline.
   // Whatever body bytes arrived before a failure (truncation, timeout,
   // cancellation) have been given to the sink, so a caller can resume with a
   // range from there. A request that failed on a reused connection before any
@@ -111,7 +131,8 @@ class HttpClient {
   // kept per scheme://host:port (a few origins at most).
   Result<HttpResponse> Send(const HttpRequest& request, const BodySink& sink);
 
-  // Convenience: GET into a string, at most max_bytes (kInvalidArgument past that).
+  // Convenience: GET into a string, at most max_bytes (kInvalidArgument past
+  // that; request.max_body_bytes is set to it).
   Result<std::pair<HttpResponse, std::string>> Fetch(const HttpRequest& request,
                                                      uint64_t max_bytes);
 

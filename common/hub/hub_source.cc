@@ -31,11 +31,8 @@ constexpr size_t kMaxTreePages = 100000;
 constexpr size_t kSpoolPiece = 1 << 20;
 
 HttpClientOptions ClientOptions(const SourceOptions& o) {
-  HttpClientOptions h;
-  h.io_timeout = o.io_timeout;
+  HttpClientOptions h = HttpOptionsFor(o);
   h.authorization = o.authorization;  // the hub's origin only, never a CDN's
-  h.ca_file = o.ca_file;
-  h.limiter = o.limiter;
   return h;
 }
 

@@ -14,13 +14,12 @@ namespace {
 // ReadRanges hands data to its sink in pieces of at most this size.
 constexpr uint64_t kRangePieceBytes = 1 << 20;
 constexpr uint64_t kMaxPointerBytes = 64 * 1024;
+// The whole pointer request may take this many http_timeouts.
+constexpr int kPointerDeadlineTimeouts = 2;
 
 HttpClientOptions ClientOptions(const SourceOptions& o) {
-  HttpClientOptions h;
-  h.io_timeout = o.io_timeout;
+  HttpClientOptions h = HttpOptionsFor(o);
   h.authorization = o.authorization;
-  h.ca_file = o.ca_file;
-  h.limiter = o.limiter;
   return h;
 }
 
@@ -238,6 +237,9 @@ Result<PublishRootSource::PointerRead> HttpSource::ReadPointer(const PollValidat
   HttpRequest req;
   req.url = Location(kPointerName);
   req.cancel = options().cancel;
+  // A pointer is a few hundred bytes: however the server dribbles it, it
+  // must not hold the run (and the lock) for longer than this.
+  req.deadline = kPointerDeadlineTimeouts * options().io_timeout;
   if (prev != nullptr) {
     req.if_none_match = prev->etag;
     req.if_modified_since = prev->etag.empty() ? prev->last_modified : "";

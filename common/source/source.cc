@@ -36,4 +36,14 @@ std::string Source::RevisionSignaturesLocation(const std::string& revision) cons
   return url() + " (signatures of revision " + revision + ")";
 }
 
+HttpClientOptions HttpOptionsFor(const SourceOptions& options) {
+  HttpClientOptions h;
+  h.io_timeout = options.io_timeout;
+  h.low_speed_limit = options.low_speed_limit;
+  h.low_speed_time = options.low_speed_time;
+  h.ca_file = options.ca_file;
+  h.limiter = options.limiter;
+  return h;
+}
+
 }  // namespace sync_agent

@@ -33,6 +33,7 @@
 #include "common/base/byte_range.h"
 #include "common/base/byte_sink.h"
 #include "common/base/status.h"
+#include "common/http/http_client.h"
 #include "common/manifest/manifest.h"
 
 namespace sync_agent {
@@ -183,6 +184,10 @@ class HeldContent {
 // How sources connect; the same for every kind.
 struct SourceOptions {
   std::chrono::milliseconds io_timeout{60000};  // no byte for this long: the request fails
+  // A body slower than this (bytes/s, 0: no minimum) on average over
+  // low_speed_time fails its request (http_low_speed_limit, _time).
+  uint64_t low_speed_limit = 1024;
+  std::chrono::milliseconds low_speed_time{60000};
   const std::atomic<bool>* cancel = nullptr;
   // Authorization header value for the source's own origin ("" for none);
   // for a git source also its Git LFS server. Never sent to another host
@@ -198,5 +203,10 @@ struct SourceOptions {
   // called from the thread that uses the source.
   const HeldContent* held = nullptr;
 };
+
+// The HTTP client options every kind's connections share: the timeouts, the
+// minimum rate, the CA file and the bandwidth cap. The authorization is left
+// to the kind, which knows which origin it belongs to.
+HttpClientOptions HttpOptionsFor(const SourceOptions& options);
 
 }  // namespace sync_agent

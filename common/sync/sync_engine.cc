@@ -310,6 +310,8 @@ void NotePoll(SourceHealthRow* h, const Status& s) {
 Status SyncEngine::PrepareSources(const RepoConfig& repo, RunContext* ctx) {
   SourceOptions& so = ctx->source_options;
   so.io_timeout = options_.io_timeout;
+  so.low_speed_limit = options_.low_speed_limit;
+  so.low_speed_time = options_.low_speed_time;
   so.cancel = &ctx->stop;
   so.ca_file = options_.ca_file;
   so.limiter = &limiter_;

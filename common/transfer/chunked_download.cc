@@ -22,6 +22,9 @@ namespace {
 constexpr uint64_t kMiB = 1ULL << 20;
 constexpr const char* kRecordMagic = "sync-agent-ranges 1";
 constexpr size_t kHashReadBytes = 1 << 20;
+// A failed range request that received at least this much is not counted
+// as one of the chunk's attempts.
+constexpr uint64_t kProgressBytes = 1 * kMiB;
 
 struct Record {
   uint64_t size = 0;
@@ -425,8 +428,10 @@ Status ChunkedDownload::Work(State* st) {
       st->no_ranges[*si] = s.code() == Status::Code::kUnsupported;
       LogWarning("source cannot serve this download; using the others",
                  {{"source", url}, {"path", what_}, {"error", s.ToString()}});
-    } else if (got == 0 && ++chunk.failures >= sources_->retry().max_attempts) {
-      // (An attempt that received bytes made progress and is not counted.)
+    } else if (got < kProgressBytes && ++chunk.failures >= sources_->retry().max_attempts) {
+      // (An attempt that received a good part of its chunk made progress and
+      // is not counted; one that trickled, too slow for http_low_speed_limit
+      // or stalling after a few bytes, is, or it would be retried forever.)
       st->Fail(s.WithContext("download " + what_ + " bytes " + std::to_string(chunk.next) + "-" +
                              std::to_string(chunk.end) + ": gave up after " +
                              std::to_string(chunk.failures) + " attempts; last error"));

@@ -8,7 +8,10 @@
 // or SIGKILL. Within a run, a request that fails part-way keeps what it
 // received: the rest of its chunk is asked for again, from the same or
 // another source, after a backoff of the failing one (SourceSet). A stalled
-// connection is one that times out (http_timeout without a byte).
+// connection is one that times out (http_timeout without a byte) or falls
+// below the minimum rate (http_low_speed_limit); an attempt counts towards
+// the chunk's retry_attempts unless it received at least 1 MiB, so a source
+// that trickles fails the download instead of being retried forever.
 //
 // The record's format: a first line "sync-agent-ranges 1 <size> <chunk bytes>",
 // then one line per completed chunk with its index. A record that does not

@@ -118,6 +118,21 @@ TEST(ConfigTest, OtherValuesAccepted) {
   EXPECT_EQ(r->stale_after, seconds(3));
 }
 
+TEST(ConfigTest, TheMinimumTransferRate) {
+  Result<Config> d = ParseConfig("", kPath);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->http_low_speed_limit, 1024u);
+  EXPECT_EQ(d->http_low_speed_time, seconds(60));
+  Result<Config> r =
+      ParseConfig("http_low_speed_limit = \"100KiB/s\"\nhttp_low_speed_time = \"2m\"\n", kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->http_low_speed_limit, 100u * 1024);
+  EXPECT_EQ(r->http_low_speed_time, minutes(2));
+  Result<Config> off = ParseConfig("http_low_speed_limit = \"0\"\n", kPath);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->http_low_speed_limit, 0u);
+}
+
 TEST(ConfigTest, DirectoriesAreNormalized) {
   Result<Config> r = ParseConfig(
       "state_dir = \"/var//lib/./sync-agent/\"\nmirror_root = \"/srv/mirror///\"\n", kPath);
@@ -170,7 +185,8 @@ intreval       = "5m"
               HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
                         "keep_revisions, log_format, http_timeout, connections_per_file, "
                         "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
-                        "progress_interval, retry_attempts, trusted_keys, repo)"));
+                        "progress_interval, retry_attempts, http_low_speed_limit, "
+                        "http_low_speed_time, trusted_keys, repo)"));
 }
 
 TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
@@ -455,6 +471,18 @@ const BadCase kBadCases[] = {
      {"\"interval\" must be a duration string such as \"5m\"", "not an integer"}},
     {"stale_after_float", "stale_after = 1.5\n", 1, {"\"stale_after\" must be", "floating-point"}},
     {"http_timeout_bool", "http_timeout = true\n", 1, {"\"http_timeout\" must be", "boolean"}},
+    {"http_low_speed_limit_integer",
+     "http_low_speed_limit = 1024\n",
+     1,
+     {"\"http_low_speed_limit\" must be a string such as \"50MB/s\"", "integer"}},
+    {"http_low_speed_limit_garbage",
+     "http_low_speed_limit = \"fast\"\n",
+     1,
+     {"\"http_low_speed_limit\": bad rate \"fast\""}},
+    {"http_low_speed_time_zero",
+     "http_low_speed_time = \"0s\"\n",
+     1,
+     {"\"http_low_speed_time\" must be at least 1s"}},
     {"keep_revisions_string",
      "keep_revisions = \"2\"\n",
      1,

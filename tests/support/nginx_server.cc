@@ -104,6 +104,9 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
   if (!options.unlimited_while_exists.empty()) {
     c << "    if (-f " << options.unlimited_while_exists << ") { set $limit_rate 0; }\n";
   }
+  if (!options.limit_rate_after.empty()) {
+    c << "    limit_rate_after " << options.limit_rate_after << ";\n";
+  }
   if (!options.require_authorization.empty()) {
     c << "    if ($http_authorization != \"" << options.require_authorization
       << "\") { return 401; }\n";

@@ -46,6 +46,8 @@ class NginxServer {
     // When set, requests that begin while this file exists are not rate
     // limited (a test throttles only the runs it means to interrupt).
     std::string unlimited_while_exists = {};
+    std::string limit_rate_after =
+        {};  // limit_rate applies after this much of a response, e.g. "4k"
     // false sets max_ranges 1: a request for several ranges is answered with
     // the whole file (200), like servers and CDNs that do not do multipart.
     bool multi_range_ok = true;

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace sync_agent::testing {
 
 Reply Respond(std::string bytes, bool close_after) {
@@ -99,6 +101,32 @@ bool ScriptedServer::WaitReadable(int fd) {
   return false;
 }
 
+bool ScriptedServer::Pause(std::chrono::milliseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stop_) {
+    auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return true;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(10)));
+  }
+  return false;
+}
+
+bool ScriptedServer::SendAll(int fd, const std::string& bytes) {
+  for (size_t sent = 0; sent < bytes.size();) {
+    // A client that stops reading must not keep the server from stopping.
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 20) <= 0) {
+      if (stop_) return false;
+      continue;
+    }
+    ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 void ScriptedServer::AcceptLoop() {
   int index = 0;
   while (WaitReadable(listen_fd_)) {
@@ -135,15 +163,13 @@ void ScriptedServer::Serve(int fd, int connection) {
       return (void)::close(fd);
     }
     for (size_t i = 0; i < reply.writes.size(); ++i) {
-      if (i > 0 && reply.pause_between.count() > 0)
-        std::this_thread::sleep_for(reply.pause_between);
-      const std::string& w = reply.writes[i];
-      size_t sent = 0;
-      while (sent < w.size()) {
-        ssize_t n = ::send(fd, w.data() + sent, w.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) return (void)::close(fd);
-        sent += static_cast<size_t>(n);
+      if (i > 0 && !Pause(reply.pause_between)) return (void)::close(fd);
+      if (!SendAll(fd, reply.writes[i])) return (void)::close(fd);
+    }
+    if (!reply.repeat.empty()) {
+      while (Pause(reply.pause_between) && SendAll(fd, reply.repeat)) {
       }
+      return (void)::close(fd);
     }
     if (reply.close_after) return (void)::close(fd);
   }

@@ -24,7 +24,11 @@ struct Reply {
   std::vector<std::string> writes;             // sent in order, each with its own send()
   std::chrono::milliseconds pause_between{0};  // between writes
   bool close_after = false;                    // close the connection after the writes
-  bool hang = false;                           // send nothing and keep the connection open
+  // When not empty: after the writes, sent again and again (pause_between
+  // apart) until the client goes away or the server stops: an endless header
+  // or body, fast or dribbling.
+  std::string repeat;
+  bool hang = false;  // send nothing and keep the connection open
 };
 
 // A Reply that sends bytes in one write.
@@ -66,6 +70,10 @@ class ScriptedServer {
 
  private:
   bool WaitReadable(int fd);
+  // Sleeps for d unless the server stops first; false if it did.
+  bool Pause(std::chrono::milliseconds d);
+  // Sends all of bytes; false if the client went away or the server stops.
+  bool SendAll(int fd, const std::string& bytes);
   void AcceptLoop();
   void Serve(int fd, int connection);
 
