@@ -178,47 +178,6 @@ class BodyWriter {
   uint64_t bytes_ = 0;
 };
 
-enum class RangeOutcome { kIgnore, kSatisfiable, kUnsatisfiable };
-
-// RFC 9110 14.2. A header that does not parse is ignored (the whole file is
-// sent), as the RFC asks; so is one with more than kMaxRangesPerRequest
-// ranges, which bounds the work a hostile request can cause.
-RangeOutcome ParseRangeHeader(std::string_view header, uint64_t size,
-                              std::vector<ByteRange>* ranges) {
-  header = TrimWhitespace(header);
-  size_t eq = header.find('=');
-  if (eq == std::string_view::npos) return RangeOutcome::kIgnore;
-  if (AsciiLower(TrimWhitespace(header.substr(0, eq))) != "bytes") return RangeOutcome::kIgnore;
-  std::string_view specs = header.substr(eq + 1);
-  size_t count = 0;
-  while (true) {
-    size_t comma = specs.find(',');
-    std::string_view spec = TrimWhitespace(specs.substr(0, comma));
-    if (!spec.empty()) {
-      if (++count > kMaxRangesPerRequest) return RangeOutcome::kIgnore;
-      size_t dash = spec.find('-');
-      if (dash == std::string_view::npos) return RangeOutcome::kIgnore;
-      std::string_view a = TrimWhitespace(spec.substr(0, dash));
-      std::string_view b = TrimWhitespace(spec.substr(dash + 1));
-      if (a.empty()) {  // suffix: the last N bytes
-        uint64_t n = 0;
-        if (!ParseDecimal(b, &n)) return RangeOutcome::kIgnore;
-        if (n > 0 && size > 0) ranges->push_back({size - std::min(n, size), std::min(n, size)});
-      } else {
-        uint64_t first = 0, last = UINT64_MAX;
-        if (!ParseDecimal(a, &first)) return RangeOutcome::kIgnore;
-        if (!b.empty() && !ParseDecimal(b, &last)) return RangeOutcome::kIgnore;
-        if (last < first) return RangeOutcome::kIgnore;
-        if (first < size) ranges->push_back({first, std::min(last, size - 1) - first + 1});
-      }
-    }
-    if (comma == std::string_view::npos) break;
-    specs.remove_prefix(comma + 1);
-  }
-  if (count == 0) return RangeOutcome::kIgnore;
-  return ranges->empty() ? RangeOutcome::kUnsatisfiable : RangeOutcome::kSatisfiable;
-}
-
 // Outcome of mapping a request target to a file under the root.
 struct PathCheck {
   int status = 200;  // 400, 403 or 404 when the target is refused
