@@ -372,9 +372,8 @@ void ConnectionLoop::Accept() {
         new HttpConnection(fd, address, limits_.max_head_bytes, limits_.max_buffered_body_bytes);
     if (open_ >= limits_.max_connections) {
       Refuse(c, 503,
-             "server busy: " + std::to_string(open_) +
-                 " connections are open, the most it takes (" + limits_.max_connections_key +
-                 "); retry later",
+             "server busy: " + std::to_string(open_) + " connections open, the most it takes (" +
+                 limits_.max_connections_key + "); retry later",
              true);
       continue;
     }
@@ -383,7 +382,7 @@ void ConnectionLoop::Accept() {
         from_here >= limits_.max_connections_per_address) {
       Refuse(c, 503,
              "too many connections from " + address + ": " + std::to_string(from_here) +
-                 " are open, the most one address may hold (" +
+                 " open, the most one address may hold (" +
                  limits_.max_connections_per_address_key + "); retry later",
              true);
       continue;
