@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,12 @@ struct Config {
   int retry_attempts = 6;
   // How often a run that is not on a terminal logs its progress.
   std::chrono::milliseconds progress_interval{30 * 1000};
+  // `serve --config`: limits of the built-in server against hostile and
+  // slow clients; unset keeps the server's defaults (StaticFileServer::Options).
+  std::optional<int> serve_max_connections;
+  std::optional<int> serve_max_connections_per_address;  // 0: no cap
+  std::optional<std::chrono::milliseconds> serve_request_timeout;
+  std::optional<std::chrono::milliseconds> serve_keep_alive_timeout;
   std::vector<RepoConfig> repos;
 };
 
