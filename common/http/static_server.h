@@ -21,9 +21,10 @@
 // max_connections_per_address from one IP, and a request beyond max_queued
 // waiting for a worker get 503 with Retry-After, never a silent close.
 // Overlapping and adjacent byte ranges are merged, so no answer is longer
-// than the file (see ParseRangeHeader in byteranges.h). With TLS (used by the
-// tests; `serve` puts nginx in front for that) connections are served by
-// Poco's thread-per-connection server instead, without these limits.
+// than the file (see ParseRangeHeader in byteranges.h). With TLS (only the
+// tests use it: `serve` has no TLS, production ends TLS in nginx)
+// connections are served by Poco's thread-per-connection server instead,
+// without these limits.
 //
 // Thread safety: Start, Stop and the destructor from one thread; port(),
 // url() and stats() from any thread.
