@@ -3,6 +3,10 @@
 // node's repositories as a Hugging Face Hub (common/serve/hub_api.h) beside
 // the plain mirror tree. Production nodes put nginx in front: with
 // --x-accel-redirect the node answers metadata and nginx sends the bodies.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -10,6 +14,7 @@
 #include "agent/commands.h"
 #include "agent/signals.h"
 #include "common/base/log.h"
+#include "common/base/time_util.h"
 #include "common/config/config.h"
 #include "common/fs/env.h"
 #include "common/http/static_server.h"
@@ -17,9 +22,70 @@
 
 namespace sync_agent {
 
+namespace {
+
+// --NAME N with min <= N <= 1000000; false (after saying why) when bad.
+bool ParseCountFlag(const ParsedArgs& parsed, const char* name, int min, int* out) {
+  if (!parsed.Has(name)) return true;
+  const std::string text = parsed.Get(name);
+  try {
+    size_t used = 0;
+    int n = std::stoi(text, &used);
+    if (used == text.size() && n >= min && n <= 1000000) {
+      *out = n;
+      return true;
+    }
+  } catch (...) {
+  }
+  std::fprintf(stderr, "sync-agent: --%s must be a number from %d to 1000000, not \"%s\"\n", name,
+               min, text.c_str());
+  return false;
+}
+
+// --NAME DURATION ("10s", "1m"), at least one second.
+bool ParseDurationFlag(const ParsedArgs& parsed, const char* name, std::chrono::milliseconds* out) {
+  if (!parsed.Has(name)) return true;
+  Result<std::chrono::milliseconds> d = ParseDuration(parsed.Get(name));
+  if (!d.ok() || *d < std::chrono::seconds(1)) {
+    std::fprintf(
+        stderr,
+        "sync-agent: --%s must be a duration of at least 1s (\"10s\", \"2m\"), not \"%s\"\n", name,
+        parsed.Get(name).c_str());
+    return false;
+  }
+  *out = *d;
+  return true;
+}
+
+// Each connection holds a descriptor, and a refused one a moment longer:
+// raise the soft open-files limit toward the hard one so that the server's
+// own limits, not EMFILE, decide. Warns when even the hard limit is short.
+void RaiseOpenFilesLimit(int max_connections) {
+  const rlim_t want = 2 * static_cast<rlim_t>(max_connections) + 256;
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= want) return;
+  rlim_t target = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (target > lim.rlim_cur) {
+    lim.rlim_cur = target;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur < want) {
+    LogWarning(
+        "the open-files limit is below what the connection limit needs; connections beyond "
+        "it are answered 503 (raise LimitNOFILE= or lower serve_max_connections)",
+        {{"open_files_limit", std::to_string(lim.rlim_cur)},
+         {"serve_max_connections", std::to_string(max_connections)},
+         {"needs", std::to_string(want)}});
+  }
+}
+
+}  // namespace
+
 int CmdServe(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: sync-agent serve ROOT [--listen HOST:PORT] [--access-log FILE] [--threads N]\n"
+      "       [--max-connections N] [--max-connections-per-address N]\n"
+      "       [--request-timeout DURATION] [--keep-alive-timeout DURATION]\n"
       "       sync-agent serve --config FILE [--listen HOST:PORT] [--x-accel-redirect PREFIX]\n"
       "Serves the files under ROOT (a publish root or a mirror root) over HTTP/1.1:\n"
       "GET and HEAD, byte ranges, ETag and Last-Modified. With --config, serves the\n"
@@ -31,6 +97,18 @@ int CmdServe(const std::vector<std::string>& args) {
        "address to listen on (default 127.0.0.1:8080; port 0 picks one)"},
       {"access-log", true, "FILE", "append one line per request to FILE"},
       {"threads", true, "N", "worker threads (default 32)"},
+      {"max-connections", true, "N",
+       "connections open at once; more get 503 (default 1024; config serve_max_connections)"},
+      {"max-connections-per-address", true, "N",
+       "connections from one IP; more get 503, 0: no cap (default 64, 0 with "
+       "--x-accel-redirect; config "
+       "serve_max_connections_per_address)"},
+      {"request-timeout", true, "DURATION",
+       "time a client has to send a whole request head (default 10s; config "
+       "serve_request_timeout)"},
+      {"keep-alive-timeout", true, "DURATION",
+       "idle time before a kept-alive connection is closed (default 15s; config "
+       "serve_keep_alive_timeout)"},
       {"config", true, "FILE", "serve this node (its mirror root and the Hub API)"},
       {"x-accel-redirect", true, "PREFIX",
        "with --config: hand file bodies to nginx at this internal location (e.g. "
@@ -97,6 +175,15 @@ int CmdServe(const std::vector<std::string>& args) {
       }
     }
     opt.root = config->mirror_root;
+    opt.max_connections = config->serve_max_connections.value_or(opt.max_connections);
+    // Behind nginx (--x-accel-redirect) every request comes from nginx's
+    // address: a cap per address would cap nginx, which caps clients itself.
+    const int per_address_default =
+        ho.accel_redirect_prefix.empty() ? opt.max_connections_per_address : 0;
+    opt.max_connections_per_address =
+        config->serve_max_connections_per_address.value_or(per_address_default);
+    opt.request_timeout = config->serve_request_timeout.value_or(opt.request_timeout);
+    opt.keep_alive_timeout = config->serve_keep_alive_timeout.value_or(opt.keep_alive_timeout);
     hub = std::make_unique<HubApi>(std::move(ho));
     HubApi* api = hub.get();
     opt.router = [api](const RoutedRequest& r) { return api->Handle(r); };
@@ -131,6 +218,13 @@ int CmdServe(const std::vector<std::string>& args) {
       return kExitUsage;
     }
   }
+  if (!ParseCountFlag(parsed, "max-connections", 1, &opt.max_connections) ||
+      !ParseCountFlag(parsed, "max-connections-per-address", 0, &opt.max_connections_per_address) ||
+      !ParseDurationFlag(parsed, "request-timeout", &opt.request_timeout) ||
+      !ParseDurationFlag(parsed, "keep-alive-timeout", &opt.keep_alive_timeout)) {
+    return kExitUsage;
+  }
+  RaiseOpenFilesLimit(opt.max_connections);
   opt.access_log_path = parsed.Get("access-log");
   auto info = Env::Default()->Stat(opt.root);
   if (!info.ok() || info->type != FileInfo::Type::kDirectory) {
@@ -151,8 +245,10 @@ int CmdServe(const std::vector<std::string>& args) {
   }
   server.Stop();
   auto st = server.stats();
-  LogInfo("server stopped",
-          {{"requests", std::to_string(st.requests)}, {"bytes", std::to_string(st.body_bytes)}});
+  LogInfo("server stopped", {{"requests", std::to_string(st.requests)},
+                             {"bytes", std::to_string(st.body_bytes)},
+                             {"refused_503", std::to_string(st.refused_connections)},
+                             {"timed_out_408", std::to_string(st.timed_out_requests)}});
   return kExitOk;
 }
 

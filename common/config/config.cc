@@ -31,13 +31,28 @@ constexpr int64_t kMaxKeepRevisions = 100;
 constexpr std::chrono::milliseconds kMinInterval{1000};
 constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 
-constexpr const char* kTopLevelKeys[] = {
-    "state_dir",           "mirror_root",          "interval",
-    "stale_after",         "keep_revisions",       "log_format",
-    "http_timeout",        "connections_per_file", "connections_total",
-    "bandwidth_limit",     "bandwidth_schedule",   "ca_file",
-    "progress_interval",   "retry_attempts",       "http_low_speed_limit",
-    "http_low_speed_time", "trusted_keys",         "repo"};
+constexpr const char* kTopLevelKeys[] = {"state_dir",
+                                         "mirror_root",
+                                         "interval",
+                                         "stale_after",
+                                         "keep_revisions",
+                                         "log_format",
+                                         "http_timeout",
+                                         "connections_per_file",
+                                         "connections_total",
+                                         "bandwidth_limit",
+                                         "bandwidth_schedule",
+                                         "ca_file",
+                                         "progress_interval",
+                                         "retry_attempts",
+                                         "serve_max_connections",
+                                         "serve_max_connections_per_address",
+                                         "serve_request_timeout",
+                                         "serve_keep_alive_timeout",
+                                         "http_low_speed_limit",
+                                         "http_low_speed_time",
+                                         "trusted_keys",
+                                         "repo"};
 // The [[repo]] keys of the core (the name first); each source kind adds its own.
 constexpr const char* kRepoCoreKeys[] = {
     "name",         "authorization",     "token", "token_env", "token_file",
@@ -167,6 +182,15 @@ class ConfigValidator {
         GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
 
     SA_RETURN_IF_ERROR(GetTrustedKeys(root, "", &config.trusted_keys));
+    SA_RETURN_IF_ERROR(
+        GetOptionalInt(root, "serve_max_connections", 1, 1000000, &config.serve_max_connections));
+    SA_RETURN_IF_ERROR(GetOptionalInt(root, "serve_max_connections_per_address", 0, 1000000,
+                                      &config.serve_max_connections_per_address));
+    SA_RETURN_IF_ERROR(GetOptionalDuration(root, "serve_request_timeout", kMinHttpTimeout,
+                                           &config.serve_request_timeout));
+    SA_RETURN_IF_ERROR(GetOptionalDuration(root, "serve_keep_alive_timeout", kMinHttpTimeout,
+                                           &config.serve_keep_alive_timeout));
+
     if (const toml::node* node = root.get("repo")) {
       SA_RETURN_IF_ERROR(GetRepos(*node, config.trusted_keys, &config.repos));
     }
@@ -280,6 +304,16 @@ class ConfigValidator {
     return Status::OK();
   }
 
+  Status GetOptionalDuration(const toml::table& root, const char* key,
+                             std::chrono::milliseconds min,
+                             std::optional<std::chrono::milliseconds>* out) const {
+    if (!root.contains(key)) return Status::OK();
+    std::chrono::milliseconds d{0};
+    SA_RETURN_IF_ERROR(GetDuration(root, key, min, &d));
+    *out = d;
+    return Status::OK();
+  }
+
   // trusted_keys: an array of "ed25519:<base64>" public keys, each checked.
   Status GetTrustedKeys(const toml::table& table, const std::string& label,
                         std::vector<std::string>* out) const {
@@ -383,6 +417,15 @@ class ConfigValidator {
                                        std::to_string(n));
     }
     *out = static_cast<int>(n);
+    return Status::OK();
+  }
+
+  Status GetOptionalInt(const toml::table& root, const char* key, int min, int max,
+                        std::optional<int>* out) const {
+    if (!root.contains(key)) return Status::OK();
+    int n = 0;
+    SA_RETURN_IF_ERROR(GetInt(root, key, min, max, &n));
+    *out = n;
     return Status::OK();
   }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,12 @@ struct Config {
   std::chrono::milliseconds progress_interval{30 * 1000};
   // trusted_keys at the top level: the default of every publish-root [[repo]].
   std::vector<std::string> trusted_keys;
+  // `serve --config`: limits of the built-in server against hostile and
+  // slow clients; unset keeps the server's defaults (StaticFileServer::Options).
+  std::optional<int> serve_max_connections;
+  std::optional<int> serve_max_connections_per_address;  // 0: no cap
+  std::optional<std::chrono::milliseconds> serve_request_timeout;
+  std::optional<std::chrono::milliseconds> serve_keep_alive_timeout;
   std::vector<RepoConfig> repos;
 };
 

@@ -17,6 +17,55 @@ std::string FormatRangeHeader(const std::vector<ByteRange>& ranges) {
   return out;
 }
 
+RangeOutcome ParseRangeHeader(std::string_view header, uint64_t size,
+                              std::vector<ByteRange>* ranges) {
+  ranges->clear();
+  header = TrimWhitespace(header);
+  size_t eq = header.find('=');
+  if (eq == std::string_view::npos) return RangeOutcome::kIgnore;
+  if (AsciiLower(TrimWhitespace(header.substr(0, eq))) != "bytes") return RangeOutcome::kIgnore;
+  std::string_view specs = header.substr(eq + 1);
+  std::vector<ByteRange> found;
+  size_t count = 0;
+  while (true) {
+    size_t comma = specs.find(',');
+    std::string_view spec = TrimWhitespace(specs.substr(0, comma));
+    if (!spec.empty()) {
+      if (++count > kMaxRangesPerRequest) return RangeOutcome::kIgnore;
+      size_t dash = spec.find('-');
+      if (dash == std::string_view::npos) return RangeOutcome::kIgnore;
+      std::string_view a = TrimWhitespace(spec.substr(0, dash));
+      std::string_view b = TrimWhitespace(spec.substr(dash + 1));
+      if (a.empty()) {  // suffix: the last N bytes
+        uint64_t n = 0;
+        if (!ParseDecimal(b, &n)) return RangeOutcome::kIgnore;
+        if (n > 0 && size > 0) found.push_back({size - std::min(n, size), std::min(n, size)});
+      } else {
+        uint64_t first = 0, last = UINT64_MAX;
+        if (!ParseDecimal(a, &first)) return RangeOutcome::kIgnore;
+        if (!b.empty() && !ParseDecimal(b, &last)) return RangeOutcome::kIgnore;
+        if (last < first) return RangeOutcome::kIgnore;
+        if (first < size) found.push_back({first, std::min(last, size - 1) - first + 1});
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    specs.remove_prefix(comma + 1);
+  }
+  if (count == 0) return RangeOutcome::kIgnore;
+  if (found.empty()) return RangeOutcome::kUnsatisfiable;
+  std::sort(found.begin(), found.end(),
+            [](const ByteRange& x, const ByteRange& y) { return x.offset < y.offset; });
+  for (const ByteRange& r : found) {
+    if (!ranges->empty() && r.offset <= ranges->back().end()) {
+      ByteRange& last = ranges->back();
+      last.length = std::max(last.end(), r.end()) - last.offset;
+    } else {
+      ranges->push_back(r);
+    }
+  }
+  return RangeOutcome::kSatisfiable;
+}
+
 std::string ContentRange::ToString() const {
   std::string out = "bytes ";
   out += first && last ? std::to_string(*first) + "-" + std::to_string(*last) : "*";

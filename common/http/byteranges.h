@@ -24,13 +24,34 @@ namespace sync_agent {
 
 // The most ranges HttpSource puts in one request, and the most the built-in
 // StaticFileServer honours in one request (beyond that it sends the whole
-// file, which bounds the work one request can cause). Apache's default
-// MaxRanges is also 200.
+// file, which bounds the work one request can cause; see ParseRangeHeader).
+// Apache's default MaxRanges is also 200.
 constexpr size_t kMaxRangesPerRequest = 200;
 
 // "bytes=0-99,200-299" for ranges given as [offset, end()). Each range must
 // be non-empty; the order is kept.
 std::string FormatRangeHeader(const std::vector<ByteRange>& ranges);
+
+// What a server makes of a Range header (RFC 9110 §14.2) for a file of size
+// bytes.
+enum class RangeOutcome {
+  // Send the whole file (200): the header is not a bytes range set, does
+  // not parse (the RFC asks that it be ignored), or has more than
+  // kMaxRangesPerRequest ranges (as nginx does past max_ranges).
+  kIgnore,
+  // Send *ranges (206): at least one range overlaps the file.
+  kSatisfiable,
+  // Send 416: no range overlaps the file ("bytes=-0", "bytes=<size>-").
+  kUnsatisfiable,
+};
+
+// Parses a Range header value for a file of size bytes. On kSatisfiable,
+// *ranges holds the ranges clipped to the file, sorted, with overlapping and
+// adjacent ones merged (RFC 9110 §15.3.7.2 lets a server coalesce them), so
+// their total never exceeds size and "bytes=0-,0-,..." costs one copy of
+// the file, not one per range. The work is bounded by kMaxRangesPerRequest.
+RangeOutcome ParseRangeHeader(std::string_view header, uint64_t size,
+                              std::vector<ByteRange>* ranges);
 
 // A Content-Range header value (RFC 9110 §14.4).
 struct ContentRange {

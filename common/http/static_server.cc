@@ -1,5 +1,6 @@
 #include "common/http/static_server.h"
 
+#include <Poco/Buffer.h>
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeParser.h>
@@ -12,11 +13,15 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/HTTPServerResponseImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/NetSSL.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
+#include <Poco/Timestamp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,6 +45,7 @@
 #include <vector>
 
 #include "common/http/byteranges.h"
+#include "common/http/connection_loop.h"
 #include "common/http/http_client.h"
 #include "common/http/http_text.h"
 
@@ -177,47 +183,6 @@ class BodyWriter {
   Poco::Net::StreamSocket& socket_;
   uint64_t bytes_ = 0;
 };
-
-enum class RangeOutcome { kIgnore, kSatisfiable, kUnsatisfiable };
-
-// RFC 9110 14.2. A header that does not parse is ignored (the whole file is
-// sent), as the RFC asks; so is one with more than kMaxRangesPerRequest
-// ranges, which bounds the work a hostile request can cause.
-RangeOutcome ParseRangeHeader(std::string_view header, uint64_t size,
-                              std::vector<ByteRange>* ranges) {
-  header = TrimWhitespace(header);
-  size_t eq = header.find('=');
-  if (eq == std::string_view::npos) return RangeOutcome::kIgnore;
-  if (AsciiLower(TrimWhitespace(header.substr(0, eq))) != "bytes") return RangeOutcome::kIgnore;
-  std::string_view specs = header.substr(eq + 1);
-  size_t count = 0;
-  while (true) {
-    size_t comma = specs.find(',');
-    std::string_view spec = TrimWhitespace(specs.substr(0, comma));
-    if (!spec.empty()) {
-      if (++count > kMaxRangesPerRequest) return RangeOutcome::kIgnore;
-      size_t dash = spec.find('-');
-      if (dash == std::string_view::npos) return RangeOutcome::kIgnore;
-      std::string_view a = TrimWhitespace(spec.substr(0, dash));
-      std::string_view b = TrimWhitespace(spec.substr(dash + 1));
-      if (a.empty()) {  // suffix: the last N bytes
-        uint64_t n = 0;
-        if (!ParseDecimal(b, &n)) return RangeOutcome::kIgnore;
-        if (n > 0 && size > 0) ranges->push_back({size - std::min(n, size), std::min(n, size)});
-      } else {
-        uint64_t first = 0, last = UINT64_MAX;
-        if (!ParseDecimal(a, &first)) return RangeOutcome::kIgnore;
-        if (!b.empty() && !ParseDecimal(b, &last)) return RangeOutcome::kIgnore;
-        if (last < first) return RangeOutcome::kIgnore;
-        if (first < size) ranges->push_back({first, std::min(last, size - 1) - first + 1});
-      }
-    }
-    if (comma == std::string_view::npos) break;
-    specs.remove_prefix(comma + 1);
-  }
-  if (count == 0) return RangeOutcome::kIgnore;
-  return ranges->empty() ? RangeOutcome::kUnsatisfiable : RangeOutcome::kSatisfiable;
-}
 
 // Outcome of mapping a request target to a file under the root.
 struct PathCheck {
@@ -692,11 +657,65 @@ class FileHandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
   ServerState* state_;
 };
 
+Poco::Timespan ToTimespan(std::chrono::milliseconds ms) {
+  return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+}
+
+// Answers the requests of a connection the ConnectionLoop has read, as
+// Poco's HTTPServerConnection does, for as long as whole requests are
+// buffered (a pipelining client); true when the connection stays open.
+bool ServeConnection(ServerState* state, Poco::Net::HTTPServerParams::Ptr params,
+                     HttpConnection& conn) {
+  Poco::Net::StreamSocket& socket = conn.socket();
+  socket.setReceiveTimeout(ToTimespan(state->io_timeout));
+  socket.setSendTimeout(ToTimespan(state->io_timeout));
+  Poco::Net::HTTPServerSession session(socket, params);
+  while (true) {
+    bool keep = false;
+    try {
+      Poco::Net::HTTPServerResponseImpl response(session);
+      Poco::Net::HTTPServerRequestImpl request(response, session, params.get());
+      response.setDate(Poco::Timestamp());
+      response.setVersion(request.getVersion());
+      response.setKeepAlive(request.getKeepAlive());
+      response.set("Server", params->getSoftwareVersion());
+      if (request.getExpectContinue() && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK) {
+        response.sendContinue();
+      }
+      FileRequestHandler handler(state);
+      handler.handleRequest(request, response);
+      keep = response.getKeepAlive() && response.sent();
+    } catch (const Poco::Net::NoMessageException&) {
+      return false;  // the client closed between requests
+    } catch (const Poco::Net::MessageException&) {
+      // A head Poco cannot read (a line or a field over its limits).
+      try {
+        Poco::Net::HTTPServerResponseImpl response(session);
+        response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+        response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_BAD_REQUEST);
+        response.setKeepAlive(false);
+        response.setContentLength(0);
+        response.send();
+      } catch (const Poco::Exception&) {
+      }
+      return false;
+    }
+    if (!keep) return false;
+    // What Poco read beyond this request is the next one's: it goes back.
+    Poco::Buffer<char> rest(0);
+    session.drainBuffer(rest);
+    conn.Unread(rest.begin(), rest.size());
+    if (!conn.HasCompleteRequest()) return true;
+  }
+}
+
 }  // namespace
 
 struct StaticFileServer::Impl {
   ServerState state;
   Poco::Net::ServerSocket listener;  // shares the socket the HTTPServer accepts on
+  // Plain HTTP: the connection loop. TLS: Poco's HTTPServer and its threads.
+  std::unique_ptr<ConnectionLoop> loop;
   std::unique_ptr<Poco::ThreadPool> threads;
   std::unique_ptr<Poco::Net::HTTPServer> server;
 };
@@ -717,6 +736,14 @@ Status StaticFileServer::Start() {
     return Status::InvalidArgument("serve root " + options_.root, "not a directory");
   }
   if (impl->state.root_real == "/") impl->state.root_real.clear();  // "/" + part, not "//"
+  if (options_.max_threads < 1 || options_.max_queued < 0 || options_.max_connections < 1 ||
+      options_.max_connections_per_address < 0 || options_.request_timeout.count() <= 0 ||
+      options_.keep_alive_timeout.count() <= 0 || options_.io_timeout.count() <= 0) {
+    return Status::InvalidArgument(
+        "static file server",
+        "threads, max_connections and the timeouts must be positive, max_queued and "
+        "max_connections_per_address not negative");
+  }
   impl->state.io_timeout = options_.io_timeout;
   impl->state.requests = &requests_;
   impl->state.body_bytes = &body_bytes_;
@@ -759,7 +786,8 @@ Status StaticFileServer::Start() {
     // which would let a second server share a port that is in use.
     socket->bind(Poco::Net::SocketAddress(options_.host, static_cast<uint16_t>(options_.port)),
                  /*reuseAddress=*/true, /*reusePort=*/false);
-    socket->listen(std::max(64, options_.max_queued));
+    // Room for a burst of connects while the loop accepts (nginx's 511).
+    socket->listen(std::max(511, options_.max_queued));
   } catch (const Poco::Exception& e) {
     std::string detail = e.code() != 0 ? std::strerror(e.code()) : e.displayText();
     if (e.code() == EADDRINUSE) detail = "address already in use";
@@ -770,17 +798,41 @@ Status StaticFileServer::Start() {
   impl->state.tls = tls;
   impl->state.host_port = options_.host + ":" + std::to_string(port_.load());
 
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(options_.max_threads);
+  params->setMaxQueued(options_.max_queued);
+  params->setTimeout(ToTimespan(options_.io_timeout));
+  params->setKeepAlive(true);
+  params->setKeepAliveTimeout(ToTimespan(options_.keep_alive_timeout));
+  params->setMaxKeepAliveRequests(0);  // unlimited
+  params->setSoftwareVersion("sync-agent/" SA_VERSION);
+  if (!tls) {
+    ConnectionLoop::Limits limits;
+    limits.max_threads = options_.max_threads;
+    limits.max_queued = options_.max_queued;
+    limits.max_connections = options_.max_connections;
+    limits.max_connections_per_address = options_.max_connections_per_address;
+    limits.request_timeout = options_.request_timeout;
+    limits.keep_alive_timeout = options_.keep_alive_timeout;
+    limits.max_connections_key = "serve_max_connections, --max-connections";
+    limits.max_connections_per_address_key =
+        "serve_max_connections_per_address, --max-connections-per-address";
+    limits.request_timeout_key = "serve_request_timeout, --request-timeout";
+    ServerState* state = &impl->state;
+    impl->loop = std::make_unique<ConnectionLoop>(
+        socket->impl()->sockfd(), limits,
+        [state, params](HttpConnection& conn) { return ServeConnection(state, params, conn); });
+    Status started = impl->loop->Start();
+    if (!started.ok()) {
+      port_.store(0);
+      return Status::Network("start HTTP server on " + address, started.ToString());
+    }
+    impl->listener = *socket;
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    impl_ = std::move(impl);
+    return Status::OK();
+  }
   try {
-    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(options_.max_threads);
-    params->setMaxQueued(options_.max_queued);
-    params->setTimeout(
-        Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(options_.io_timeout.count()) * 1000));
-    params->setKeepAlive(true);
-    params->setKeepAliveTimeout(Poco::Timespan(
-        static_cast<Poco::Timespan::TimeDiff>(options_.keep_alive_timeout.count()) * 1000));
-    params->setMaxKeepAliveRequests(0);  // unlimited
-    params->setSoftwareVersion("sync-agent/" SA_VERSION);
     impl->threads = std::make_unique<Poco::ThreadPool>(2, std::max(2, options_.max_threads));
     impl->server = std::make_unique<Poco::Net::HTTPServer>(new FileHandlerFactory(&impl->state),
                                                            *impl->threads, *socket, params);
@@ -790,12 +842,23 @@ Status StaticFileServer::Start() {
     port_.store(0);
     return Status::Network("start HTTP server on " + address, e.displayText());
   }
+  std::lock_guard<std::mutex> lock(stats_mu_);
   impl_ = std::move(impl);
   return Status::OK();
 }
 
 void StaticFileServer::Stop() {
   if (!impl_) return;
+  if (impl_->loop) {
+    impl_->loop->Stop();
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ConnectionLoop::Stats last = impl_->loop->stats();
+    refused_before_ += last.refused_connections;
+    timed_out_before_ += last.timed_out_requests;
+    impl_.reset();
+    port_.store(0);
+    return;
+  }
   try {
     // Poco's acceptor polls the listening socket every 250 ms; shutting it
     // down wakes it at once (the failed accept is handled inside Poco).
@@ -809,6 +872,7 @@ void StaticFileServer::Stop() {
   }
   impl_->server.reset();
   impl_->threads.reset();
+  std::lock_guard<std::mutex> lock(stats_mu_);
   impl_.reset();
   port_.store(0);
 }
@@ -824,6 +888,15 @@ StaticFileServer::Stats StaticFileServer::stats() const {
   Stats s;
   s.requests = requests_.load();
   s.body_bytes = body_bytes_.load();
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  s.refused_connections = refused_before_;
+  s.timed_out_requests = timed_out_before_;
+  if (impl_ && impl_->loop) {
+    ConnectionLoop::Stats loop = impl_->loop->stats();
+    s.open_connections = loop.open_connections;
+    s.refused_connections += loop.refused_connections;
+    s.timed_out_requests += loop.timed_out_requests;
+  }
   return s;
 }
 

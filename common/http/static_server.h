@@ -13,11 +13,21 @@
 // root's resolved location is refused (403). Directories are 404; there are
 // no listings. Dotfiles are served. Query strings are ignored.
 //
+// Hostile and slow clients (common/http/connection_loop.h): one thread reads
+// request heads from every connection without blocking, and only a complete
+// request takes one of Options::max_threads worker threads. The whole head
+// must arrive within request_timeout; an idle kept-alive connection is closed
+// after keep_alive_timeout; a connection beyond max_connections, or beyond
+// max_connections_per_address from one IP, and a request beyond max_queued
+// waiting for a worker get 503 with Retry-After, never a silent close.
+// Overlapping and adjacent byte ranges are merged, so no answer is longer
+// than the file (see ParseRangeHeader in byteranges.h). With TLS (only the
+// tests use it: `serve` has no TLS, production ends TLS in nginx)
+// connections are served by Poco's thread-per-connection server instead,
+// without these limits.
+//
 // Thread safety: Start, Stop and the destructor from one thread; port(),
-// url() and stats() from any thread. Requests are served on a pool of up to
-// Options::max_threads threads, one connection per thread at a time; further
-// connections wait in a queue of Options::max_queued, beyond which they are
-// closed.
+// url() and stats() from any thread.
 #pragma once
 
 #include <atomic>
@@ -26,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -74,11 +85,18 @@ class StaticFileServer {
   struct Options {
     std::string root;  // directory to serve; must exist
     std::string host = "127.0.0.1";
-    int port = 0;  // 0: the kernel picks a free port, see port()
-    int max_threads = 32;
-    int max_queued = 256;
-    // A client that sends or accepts nothing for this long is dropped.
+    int port = 0;          // 0: the kernel picks a free port, see port()
+    int max_threads = 32;  // requests answered at once
+    int max_queued = 256;  // complete requests waiting for a thread
+    int max_connections = 1024;
+    int max_connections_per_address = 64;  // 0: no cap
+    // The whole request head (and a body of up to 64 KiB) must arrive
+    // within this time from the connection's start or the head's first byte.
+    std::chrono::milliseconds request_timeout{10000};
+    // A client that sends or accepts nothing for this long while its request
+    // is answered is dropped.
     std::chrono::milliseconds io_timeout{60000};
+    // A kept-alive connection idle this long between requests is closed.
     std::chrono::milliseconds keep_alive_timeout{15000};
     // When set, one line per request is appended:
     //   "GET /path 206 1048576 bytes=0-1048575" (the range is "-" when none).
@@ -98,6 +116,11 @@ class StaticFileServer {
   struct Stats {
     uint64_t requests = 0;
     uint64_t body_bytes = 0;
+    // Connections refused with 503 and request heads cut off with 408, and
+    // the connections open now (all 0 with TLS).
+    uint64_t open_connections = 0;
+    uint64_t refused_connections = 0;
+    uint64_t timed_out_requests = 0;
   };
 
   explicit StaticFileServer(Options options);
@@ -106,7 +129,8 @@ class StaticFileServer {
   StaticFileServer& operator=(const StaticFileServer&) = delete;
 
   // Binds, listens and starts serving. Fails with kInvalidArgument when the
-  // root is not a directory or the TLS files cannot be loaded, kIOError when
+  // root is not a directory, a limit is not positive or the TLS files cannot
+  // be loaded, kIOError when
   // the access log cannot be opened, and kNetwork naming host:port when the
   // address cannot be bound (for example, in use). On failure nothing runs.
   Status Start();
@@ -128,6 +152,9 @@ class StaticFileServer {
   std::atomic<int> port_{0};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> body_bytes_{0};
+  mutable std::mutex stats_mu_;  // guards impl_ and the two below against stats()
+  uint64_t refused_before_ = 0;  // of the loops of earlier Start()s
+  uint64_t timed_out_before_ = 0;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -185,7 +185,9 @@ intreval       = "5m"
               HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
                         "keep_revisions, log_format, http_timeout, connections_per_file, "
                         "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
-                        "progress_interval, retry_attempts, http_low_speed_limit, "
+                        "progress_interval, retry_attempts, serve_max_connections, "
+                        "serve_max_connections_per_address, serve_request_timeout, "
+                        "serve_keep_alive_timeout, http_low_speed_limit, "
                         "http_low_speed_time, trusted_keys, repo)"));
 }
 
@@ -338,6 +340,43 @@ limit = "1MB/s"
   EXPECT_EQ(d->connections_total, 32);
   EXPECT_EQ(d->bandwidth_limit, kUnlimited);
   EXPECT_EQ(d->retry_attempts, 6);
+}
+
+TEST(ConfigTest, ServeLimits) {
+  Result<Config> r = ParseConfig(std::string(R"(serve_max_connections = 4000
+serve_max_connections_per_address = 0
+serve_request_timeout = "20s"
+serve_keep_alive_timeout = "1m"
+)") + kRepo,
+                                 kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->serve_max_connections, 4000);
+  EXPECT_EQ(r->serve_max_connections_per_address, 0);
+  EXPECT_EQ(r->serve_request_timeout, seconds(20));
+  EXPECT_EQ(r->serve_keep_alive_timeout, seconds(60));
+
+  Result<Config> d = ParseConfig(kRepo, kPath);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->serve_max_connections.has_value());
+  EXPECT_FALSE(d->serve_max_connections_per_address.has_value());
+  EXPECT_FALSE(d->serve_request_timeout.has_value());
+  EXPECT_FALSE(d->serve_keep_alive_timeout.has_value());
+
+  struct Case {
+    std::string text, message;
+  } cases[] = {
+      {"serve_max_connections = 0\n",
+       ":1: \"serve_max_connections\" must be between 1 and 1000000, not 0"},
+      {"serve_max_connections_per_address = -1\n",
+       "\"serve_max_connections_per_address\" must be between 0 and 1000000, not -1"},
+      {"serve_request_timeout = \"10ms\"\n", "\"serve_request_timeout\" must be at least 1s"},
+      {"serve_keep_alive_timeout = 15\n", "\"serve_keep_alive_timeout\""},
+  };
+  for (const Case& c : cases) {
+    Status s = ParseError(c.text + kRepo);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << c.text;
+    EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.text;
+  }
 }
 
 TEST(ConfigTest, BadTransferSettingsSayWhatIsWrong) {

@@ -82,6 +82,70 @@ TEST(RangeHeaderTest, FormatsInclusiveSpecsInOrder) {
   EXPECT_EQ(FormatRangeHeader({{20, 5}, {0, 5}}), "bytes=20-24,0-4");
 }
 
+// ParseRangeHeader's answer as text: "ignore", "416" or the ranges, "0-9,20-29".
+std::string ServerRanges(std::string_view header, uint64_t size) {
+  std::vector<ByteRange> ranges;
+  switch (ParseRangeHeader(header, size, &ranges)) {
+    case RangeOutcome::kIgnore:
+      return "ignore";
+    case RangeOutcome::kUnsatisfiable:
+      return "416";
+    case RangeOutcome::kSatisfiable:
+      break;
+  }
+  std::string out;
+  for (const ByteRange& r : ranges) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(r.offset) + "-" + std::to_string(r.end() - 1);
+  }
+  return out;
+}
+
+TEST(ServerRangeHeaderTest, ParsesSingleSuffixAndOpenRanges) {
+  EXPECT_EQ(ServerRanges("bytes=0-9", 100), "0-9");
+  EXPECT_EQ(ServerRanges("bytes=90-", 100), "90-99");
+  EXPECT_EQ(ServerRanges("bytes=-5", 100), "95-99");
+  EXPECT_EQ(ServerRanges("bytes=-500", 100), "0-99");
+  EXPECT_EQ(ServerRanges("bytes=50-5000", 100), "50-99");
+  EXPECT_EQ(ServerRanges(" BYTES = 1-2 ", 100), "1-2");
+}
+
+TEST(ServerRangeHeaderTest, MergesOverlappingAndAdjacentRanges) {
+  EXPECT_EQ(ServerRanges("bytes=0-,0-,0-", 100), "0-99");
+  EXPECT_EQ(ServerRanges("bytes=0-9,10-19", 100), "0-19");
+  EXPECT_EQ(ServerRanges("bytes=50-59,0-9,5-14", 100), "0-14,50-59");
+  EXPECT_EQ(ServerRanges("bytes=-10,80-95", 100), "80-99");
+  EXPECT_EQ(ServerRanges("bytes=0-0,2-2", 100), "0-0,2-2");
+  EXPECT_EQ(ServerRanges("bytes=20-29,0-9", 100), "0-9,20-29");
+  // Finding 5: 200 copies of the whole file are one copy.
+  std::string spec = "bytes=0-";
+  for (int i = 1; i < 200; ++i) spec += ",0-";
+  EXPECT_EQ(ServerRanges(spec, 1 << 20), "0-1048575");
+}
+
+TEST(ServerRangeHeaderTest, UnsatisfiableOnlyWhenNothingOverlapsTheFile) {
+  EXPECT_EQ(ServerRanges("bytes=-0", 100), "416");
+  EXPECT_EQ(ServerRanges("bytes=-0,-0", 100), "416");
+  EXPECT_EQ(ServerRanges("bytes=100-", 100), "416");
+  EXPECT_EQ(ServerRanges("bytes=0-", 0), "416");
+  EXPECT_EQ(ServerRanges("bytes=-5", 0), "416");
+  EXPECT_EQ(ServerRanges("bytes=100-,5-6,-0", 100), "5-6");
+}
+
+TEST(ServerRangeHeaderTest, MalformedOrTooManyRangesAreIgnored) {
+  for (const char* header :
+       {"bytes=abc", "bytes=5-2", "items=0-1", "bytes=", "bytes=1-2-3", "bytes=,,,", "0-10",
+        "bytes=0-1,abc", "bytes=0--1", "bytes=99999999999999999999999-", "bytes=1-0,0-1"}) {
+    EXPECT_EQ(ServerRanges(header, 100), "ignore") << header;
+  }
+  std::string at_limit = "bytes=0-0";
+  for (size_t i = 1; i < kMaxRangesPerRequest; ++i) {
+    at_limit += "," + std::to_string(2 * i) + "-" + std::to_string(2 * i);
+  }
+  EXPECT_NE(ServerRanges(at_limit, 1000), "ignore");
+  EXPECT_EQ(ServerRanges(at_limit + ",999-999", 1000), "ignore");
+}
+
 // The parsed value written back, or "invalid".
 std::string Reparsed(std::string_view value) {
   std::optional<ContentRange> r = ParseContentRange(value);

@@ -255,6 +255,13 @@ TEST_F(AgentCliTest, BadConfigAndArgumentsAreNamed) {
   r = RunAgent({"serve", pub_, "--listen", "nonsense"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("HOST:PORT"), std::string::npos) << r.err;
+
+  r = RunAgent({"serve", pub_, "--max-connections", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--max-connections must be a number from 1"), std::string::npos) << r.err;
+  r = RunAgent({"serve", pub_, "--request-timeout", "500ms"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--request-timeout must be a duration"), std::string::npos) << r.err;
 }
 
 TEST_F(AgentCliTest, EveryCommandHasHelpAndVersionWorks) {
