@@ -53,6 +53,22 @@ TEST(TimeTest, IsoRoundTrip) {
   EXPECT_FALSE(ParseIsoTime("2026-11-25T03:04:05Zjunk", &t));
 }
 
+// Found by tests/fuzz/manifest (corpus created_year_0226): a year that
+// SystemTime's 64-bit nanoseconds cannot hold overflowed a signed multiply
+// (undefined behaviour, a trap under UBSan) instead of being refused.
+TEST(TimeTest, IsoYearsSystemTimeCannotHoldAreRefused) {
+  SystemTime t;
+  EXPECT_FALSE(ParseIsoTime("0226-01-01T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIsoTime("-999-01-01T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIsoTime("1969-12-31T23:59:59Z", &t));
+  EXPECT_FALSE(ParseIsoTime("2262-04-12T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIsoTime("9999-12-31T23:59:59Z", &t));
+  ASSERT_TRUE(ParseIsoTime("1970-01-01T00:00:00Z", &t));
+  EXPECT_EQ(ToUnixMillis(t), 0);
+  ASSERT_TRUE(ParseIsoTime("2261-12-31T23:59:59.999Z", &t));
+  EXPECT_EQ(FormatIsoTime(t, true), "2261-12-31T23:59:59.999Z");
+}
+
 TEST(TimeTest, Durations) {
   EXPECT_EQ(ParseDuration("5m")->count(), 300000);
   EXPECT_EQ(ParseDuration("90s")->count(), 90000);
