@@ -130,6 +130,21 @@ TEST(JsonTextTest, FindsWholeNumbersNoUint64Holds) {
   EXPECT_EQ(DescribeJsonNumberOverflow(big).rfind("a number is -18446744073709551617", 0), 0u);
 }
 
+// Found by tests/fuzz/json_text: a literal longer than the 40 bytes quoted
+// was cut without a sign of it, so 24 leading zeros and 30 digits read as a
+// 16-digit number said to be beyond 2^64 - 1.
+TEST(JsonTextTest, ALongNumberIsQuotedAsCut) {
+  const std::string digits = std::string(24, '0') + "123456789012345678901234567890";
+  JsonNumberOverflow big;
+  ASSERT_TRUE(FindJsonNumberOverflow("{\"size\": " + digits + "}", &big));
+  EXPECT_EQ(big.literal, digits.substr(0, 40) + "...");
+  EXPECT_EQ(
+      DescribeJsonNumberOverflow(big).rfind("\"size\" is " + digits.substr(0, 40) + "...,", 0), 0u);
+  // 40 bytes exactly are quoted whole.
+  ASSERT_TRUE(FindJsonNumberOverflow("[" + std::string(40, '9') + "]", &big));
+  EXPECT_EQ(big.literal, std::string(40, '9'));
+}
+
 }  // namespace
 }  // namespace sync_agent
 
