@@ -23,6 +23,7 @@
 #include <mutex>
 
 #include "common/bandwidth/rate_limiter.h"
+#include "common/base/json_text.h"
 #include "common/base/time_util.h"
 #include "common/http/byteranges.h"
 #include "common/http/chunked_decoder.h"
@@ -601,6 +602,17 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
       session.receiveResponse(resp);
       phase = Phase::kBody;
 
+      // Poco reads any word as the version and any 1 to 3 digits as the
+      // status; what is not an HTTP/1.x status line (RFC 9112 4: three
+      // digits, RFC 9110 15: 100 to 599) is not an answer to trust.
+      const int status_code = static_cast<int>(resp.getStatus());
+      if (resp.getVersion().rfind("HTTP/1.", 0) != 0 || status_code < 100 || status_code > 599) {
+        conn->Close();
+        return Status::Network(
+            ctx, "malformed HTTP response: the status line starts " +
+                     JsonQuote(resp.getVersion() + " " + std::to_string(status_code)) +
+                     ", not HTTP/1.x and a status from 100 to 599");
+      }
       response->status = static_cast<int>(resp.getStatus());
       response->reason = resp.getReason();
       for (const auto& [name, value] : resp) {
