@@ -112,6 +112,9 @@ bool BodyAfterCrlfHead(std::string_view response, std::string_view* body) {
   if (end == std::string_view::npos) return false;
   for (size_t i = 0; i < end; ++i) {
     if (response[i] == '\n' && (i == 0 || response[i - 1] != '\r')) return false;
+    // Poco also ends a line at a bare CR (and the head at a line that
+    // starts with one), where RFC 9112 2.2 leaves it invalid.
+    if (response[i] == '\r' && response[i + 1] != '\n') return false;
     if (static_cast<unsigned char>(response[i]) == 0xff) return false;
   }
   *body = response.substr(end + 4);
