@@ -10,6 +10,7 @@ SA_PACKAGES=(
   librsync-dev libgit2-dev libsqlite3-dev libpoco-dev libxxhash-dev
   libgtest-dev libgmock-dev libssl-dev libtomlplusplus-dev
   nginx curl git git-lfs fcgiwrap sqlite3 systemd ca-certificates
+  clang libclang-rt-14-dev  # scripts/fuzz: clang with libFuzzer and the sanitizers
 )
 
 sa_log() { printf '==> %s\n' "$*" >&2; }
@@ -62,11 +63,18 @@ sa_install_js_clients() {
   fi
 }
 
+# sa_configure DIR [cmake args...]: configures a build in DIR.
+sa_configure() {
+  local dir="$1"
+  shift
+  cmake -S "$SA_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+}
+
 # sa_build DIR [cmake args...]: configures and builds into DIR with 2 jobs.
 sa_build() {
   local dir="$1"
   shift
   sa_log "building in $dir"
-  cmake -S "$SA_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  sa_configure "$dir" "$@"
   cmake --build "$dir" -j2
 }

@@ -135,7 +135,10 @@ bool FindJsonNumberOverflow(std::string_view json, JsonNumberOverflow* found) {
         found->offset = begin;
         found->key = in_array_value ? std::string()
                                     : std::string(json.substr(key_begin, key_end - key_begin));
+        // At most 40 bytes of it, and "..." when there is more, so that a
+        // long run of leading zeros does not read as a small number.
         found->literal = std::string(json.substr(begin, std::min<size_t>(i - begin, 40)));
+        if (i - begin > 40) found->literal += "...";
         return true;
       }
       continue;

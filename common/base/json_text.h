@@ -18,9 +18,9 @@ inline bool IsValidUtf8(std::string_view s) { return Utf8ErrorOffset(s) == std::
 // A whole-number literal in JSON text that no uint64_t holds, which Poco's
 // parser would wrap silently (2^64 + 1 becomes 1).
 struct JsonNumberOverflow {
-  size_t offset = 0;  // byte offset of the literal
-  std::string key;    // the object key it is the value of, or "" in an array
-  std::string literal;
+  size_t offset = 0;    // byte offset of the literal
+  std::string key;      // the object key it is the value of, or "" in an array
+  std::string literal;  // its first 40 bytes, and "..." when it is longer
 };
 // Finds the first such literal outside strings, or nothing. Linear in json,
 // no allocation unless one is found; malformed text is left to the parser.

@@ -49,6 +49,9 @@ bool ParseIsoTime(std::string_view text, SystemTime* out) {
   }
   if (pos + 1 != str.size() || str[pos] != 'Z') return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  // SystemTime counts nanoseconds in 64 bits: it ends in April 2262 and a
+  // later (or negative) year would overflow it.
+  if (y < kMinIsoYear || y > kMaxIsoYear) return false;
   struct tm tm_utc = {};
   tm_utc.tm_year = y - 1900;
   tm_utc.tm_mon = mo - 1;

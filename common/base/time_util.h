@@ -20,7 +20,11 @@ std::string FormatIsoTime(SystemTime t, bool millis = false);
 // until the deadline, ending early (within 50 ms) once *cancel becomes true.
 // Returns false when it was cancelled. cancel may be null.
 bool PauseUntil(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* cancel);
-// Parses the format above (with or without fraction). Returns false if malformed.
+// Parses the format above (with or without fraction). Returns false if
+// malformed, and for a year outside [kMinIsoYear, kMaxIsoYear] (what
+// SystemTime holds, from the Unix epoch on).
+inline constexpr int kMinIsoYear = 1970;
+inline constexpr int kMaxIsoYear = 2261;
 bool ParseIsoTime(std::string_view text, SystemTime* out);
 
 // Unix time in milliseconds, the unit the database stores.

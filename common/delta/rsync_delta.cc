@@ -56,21 +56,6 @@ InputPull PullFrom(const RandomAccessFile& file, uint64_t size) {
   };
 }
 
-// An in-memory delta seen as a file.
-class StringFile final : public RandomAccessFile {
- public:
-  explicit StringFile(std::string_view bytes) : bytes_(bytes) {}
-  Result<size_t> ReadAt(uint64_t offset, void* buf, size_t n) const override {
-    if (offset >= bytes_.size()) return size_t{0};
-    size_t k = std::min<uint64_t>(n, bytes_.size() - offset);
-    std::memcpy(buf, bytes_.data() + offset, k);
-    return k;
-  }
-
- private:
-  std::string_view bytes_;
-};
-
 Status Discard(const char*, size_t) { return Status::OK(); }
 
 // The patch job's view of the basis. librsync asks for pieces of each COPY
@@ -229,7 +214,7 @@ Status ApplyDeltaFile(const RandomAccessFile& basis, uint64_t basis_size,
   // blind spots (it keeps COPY lengths in an int, ignores bytes after END)
   // cannot turn corruption into wrong output.
   DeltaStreamParser parser("apply delta", [basis_size, &copied](const DeltaCommand& c,
-                                                                  uint64_t at) {
+                                                                uint64_t at) {
     if (c.kind == DeltaCommand::Kind::kCopy) copied += c.length;
     if (c.kind == DeltaCommand::Kind::kCopy && c.source_offset + c.length > basis_size) {
       return Status::Corruption("apply delta at delta byte " + std::to_string(at),

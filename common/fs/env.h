@@ -9,9 +9,12 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/base/status.h"
@@ -39,6 +42,22 @@ class RandomAccessFile {
   virtual ~RandomAccessFile() = default;
   // Reads up to n bytes at offset; fewer only at end of file.
   virtual Result<size_t> ReadAt(uint64_t offset, void* buf, size_t n) const = 0;
+};
+
+// Bytes in memory seen as a RandomAccessFile (an in-memory delta or basis).
+// Does not own them: they must outlive it.
+class StringFile final : public RandomAccessFile {
+ public:
+  explicit StringFile(std::string_view bytes) : bytes_(bytes) {}
+  Result<size_t> ReadAt(uint64_t offset, void* buf, size_t n) const override {
+    if (offset >= bytes_.size()) return size_t{0};
+    size_t k = static_cast<size_t>(std::min<uint64_t>(n, bytes_.size() - offset));
+    std::memcpy(buf, bytes_.data() + offset, k);
+    return k;
+  }
+
+ private:
+  std::string_view bytes_;
 };
 
 // Appends to a file. Data is durable only after Sync() returned OK.

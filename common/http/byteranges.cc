@@ -102,6 +102,8 @@ std::optional<ContentRange> ParseContentRange(std::string_view value) {
       !ParseDecimal(TrimWhitespace(span.substr(dash + 1)), &last) || last < first) {
     return std::nullopt;
   }
+  // RFC 9110 14.4: the complete length must exceed the last position.
+  if (out.total && last >= *out.total) return std::nullopt;
   out.first = first;
   out.last = last;
   return out;

@@ -68,7 +68,8 @@ struct ContentRange {
 
 // Parses "bytes 0-99/1000", "bytes 0-99/*" or "bytes */1000" (the unit in any
 // case, optional whitespace around the parts). Returns nullopt when the value
-// is malformed, including last < first and "bytes */*".
+// is malformed, including last < first, a total not above last (RFC 9110
+// 14.4: "bytes 0-99/50" is invalid) and "bytes */*".
 std::optional<ContentRange> ParseContentRange(std::string_view value);
 
 // A Content-Type value (RFC 9110 §8.3.1): "type/subtype; name=value; ...".

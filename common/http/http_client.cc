@@ -24,8 +24,10 @@
 #include <sstream>
 
 #include "common/bandwidth/rate_limiter.h"
+#include "common/base/json_text.h"
 #include "common/base/time_util.h"
 #include "common/http/byteranges.h"
+#include "common/http/chunked_decoder.h"
 #include "common/http/http_text.h"
 #include "common/http/transfer_watch.h"
 
@@ -62,8 +64,6 @@ constexpr size_t kLimitedReadBytes = 64 << 10;
 // and dropped up to this size so the connection can serve the next request;
 // longer ones cost a reconnect instead.
 constexpr uint64_t kDrainLimitBytes = 64 << 10;
-// Longest chunk-size or trailer line accepted in a chunked body.
-constexpr size_t kMaxChunkLineBytes = 8192;
 // A read waits for bytes this long at a time before the stop flag and the
 // limits of the request are looked at again.
 constexpr std::chrono::milliseconds kWaitSlice{100};
@@ -282,124 +282,6 @@ struct Connection {
     } catch (...) {  // closing a broken socket may throw; it is gone either way
     }
   }
-};
-
-// Decodes Transfer-Encoding: chunked incrementally (RFC 9112 7.1). Poco's
-// chunked istream reports a connection closed in the middle of a chunk as a
-// normal end of body, which would turn truncation into silent data loss.
-class ChunkedDecoder {
- public:
-  using Output = std::function<Status(const char*, size_t)>;
-
-  // Decodes from data[0, n). Stops early once the last chunk and trailers are
-  // complete; *consumed tells how far it got.
-  Status Feed(const char* data, size_t n, size_t* consumed, const Output& out) {
-    size_t i = 0;
-    while (i < n && state_ != State::kDone) {
-      char c = data[i];
-      switch (state_) {
-        case State::kSize: {
-          int digit = HexDigitValue(c);
-          if (digit >= 0) {
-            if (size_ > (std::numeric_limits<uint64_t>::max() >> 4))
-              return Bad("chunk size overflows");
-            size_ = size_ * 16 + static_cast<uint64_t>(digit);
-            saw_digit_ = true;
-            ++i;
-            break;
-          }
-          if (!saw_digit_) return Bad("missing chunk size");
-          if (c == ';' || c == ' ' || c == '\t') {
-            state_ = State::kSizeExtension;
-          } else if (c == '\r') {
-            state_ = State::kSizeLF;
-          } else if (c == '\n') {
-            EndSizeLine();
-          } else {
-            return Bad("invalid character in chunk size");
-          }
-          ++i;
-          break;
-        }
-        case State::kSizeExtension:
-          if (c == '\n') {
-            EndSizeLine();
-          } else if (++line_len_ > kMaxChunkLineBytes) {
-            return Bad("chunk extension too long");
-          }
-          ++i;
-          break;
-        case State::kSizeLF:
-          if (c != '\n') return Bad("CR without LF after chunk size");
-          EndSizeLine();
-          ++i;
-          break;
-        case State::kData: {
-          size_t take = static_cast<size_t>(std::min<uint64_t>(size_, n - i));
-          SA_RETURN_IF_ERROR(out(data + i, take));
-          i += take;
-          size_ -= take;
-          if (size_ == 0) state_ = State::kDataCR;
-          break;
-        }
-        case State::kDataCR:
-          if (c == '\r') {
-            state_ = State::kDataLF;
-          } else if (c == '\n') {
-            StartSizeLine();
-          } else {
-            return Bad("chunk data longer than its size");
-          }
-          ++i;
-          break;
-        case State::kDataLF:
-          if (c != '\n') return Bad("CR without LF after chunk data");
-          StartSizeLine();
-          ++i;
-          break;
-        case State::kTrailer:
-          if (c == '\n') {
-            if (line_len_ == 0) state_ = State::kDone;
-            line_len_ = 0;
-          } else if (c != '\r' && ++line_len_ > kMaxChunkLineBytes) {
-            return Bad("trailer line too long");
-          }
-          ++i;
-          break;
-        case State::kDone:
-          break;
-      }
-    }
-    *consumed = i;
-    return Status::OK();
-  }
-
-  bool done() const { return state_ == State::kDone; }
-  const std::string& error() const { return error_; }
-
- private:
-  enum class State { kSize, kSizeExtension, kSizeLF, kData, kDataCR, kDataLF, kTrailer, kDone };
-
-  Status Bad(std::string_view why) {
-    error_ = std::string(why);
-    return Status::Network("malformed chunked body", why);
-  }
-  void StartSizeLine() {
-    state_ = State::kSize;
-    size_ = 0;
-    saw_digit_ = false;
-    line_len_ = 0;
-  }
-  void EndSizeLine() {
-    line_len_ = 0;
-    state_ = size_ == 0 ? State::kTrailer : State::kData;
-  }
-
-  State state_ = State::kSize;
-  uint64_t size_ = 0;
-  bool saw_digit_ = false;
-  size_t line_len_ = 0;
-  std::string error_;
 };
 
 // Gathers body bytes into pieces of up to kBodyPieceBytes for the sink (or
@@ -867,6 +749,17 @@ Status HttpClient::Impl::Exchange(const HttpRequest& request, const std::string&
       }
       phase = Phase::kBody;
 
+      // Poco reads any word as the version and any 1 to 3 digits as the
+      // status; what is not an HTTP/1.x status line (RFC 9112 4: three
+      // digits, RFC 9110 15: 100 to 599) is not an answer to trust.
+      const int status_code = static_cast<int>(resp.getStatus());
+      if (resp.getVersion().rfind("HTTP/1.", 0) != 0 || status_code < 100 || status_code > 599) {
+        conn->Close();
+        return Status::Network(
+            ctx, "malformed HTTP response: the status line starts " +
+                     JsonQuote(resp.getVersion() + " " + std::to_string(status_code)) +
+                     ", not HTTP/1.x and a status from 100 to 599");
+      }
       response->status = static_cast<int>(resp.getStatus());
       response->reason = resp.getReason();
       for (const auto& [name, value] : resp) {

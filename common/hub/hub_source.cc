@@ -1,10 +1,5 @@
 #include "common/hub/hub_source.h"
 
-#include <Poco/Dynamic/Var.h>
-#include <Poco/Exception.h>
-#include <Poco/JSON/Array.h>
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -18,11 +13,10 @@
 #include "common/hash/git_ids.h"
 #include "common/http/http_text.h"
 #include "common/http/ranged_get.h"
+#include "common/hub/hub_json.h"
 
 namespace sync_agent {
 namespace {
-
-using Poco::JSON::Object;
 
 constexpr uint64_t kMaxApiBytes = 64ULL << 20;  // one tree page, one repo info
 constexpr int kMaxRateLimitWaits = 5;
@@ -65,60 +59,6 @@ uint64_t RetryAfterSeconds(const HttpResponse& r) {
     if (ParseDecimal(digits, &seconds)) return seconds;
   }
   return 1;
-}
-
-Result<Object::Ptr> ParseJsonObject(const std::string& text, const std::string& what) {
-  JsonNumberOverflow big;
-  if (FindJsonNumberOverflow(text, &big))
-    return Status::InvalidArgument(what, DescribeJsonNumberOverflow(big));
-  try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var v = parser.parse(text);
-    if (v.type() != typeid(Object::Ptr))
-      return Status::InvalidArgument(what, "is not a JSON object");
-    return v.extract<Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return Status::InvalidArgument(what, "is not valid JSON: " + e.displayText());
-  }
-}
-
-Result<Poco::JSON::Array::Ptr> ParseJsonArray(const std::string& text, const std::string& what) {
-  JsonNumberOverflow big;
-  if (FindJsonNumberOverflow(text, &big))
-    return Status::InvalidArgument(what, DescribeJsonNumberOverflow(big));
-  try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var v = parser.parse(text);
-    if (v.type() != typeid(Poco::JSON::Array::Ptr)) {
-      return Status::InvalidArgument(what, "is not a JSON array");
-    }
-    return v.extract<Poco::JSON::Array::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return Status::InvalidArgument(what, "is not valid JSON: " + e.displayText());
-  }
-}
-
-std::string StringField(const Object::Ptr& o, const std::string& key) {
-  if (o.isNull() || !o->has(key) || o->isNull(key)) return "";
-  Poco::Dynamic::Var v = o->get(key);
-  return v.isString() ? v.extract<std::string>() : "";
-}
-
-// A non-negative whole number field, or nullopt.
-std::optional<uint64_t> SizeField(const Object::Ptr& o, const std::string& key) {
-  if (o.isNull() || !o->has(key)) return std::nullopt;
-  Poco::Dynamic::Var v = o->get(key);
-  if (v.type() == typeid(bool) || !v.isInteger()) return std::nullopt;  // Poco counts true as 1
-  try {
-    if (v.isSigned()) {
-      Poco::Int64 i = v.convert<Poco::Int64>();
-      if (i < 0) return std::nullopt;
-      return static_cast<uint64_t>(i);
-    }
-    return static_cast<uint64_t>(v.convert<Poco::UInt64>());
-  } catch (const Poco::Exception&) {
-    return std::nullopt;
-  }
 }
 
 // Receives a regular file into the spool, hashing it three ways.
@@ -291,12 +231,8 @@ Result<PollResult> HubSource::Poll(const PollValidators* prev) {
   std::string body;
   SA_ASSIGN_OR_RETURN(HttpResponse resp, SendToHub(req, nullptr, &body));
   if (resp.status != 200) return HubError(Context(), req.url, resp, "ref " + settings_.ref);
-  SA_ASSIGN_OR_RETURN(Object::Ptr info, ParseJsonObject(body, "repository info from " + req.url));
-  const std::string sha = StringField(info, "sha");
-  if (!IsLowerHex(sha, 40)) {
-    return Status::InvalidArgument(
-        Context(), "the answer to " + req.url + " has no commit \"sha\" of 40 hex digits");
-  }
+  SA_ASSIGN_OR_RETURN(HubRevisionInfo info, ParseHubRevisionInfo(body, Context(), req.url));
+  const std::string& sha = info.sha;
   PollResult out;
   out.validators.etag = sha;
   if (prev != nullptr && prev->etag == sha) {
@@ -305,7 +241,7 @@ Result<PollResult> HubSource::Poll(const PollValidators* prev) {
   }
   out.revision = sha;
   out.fingerprint = sha;
-  last_modified_ = StringField(info, "lastModified");
+  last_modified_ = info.last_modified;
   return out;
 }
 
@@ -405,42 +341,22 @@ Result<RevisionListing> HubSource::FetchRevision(const PollResult& poll) {
     std::string body;
     SA_ASSIGN_OR_RETURN(HttpResponse resp, SendToHub(req, nullptr, &body));
     if (resp.status != 200) return HubError(Context(), url, resp, "revision " + sha);
-    SA_ASSIGN_OR_RETURN(auto entries, ParseJsonArray(body, "tree page from " + url));
-    for (size_t i = 0; i < entries->size(); ++i) {
-      Object::Ptr e = entries->getObject(static_cast<unsigned>(i));
-      const std::string what = "tree entry " + std::to_string(i) + " from " + url;
-      if (e.isNull()) return Status::InvalidArgument(Context(), what + " is not an object");
-      const std::string type = StringField(e, "type");
-      if (type == "directory") continue;
-      if (type != "file") {
-        return Status::InvalidArgument(Context(), what + " has type " + JsonQuote(type) +
-                                                      "; only files and directories are mirrored");
-      }
+    SA_ASSIGN_OR_RETURN(std::vector<HubTreeFile> files,
+                        ParseHubTreePage(body, Context(), url, [this](const std::string& path) {
+                          return HubPathSelected(settings_, path);
+                        }));
+    for (HubTreeFile& file : files) {
       ManifestEntry f;
-      f.path = StringField(e, "path");
+      f.path = std::move(file.path);
       f.mode = 0644;
-      const std::string blob = StringField(e, "oid");
-      auto size = SizeField(e, "size");
-      if (!IsLowerHex(blob, 40) || !size) {
-        return Status::InvalidArgument(
-            Context(), what + " (" + JsonQuote(f.path) + ") has no 40-hex \"oid\" or no \"size\"");
-      }
-      if (!HubPathSelected(settings_, f.path)) continue;
+      const std::string& blob = file.blob;
       f.provenance["blob"] = blob;
-      Object::Ptr lfs = e->has("lfs") ? e->getObject("lfs") : nullptr;
-      if (!lfs.isNull()) {
-        f.sha256 = StringField(lfs, "oid");
-        if (f.sha256.rfind("sha256:", 0) == 0) f.sha256 = f.sha256.substr(7);
-        auto lfs_size = SizeField(lfs, "size");
-        if (!IsLowerHex(f.sha256, 64) || !lfs_size) {
-          return Status::InvalidArgument(Context(), what + " (" + JsonQuote(f.path) +
-                                                        ") has an \"lfs\" without a sha256 oid "
-                                                        "and a size");
-        }
-        f.size = *lfs_size;
+      if (file.lfs) {
+        f.sha256 = std::move(file.lfs_sha256);
+        f.size = file.lfs_size;
         f.provenance["lfs"] = "true";
       } else {
-        f.size = *size;
+        f.size = file.size;
         std::optional<HeldDigest> held =
             options_.held != nullptr ? options_.held->FindByBlob(blob) : std::nullopt;
         if (held && held->size == f.size) {

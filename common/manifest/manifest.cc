@@ -455,7 +455,10 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
   SystemTime created;
   if (!ParseIsoTime(m.created, &created)) {
     return Status::InvalidArgument("manifest created " + JsonQuote(m.created),
-                                   "not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z");
+                                   "not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z "
+                                   "(years " +
+                                       std::to_string(kMinIsoYear) + " to " +
+                                       std::to_string(kMaxIsoYear) + ")");
   }
   if (!obj->has("files")) return Malformed("manifest", "missing \"files\"");
   Poco::JSON::Array::Ptr files = obj->getArray("files");

@@ -53,6 +53,22 @@ TEST(TimeTest, IsoRoundTrip) {
   EXPECT_FALSE(ParseIsoTime("2026-11-25T03:04:05Zjunk", &t));
 }
 
+// Found by tests/fuzz/manifest (corpus created_year_0226): a year that
+// SystemTime's 64-bit nanoseconds cannot hold overflowed a signed multiply
+// (undefined behaviour, a trap under UBSan) instead of being refused.
+TEST(TimeTest, IsoYearsSystemTimeCannotHoldAreRefused) {
+  SystemTime t;
+  EXPECT_FALSE(ParseIsoTime("0226-01-01T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIsoTime("-999-01-01T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIsoTime("1969-12-31T23:59:59Z", &t));
+  EXPECT_FALSE(ParseIsoTime("2262-04-12T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIsoTime("9999-12-31T23:59:59Z", &t));
+  ASSERT_TRUE(ParseIsoTime("1970-01-01T00:00:00Z", &t));
+  EXPECT_EQ(ToUnixMillis(t), 0);
+  ASSERT_TRUE(ParseIsoTime("2261-12-31T23:59:59.999Z", &t));
+  EXPECT_EQ(FormatIsoTime(t, true), "2261-12-31T23:59:59.999Z");
+}
+
 TEST(TimeTest, Durations) {
   EXPECT_EQ(ParseDuration("5m")->count(), 300000);
   EXPECT_EQ(ParseDuration("90s")->count(), 90000);
@@ -112,6 +128,21 @@ TEST(JsonTextTest, FindsWholeNumbersNoUint64Holds) {
   EXPECT_EQ(big.key, "");  // an array element has no key of its own
   EXPECT_EQ(big.literal, "-18446744073709551617");
   EXPECT_EQ(DescribeJsonNumberOverflow(big).rfind("a number is -18446744073709551617", 0), 0u);
+}
+
+// Found by tests/fuzz/json_text: a literal longer than the 40 bytes quoted
+// was cut without a sign of it, so 24 leading zeros and 30 digits read as a
+// 16-digit number said to be beyond 2^64 - 1.
+TEST(JsonTextTest, ALongNumberIsQuotedAsCut) {
+  const std::string digits = std::string(24, '0') + "123456789012345678901234567890";
+  JsonNumberOverflow big;
+  ASSERT_TRUE(FindJsonNumberOverflow("{\"size\": " + digits + "}", &big));
+  EXPECT_EQ(big.literal, digits.substr(0, 40) + "...");
+  EXPECT_EQ(
+      DescribeJsonNumberOverflow(big).rfind("\"size\" is " + digits.substr(0, 40) + "...,", 0), 0u);
+  // 40 bytes exactly are quoted whole.
+  ASSERT_TRUE(FindJsonNumberOverflow("[" + std::string(40, '9') + "]", &big));
+  EXPECT_EQ(big.literal, std::string(40, '9'));
 }
 
 }  // namespace

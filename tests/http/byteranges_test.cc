@@ -177,6 +177,17 @@ TEST(ContentRangeTest, RejectsMalformedValues) {
   }
 }
 
+// Found by tests/fuzz/byteranges: a complete length that does not exceed the
+// last byte position (RFC 9110 14.4 calls that invalid) was accepted, so a
+// part or a 206 could claim bytes past the end of the file it described.
+TEST(ContentRangeTest, RejectsATotalNotBeyondTheLastByte) {
+  for (const char* bad : {"bytes 10-24/20", "bytes 0-99/50", "bytes 5-5/5", "bytes 0-0/0"}) {
+    EXPECT_EQ(Reparsed(bad), "invalid") << bad;
+  }
+  EXPECT_EQ(Reparsed("bytes 19-19/20"), "bytes 19-19/20");
+  EXPECT_EQ(Reparsed("bytes 0-0/1"), "bytes 0-0/1");
+}
+
 TEST(MediaTypeTest, ParsesTypeAndParameters) {
   auto t = ParseMediaType("multipart/byteranges; boundary=00000000000000000001");
   ASSERT_TRUE(t.has_value());

@@ -96,6 +96,40 @@ TEST(HttpClientTest, ConflictingContentLengthsAreRefused) {
   EXPECT_EQ(r->second, "hello");
 }
 
+// Found by tests/fuzz/http_response: Poco takes any word for the version and
+// 1 to 3 digits for the status, so "th: 51" was an answer with status 51.
+TEST(HttpClientTest, AStatusLineThatIsNotHttpIsRefused) {
+  struct Case {
+    std::string head, shown;
+  } cases[] = {
+      {"th: 51\r\nContent-Length: 6\r\n\r\n", "\"th: 51\""},
+      {"HTTP/1.1 30 Moved\r\nLocation: /x\r\n\r\n", "\"HTTP/1.1 30\""},
+      {"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n", "\"HTTP/1.1 999\""},
+      {"ICY 200 OK\r\nContent-Length: 0\r\n\r\n", "\"ICY 200\""},
+  };
+  for (const Case& c : cases) {
+    ScriptedServer server([&](const std::string&, int, int) {
+      return Respond(c.head + "hello!", /*close_after=*/true);
+    });
+    HttpClient client;
+    auto r = client.Fetch(Req(server.Url("/f")), 100);
+    ASSERT_FALSE(r.ok()) << c.head;
+    EXPECT_EQ(r.status().code(), Status::Code::kNetwork);
+    EXPECT_THAT(r.status().message(),
+                HasSubstr("malformed HTTP response: the status line starts " + c.shown +
+                          ", not HTTP/1.x and a status from 100 to 599"));
+  }
+  // HTTP/1.0 and the edges of the range are answers.
+  for (const std::string head : {"HTTP/1.0 200 OK\r\n", "HTTP/1.1 599 Edge\r\n"}) {
+    ScriptedServer server([&](const std::string&, int, int) {
+      return Respond(head + "Content-Length: 2\r\n\r\nok", /*close_after=*/true);
+    });
+    HttpClient client;
+    auto r = client.Fetch(Req(server.Url("/f")), 100);
+    ASSERT_TRUE(r.ok()) << head << r.status().ToString();
+  }
+}
+
 TEST(HttpClientTest, AnEncodingThatWasNotAskedForIsRefusedByName) {
   ScriptedServer server([&](const std::string& request, int, int) {
     EXPECT_THAT(request, HasSubstr("Accept-Encoding: identity"));

@@ -488,21 +488,6 @@ class WholeFileSink final : public ObjectSink {
   std::string data;
 };
 
-// A basis for ApplyDelta in memory.
-class StringFile final : public RandomAccessFile {
- public:
-  explicit StringFile(const std::string& data) : data_(data) {}
-  Result<size_t> ReadAt(uint64_t offset, void* buf, size_t n) const override {
-    if (offset >= data_.size()) return size_t{0};
-    n = std::min<size_t>(n, data_.size() - offset);
-    std::memcpy(buf, data_.data() + offset, n);
-    return n;
-  }
-
- private:
-  const std::string& data_;
-};
-
 // The ranges asked of a content of size bytes: its first and last byte, and
 // for a large one pieces across the 1 MiB marks and in the middle.
 std::vector<ByteRange> RangesOf(uint64_t size) {
