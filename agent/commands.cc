@@ -83,6 +83,7 @@ SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,
   o.io_timeout = c.http_timeout;
   o.low_speed_limit = c.http_low_speed_limit;
   o.low_speed_time = c.http_low_speed_time;
+  o.manifest_limits = c.manifest_limits;
   o.trigger = trigger;
   o.cancel = cancel;
   o.connections_per_file = c.connections_per_file;

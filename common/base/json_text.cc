@@ -154,4 +154,57 @@ std::string DescribeJsonNumberOverflow(const JsonNumberOverflow& big) {
          std::to_string(big.offset);
 }
 
+size_t CountTopLevelArrayElements(std::string_view json, std::string_view key, size_t stop_after) {
+  size_t depth = 0;        // of objects and arrays
+  size_t array_depth = 0;  // depth inside the wanted array, 0 when outside it
+  bool in_array = false;
+  bool expect_element = false;  // the next value at the array's depth begins an element
+  size_t count = 0;
+  std::string_view last_key;  // the last string at depth 1 (a key, or a value)
+  for (size_t i = 0; i < json.size() && count <= stop_after; i++) {
+    char c = json[i];
+    if (c == '"') {
+      size_t start = i + 1;
+      for (i = start; i < json.size() && json[i] != '"'; i++) {
+        if (json[i] == '\\') i++;
+      }
+      if (depth == 1 && !in_array) last_key = json.substr(start, std::min(i, json.size()) - start);
+      if (in_array && depth == array_depth && expect_element) {
+        count++;
+        expect_element = false;
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == ':') continue;
+    if (c == '{' || c == '[') {
+      if (in_array && depth == array_depth && expect_element) {
+        count++;
+        expect_element = false;
+      }
+      depth++;
+      if (c == '[' && depth == 2 && !in_array && last_key == key) {
+        in_array = true;
+        array_depth = depth;
+        expect_element = true;
+      }
+      continue;
+    }
+    if (c == '}' || c == ']') {
+      if (in_array && depth == array_depth) in_array = false;
+      if (depth > 0) depth--;
+      continue;
+    }
+    if (c == ',') {
+      if (in_array && depth == array_depth) expect_element = true;
+      continue;
+    }
+    // A number, true, false or null.
+    if (in_array && depth == array_depth && expect_element) {
+      count++;
+      expect_element = false;
+    }
+  }
+  return count;
+}
+
 }  // namespace sync_agent

@@ -25,6 +25,11 @@ struct JsonNumberOverflow {
 // Finds the first such literal outside strings, or nothing. Linear in json,
 // no allocation unless one is found; malformed text is left to the parser.
 bool FindJsonNumberOverflow(std::string_view json, JsonNumberOverflow* found);
+// How many elements the array under the top-level object's `key` holds,
+// counting no further than stop_after (so a hostile document costs no more
+// than one pass and no allocation). Malformed text gives a count the parser
+// will refuse anyway.
+size_t CountTopLevelArrayElements(std::string_view json, std::string_view key, size_t stop_after);
 // `"size" is 18446744073709551616, beyond the largest whole number (2^64 - 1), at byte 120`
 std::string DescribeJsonNumberOverflow(const JsonNumberOverflow& big);
 

@@ -52,6 +52,8 @@ constexpr const char* kTopLevelKeys[] = {"state_dir",
                                          "http_low_speed_limit",
                                          "http_low_speed_time",
                                          "trusted_keys",
+                                         "manifest_max_files",
+                                         "manifest_max_bytes",
                                          "repo"};
 // The [[repo]] keys of the core (the name first); each source kind adds its own.
 constexpr const char* kRepoCoreKeys[] = {
@@ -164,6 +166,24 @@ class ConfigValidator {
     SA_RETURN_IF_ERROR(GetInt(root, "connections_per_file", 1, 64, &config.connections_per_file));
     SA_RETURN_IF_ERROR(GetInt(root, "connections_total", 1, 256, &config.connections_total));
     SA_RETURN_IF_ERROR(GetInt(root, "retry_attempts", 1, 20, &config.retry_attempts));
+    {
+      int max_files = static_cast<int>(config.manifest_limits.max_files);
+      SA_RETURN_IF_ERROR(GetInt(root, "manifest_max_files", 1, 10000000, &max_files));
+      config.manifest_limits.max_files = static_cast<uint64_t>(max_files);
+    }
+    if (const toml::node* node = root.get("manifest_max_bytes")) {
+      const auto* value = node->as_string();
+      if (value == nullptr)
+        return TypeError("manifest_max_bytes", "", *node, "a size such as \"128MiB\"");
+      auto size = ParseByteSize(value->get());
+      if (!size.ok() || *size < 4096) {
+        return Error(node->source(),
+                     "\"manifest_max_bytes\" must be a size of at least 4KiB such "
+                     "as \"128MiB\", not " +
+                         JsonQuote(value->get()));
+      }
+      config.manifest_limits.max_bytes = *size;
+    }
     if (const toml::node* node = root.get("bandwidth_limit")) {
       SA_RETURN_IF_ERROR(GetRate(*node, "bandwidth_limit", "", &config.bandwidth_limit));
     }

@@ -12,6 +12,7 @@
 
 #include "common/bandwidth/rate_limiter.h"
 #include "common/base/status.h"
+#include "common/manifest/manifest.h"
 #include "common/source/source_kind.h"
 
 namespace sync_agent {
@@ -83,6 +84,8 @@ struct Config {
   int retry_attempts = 6;
   // How often a run that is not on a terminal logs its progress.
   std::chrono::milliseconds progress_interval{30 * 1000};
+  // What a manifest may hold (manifest_max_files, manifest_max_bytes).
+  ManifestLimits manifest_limits;
   // trusted_keys at the top level: the default of every publish-root [[repo]].
   std::vector<std::string> trusted_keys;
   // `serve --config`: limits of the built-in server against hostile and

@@ -232,7 +232,7 @@ Status GitSource::BuildManifest(const std::string& commit) {
   }
 
   for (auto& [path, f] : files) m.files.push_back(std::move(f));
-  SA_RETURN_IF_ERROR(ValidateManifest(m));
+  SA_RETURN_IF_ERROR(ValidateManifest(m, options_.manifest_limits));
   manifest_text_ = SerializeManifest(m);
   manifest_commit_ = commit;
   sizes_.clear();

@@ -391,7 +391,7 @@ Result<RevisionListing> HubSource::FetchRevision(const PollResult& poll) {
                                                          {"files", std::to_string(downloaded)},
                                                          {"bytes", FormatBytes(downloaded_bytes)}});
   }
-  Status valid = ValidateManifest(m);
+  Status valid = ValidateManifest(m, options_.manifest_limits);
   if (!valid.ok()) return valid.WithContext(Context() + " revision " + sha);
   return RevisionListing{m, Sha256Hex(SerializeManifest(m))};
 }

@@ -335,9 +335,9 @@ Status ValidateManifest(const Manifest& m, const ManifestLimits& limits) {
   }
   SA_RETURN_IF_ERROR(ValidateProvenance(m.provenance, "manifest provenance"));
   if (m.files.size() > limits.max_files) {
-    return Status::InvalidArgument("manifest", "lists " + std::to_string(m.files.size()) +
-                                                   " files, more than the limit of " +
-                                                   std::to_string(limits.max_files));
+    return Status::InvalidArgument(
+        "manifest", "lists " + std::to_string(m.files.size()) + " files, more than the limit of " +
+                        std::to_string(limits.max_files) + " (manifest_max_files)");
   }
   std::unordered_set<std::string_view> paths;
   paths.reserve(m.files.size() * 2);
@@ -435,6 +435,19 @@ std::string SerializeManifest(const Manifest& m) {
 }
 
 Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limits) {
+  // Refused before a DOM is built: a document tree costs many times its text.
+  if (json.size() > limits.max_bytes) {
+    return Status::InvalidArgument("manifest",
+                                   "is " + FormatBytes(json.size()) + ", more than the limit of " +
+                                       FormatBytes(limits.max_bytes) + " (manifest_max_bytes)");
+  }
+  size_t listed = CountTopLevelArrayElements(json, "files", limits.max_files);
+  if (listed > limits.max_files) {
+    return Status::InvalidArgument("manifest", "lists more than the limit of " +
+                                                   std::to_string(limits.max_files) +
+                                                   " files (manifest_max_files); refused before "
+                                                   "parsing");
+  }
   SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, "manifest"));
   Manifest m;
   {
@@ -464,9 +477,9 @@ Result<Manifest> ParseManifest(std::string_view json, const ManifestLimits& limi
   Poco::JSON::Array::Ptr files = obj->getArray("files");
   if (files.isNull()) return Malformed("manifest", "\"files\" is not an array");
   if (files->size() > limits.max_files) {
-    return Status::InvalidArgument("manifest", "lists " + std::to_string(files->size()) +
-                                                   " files, more than the limit of " +
-                                                   std::to_string(limits.max_files));
+    return Status::InvalidArgument(
+        "manifest", "lists " + std::to_string(files->size()) + " files, more than the limit of " +
+                        std::to_string(limits.max_files) + " (manifest_max_files)");
   }
   m.files.reserve(files->size());
   for (size_t i = 0; i < files->size(); ++i) {

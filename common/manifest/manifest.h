@@ -18,7 +18,8 @@ namespace sync_agent {
 inline constexpr int kManifestFormat = 1;
 inline constexpr int kPointerFormat = 1;
 // Manifests larger than this are refused before parsing.
-inline constexpr uint64_t kMaxManifestBytes = 512ULL << 20;
+// The default cap on a manifest's size (ManifestLimits::max_bytes).
+inline constexpr uint64_t kMaxManifestBytes = 128ULL << 20;
 
 // Where a revision or a file came from, as its source tells it: a small set
 // of named values, one generic record for every kind of source. Keys are 1 to
@@ -119,8 +120,12 @@ std::string SerializeRevisionSignatures(const RevisionSignatures& sigs);
 // signatures themselves are not checked here (common/trust does).
 Result<RevisionSignatures> ParseRevisionSignatures(std::string_view json);
 
+// What a node accepts of a manifest (config keys manifest_max_files and
+// manifest_max_bytes). Both are checked before the JSON is parsed, so a
+// hostile manifest costs at most max_bytes of memory and one scan.
 struct ManifestLimits {
-  uint64_t max_files = 1000000;
+  uint64_t max_files = 250000;
+  uint64_t max_bytes = kMaxManifestBytes;
   uint64_t max_file_size = 1ULL << 44;  // 16 TiB
   uint64_t max_total_size = 1ULL << 48;
   size_t max_path_bytes = 1024;

@@ -58,8 +58,8 @@ Result<PollResult> PublishRootSource::Poll(const PollValidators* prev) {
 
 Result<RevisionListing> PublishRootSource::FetchRevision(const PollResult& poll) {
   // Verified against the pointer, then validated, before anything else.
-  SA_ASSIGN_OR_RETURN(std::string text,
-                      ReadSmallFile(PublishedManifestPath(poll.revision), kMaxManifestBytes));
+  SA_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(PublishedManifestPath(poll.revision),
+                                                      options_.manifest_limits.max_bytes));
   RevisionListing out;
   out.manifest_sha256 = Sha256Hex(text);
   if (out.manifest_sha256 != poll.fingerprint) {
@@ -67,7 +67,7 @@ Result<RevisionListing> PublishRootSource::FetchRevision(const PollResult& poll)
                               "sha256 " + out.manifest_sha256 + " differs from the pointer's " +
                                   poll.fingerprint + " (truncated or replaced in transit)");
   }
-  auto manifest = ParseManifest(text);
+  auto manifest = ParseManifest(text, options_.manifest_limits);
   if (!manifest.ok()) {
     return manifest.status().WithContext("revision " + poll.revision + " of " + repo_ + " from " +
                                          root_);

@@ -189,6 +189,8 @@ struct SourceOptions {
   uint64_t low_speed_limit = 1024;
   std::chrono::milliseconds low_speed_time{60000};
   const std::atomic<bool>* cancel = nullptr;
+  // What a revision's manifest may hold; a larger one fails naming the limit.
+  ManifestLimits manifest_limits;
   // Authorization header value for the source's own origin ("" for none);
   // for a git source also its Git LFS server. Never sent to another host
   // after a redirect.

@@ -312,6 +312,7 @@ Status SyncEngine::PrepareSources(const RepoConfig& repo, RunContext* ctx) {
   so.io_timeout = options_.io_timeout;
   so.low_speed_limit = options_.low_speed_limit;
   so.low_speed_time = options_.low_speed_time;
+  so.manifest_limits = options_.manifest_limits;
   so.cancel = &ctx->stop;
   so.ca_file = options_.ca_file;
   so.limiter = &limiter_;

@@ -44,6 +44,7 @@ struct SyncEngineOptions {
   std::chrono::milliseconds io_timeout{60000};
   uint64_t low_speed_limit = 1024;  // bytes/s; 0: no minimum rate
   std::chrono::milliseconds low_speed_time{60000};
+  ManifestLimits manifest_limits;
   std::string trigger = "once";  // recorded with each run
   const std::atomic<bool>* cancel = nullptr;
   // Transfers (see Config).

@@ -181,14 +181,16 @@ intreval       = "5m"
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":7: unknown key \"intreval\""));
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"interval\"?"));
-  EXPECT_THAT(s.message(),
-              HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
-                        "keep_revisions, log_format, http_timeout, connections_per_file, "
-                        "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
-                        "progress_interval, retry_attempts, serve_max_connections, "
-                        "serve_max_connections_per_address, serve_request_timeout, "
-                        "serve_keep_alive_timeout, http_low_speed_limit, "
-                        "http_low_speed_time, trusted_keys, repo)"));
+  EXPECT_THAT(
+      s.message(),
+      HasSubstr(
+          "(known keys: state_dir, mirror_root, interval, stale_after, "
+          "keep_revisions, log_format, http_timeout, connections_per_file, "
+          "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
+          "progress_interval, retry_attempts, serve_max_connections, "
+          "serve_max_connections_per_address, serve_request_timeout, "
+          "serve_keep_alive_timeout, http_low_speed_limit, "
+          "http_low_speed_time, trusted_keys, manifest_max_files, manifest_max_bytes, repo)"));
 }
 
 TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
@@ -768,6 +770,22 @@ trusted_keys = [")" +
                                      "carries no revision signatures"));
   s = ParseError(std::string(kRepo) + "accept_rollback_to = \"../x\"\n");
   EXPECT_THAT(s.message(), HasSubstr("\"accept_rollback_to\" is not a revision id"));
+}
+
+TEST(ConfigTest, ManifestLimitsAreConfigurable) {
+  Result<Config> r = ParseConfig(
+      std::string("manifest_max_files = 1000\nmanifest_max_bytes = \"8MiB\"\n") + kRepo, kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->manifest_limits.max_files, 1000u);
+  EXPECT_EQ(r->manifest_limits.max_bytes, 8u << 20);
+  r = ParseConfig(kRepo, kPath);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->manifest_limits.max_files, 250000u);
+  EXPECT_EQ(r->manifest_limits.max_bytes, 128u << 20);
+  Status s = ParseError(std::string("manifest_max_bytes = \"1KiB\"\n") + kRepo);
+  EXPECT_THAT(s.message(), HasSubstr(":1: \"manifest_max_bytes\" must be a size of at least 4KiB"));
+  s = ParseError(std::string("manifest_max_files = 0\n") + kRepo);
+  EXPECT_THAT(s.message(), HasSubstr("\"manifest_max_files\" must be between 1 and 10000000"));
 }
 
 TEST(LoadConfigTest, PathThroughAFileIsAnIOError) {

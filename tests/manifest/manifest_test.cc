@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/base/json_text.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent {
@@ -234,6 +235,52 @@ TEST(ManifestTest, TooManyFilesIsRejectedBeforeReadingThem) {
   auto parsed = ParseManifest(SerializeManifest(m), limits);
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("more than the limit of 2"), std::string::npos);
+}
+
+TEST(ManifestTest, TooManyFilesOrBytesAreRefusedBeforeADocumentIsBuilt) {
+  // Issue 11 finding 8: a huge manifest was parsed whole (1.68 GB of memory)
+  // before its file count was looked at.
+  Manifest m = SampleManifest();
+  std::string text = SerializeManifest(m);
+  ManifestLimits limits;
+  limits.max_files = m.files.size();
+  ASSERT_TRUE(ParseManifest(text, limits).ok());
+  limits.max_files = m.files.size() - 1;
+  auto parsed = ParseManifest(text, limits);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("refused before parsing"), std::string::npos)
+      << parsed.status().ToString();
+  EXPECT_NE(parsed.status().message().find("manifest_max_files"), std::string::npos);
+  limits = ManifestLimits();
+  limits.max_bytes = text.size() - 1;
+  parsed = ParseManifest(text, limits);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("(manifest_max_bytes)"), std::string::npos)
+      << parsed.status().ToString();
+  // A million empty entries are counted without being parsed.
+  std::string huge = "{\"format\": 1, \"files\": [";
+  for (int i = 0; i < 1000001; i++) huge += i ? ",{}" : "{}";
+  huge += "]}";
+  parsed = ParseManifest(huge);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("more than the limit of 250000 files"),
+            std::string::npos)
+      << parsed.status().ToString();
+}
+
+TEST(JsonCountTest, CountsTheElementsOfOneTopLevelArrayOnly) {
+  EXPECT_EQ(CountTopLevelArrayElements(R"({"files": []})", "files", 10), 0u);
+  EXPECT_EQ(
+      CountTopLevelArrayElements(R"({"files": [{}, {"a": [1, 2]}, 3, "x", [4]]})", "files", 10),
+      5u);
+  // Other keys, nested "files" keys and strings that look like structure do not count.
+  EXPECT_EQ(
+      CountTopLevelArrayElements(
+          R"({"other": [1, 2], "x": {"files": [1, 2, 3]}, "s": "\"files\": [", "files": [{"p": "],["}]})",
+          "files", 10),
+      1u);
+  // It stops counting past stop_after.
+  EXPECT_EQ(CountTopLevelArrayElements(R"({"files": [1, 2, 3, 4, 5]})", "files", 2), 3u);
 }
 
 }  // namespace
