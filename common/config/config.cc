@@ -112,107 +112,122 @@ class ConfigValidator {
   Result<Config> Validate(const toml::table& root) {
     Config config;
     config.path = path_;
-    SA_RETURN_IF_ERROR(CheckKnownKeys(root, kTopLevelKeys, ""));
+    // Mistakes are reported together: the first of the top-level keys, and
+    // the first of each [[repo]] table.
+    std::vector<Status> errors;
+    Status top = [&]() -> Status {
+      SA_RETURN_IF_ERROR(CheckKnownKeys(root, kTopLevelKeys, ""));
 
-    SA_RETURN_IF_ERROR(GetDirectory(root, "state_dir", &config.state_dir));
-    SA_RETURN_IF_ERROR(GetDirectory(root, "mirror_root", &config.mirror_root));
-    SA_RETURN_IF_ERROR(CheckDisjoint(root, config));
+      SA_RETURN_IF_ERROR(GetDirectory(root, "state_dir", &config.state_dir));
+      SA_RETURN_IF_ERROR(GetDirectory(root, "mirror_root", &config.mirror_root));
+      SA_RETURN_IF_ERROR(CheckDisjoint(root, config));
 
-    SA_RETURN_IF_ERROR(GetDuration(root, "interval", kMinInterval, &config.interval));
-    bool has_stale_after = root.contains("stale_after");
-    SA_RETURN_IF_ERROR(
-        GetDuration(root, "stale_after", std::chrono::milliseconds(1), &config.stale_after));
-    if (!has_stale_after) {
-      config.stale_after = 3 * config.interval;
-    } else if (config.stale_after < config.interval) {
-      return Error(root.get("stale_after")->source(),
-                   "\"stale_after\" (" + FormatDuration(config.stale_after) +
-                       ") must not be shorter than \"interval\" (" +
-                       FormatDuration(config.interval) +
-                       "), or every repository would be reported stale between checks");
-    }
-    SA_RETURN_IF_ERROR(GetDuration(root, "http_timeout", kMinHttpTimeout, &config.http_timeout));
-    if (const toml::node* node = root.get("http_low_speed_limit")) {
-      // "0" turns the minimum off (ParseRate reads it as kUnlimited, 0).
-      SA_RETURN_IF_ERROR(GetRate(*node, "http_low_speed_limit", "", &config.http_low_speed_limit));
-    }
-    SA_RETURN_IF_ERROR(
-        GetDuration(root, "http_low_speed_time", kMinHttpTimeout, &config.http_low_speed_time));
-
-    if (const toml::node* node = root.get("keep_revisions")) {
-      const auto* value = node->as_integer();
-      if (value == nullptr) return TypeError("keep_revisions", "", *node, "an integer");
-      int64_t n = value->get();
-      if (n < kMinKeepRevisions || n > kMaxKeepRevisions) {
-        return Error(node->source(), "\"keep_revisions\" must be between " +
-                                         std::to_string(kMinKeepRevisions) + " and " +
-                                         std::to_string(kMaxKeepRevisions) + ", not " +
-                                         std::to_string(n));
+      SA_RETURN_IF_ERROR(GetDuration(root, "interval", kMinInterval, &config.interval));
+      bool has_stale_after = root.contains("stale_after");
+      SA_RETURN_IF_ERROR(
+          GetDuration(root, "stale_after", std::chrono::milliseconds(1), &config.stale_after));
+      if (!has_stale_after) {
+        config.stale_after = 3 * config.interval;
+      } else if (config.stale_after < config.interval) {
+        return Error(root.get("stale_after")->source(),
+                     "\"stale_after\" (" + FormatDuration(config.stale_after) +
+                         ") must not be shorter than \"interval\" (" +
+                         FormatDuration(config.interval) +
+                         "), or every repository would be reported stale between checks");
       }
-      config.keep_revisions = static_cast<int>(n);
-    }
-
-    if (const toml::node* node = root.get("log_format")) {
-      const auto* value = node->as_string();
-      if (value == nullptr) return TypeError("log_format", "", *node, "a string");
-      LogFormat unused;
-      if (!ParseLogFormat(value->get(), &unused)) {
-        return Error(node->source(), "\"log_format\" must be \"plain\" or \"json\", not " +
-                                         JsonQuote(value->get()));
+      SA_RETURN_IF_ERROR(GetDuration(root, "http_timeout", kMinHttpTimeout, &config.http_timeout));
+      if (const toml::node* node = root.get("http_low_speed_limit")) {
+        // "0" turns the minimum off (ParseRate reads it as kUnlimited, 0).
+        SA_RETURN_IF_ERROR(
+            GetRate(*node, "http_low_speed_limit", "", &config.http_low_speed_limit));
       }
-      config.log_format = value->get();
-    }
+      SA_RETURN_IF_ERROR(
+          GetDuration(root, "http_low_speed_time", kMinHttpTimeout, &config.http_low_speed_time));
 
-    SA_RETURN_IF_ERROR(GetInt(root, "connections_per_file", 1, 64, &config.connections_per_file));
-    SA_RETURN_IF_ERROR(GetInt(root, "connections_total", 1, 256, &config.connections_total));
-    SA_RETURN_IF_ERROR(GetInt(root, "retry_attempts", 1, 20, &config.retry_attempts));
-    {
-      int max_files = static_cast<int>(config.manifest_limits.max_files);
-      SA_RETURN_IF_ERROR(GetInt(root, "manifest_max_files", 1, 10000000, &max_files));
-      config.manifest_limits.max_files = static_cast<uint64_t>(max_files);
-    }
-    if (const toml::node* node = root.get("manifest_max_bytes")) {
-      const auto* value = node->as_string();
-      if (value == nullptr)
-        return TypeError("manifest_max_bytes", "", *node, "a size such as \"128MiB\"");
-      auto size = ParseByteSize(value->get());
-      if (!size.ok() || *size < 4096) {
-        return Error(node->source(),
-                     "\"manifest_max_bytes\" must be a size of at least 4KiB such "
-                     "as \"128MiB\", not " +
-                         JsonQuote(value->get()));
+      if (const toml::node* node = root.get("keep_revisions")) {
+        const auto* value = node->as_integer();
+        if (value == nullptr) return TypeError("keep_revisions", "", *node, "an integer");
+        int64_t n = value->get();
+        if (n < kMinKeepRevisions || n > kMaxKeepRevisions) {
+          return Error(node->source(), "\"keep_revisions\" must be between " +
+                                           std::to_string(kMinKeepRevisions) + " and " +
+                                           std::to_string(kMaxKeepRevisions) + ", not " +
+                                           std::to_string(n));
+        }
+        config.keep_revisions = static_cast<int>(n);
       }
-      config.manifest_limits.max_bytes = *size;
-    }
-    if (const toml::node* node = root.get("bandwidth_limit")) {
-      SA_RETURN_IF_ERROR(GetRate(*node, "bandwidth_limit", "", &config.bandwidth_limit));
-    }
-    if (const toml::node* node = root.get("bandwidth_schedule")) {
-      SA_RETURN_IF_ERROR(GetSchedule(*node, &config.bandwidth_schedule));
-    }
-    if (root.contains("ca_file")) {
-      SA_RETURN_IF_ERROR(GetDirectory(root, "ca_file", &config.ca_file));
-      if (!Env::Default()->Stat(config.ca_file).ok()) {
-        return Error(root.get("ca_file")->source(),
-                     "\"ca_file\" " + JsonQuote(config.ca_file) +
-                         " does not exist; give a PEM file of CA certificates");
+
+      if (const toml::node* node = root.get("log_format")) {
+        const auto* value = node->as_string();
+        if (value == nullptr) return TypeError("log_format", "", *node, "a string");
+        LogFormat unused;
+        if (!ParseLogFormat(value->get(), &unused)) {
+          return Error(node->source(), "\"log_format\" must be \"plain\" or \"json\", not " +
+                                           JsonQuote(value->get()));
+        }
+        config.log_format = value->get();
       }
-    }
-    SA_RETURN_IF_ERROR(
-        GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
 
-    SA_RETURN_IF_ERROR(GetTrustedKeys(root, "", &config.trusted_keys));
-    SA_RETURN_IF_ERROR(
-        GetOptionalInt(root, "serve_max_connections", 1, 1000000, &config.serve_max_connections));
-    SA_RETURN_IF_ERROR(GetOptionalInt(root, "serve_max_connections_per_address", 0, 1000000,
-                                      &config.serve_max_connections_per_address));
-    SA_RETURN_IF_ERROR(GetOptionalDuration(root, "serve_request_timeout", kMinHttpTimeout,
-                                           &config.serve_request_timeout));
-    SA_RETURN_IF_ERROR(GetOptionalDuration(root, "serve_keep_alive_timeout", kMinHttpTimeout,
-                                           &config.serve_keep_alive_timeout));
+      SA_RETURN_IF_ERROR(GetInt(root, "connections_per_file", 1, 64, &config.connections_per_file));
+      SA_RETURN_IF_ERROR(GetInt(root, "connections_total", 1, 256, &config.connections_total));
+      SA_RETURN_IF_ERROR(GetInt(root, "retry_attempts", 1, 20, &config.retry_attempts));
+      {
+        int max_files = static_cast<int>(config.manifest_limits.max_files);
+        SA_RETURN_IF_ERROR(GetInt(root, "manifest_max_files", 1, 10000000, &max_files));
+        config.manifest_limits.max_files = static_cast<uint64_t>(max_files);
+      }
+      if (const toml::node* node = root.get("manifest_max_bytes")) {
+        const auto* value = node->as_string();
+        if (value == nullptr)
+          return TypeError("manifest_max_bytes", "", *node, "a size such as \"128MiB\"");
+        auto size = ParseByteSize(value->get());
+        if (!size.ok() || *size < 4096) {
+          return Error(node->source(),
+                       "\"manifest_max_bytes\" must be a size of at least 4KiB such "
+                       "as \"128MiB\", not " +
+                           JsonQuote(value->get()));
+        }
+        config.manifest_limits.max_bytes = *size;
+      }
+      if (const toml::node* node = root.get("bandwidth_limit")) {
+        SA_RETURN_IF_ERROR(GetRate(*node, "bandwidth_limit", "", &config.bandwidth_limit));
+      }
+      if (const toml::node* node = root.get("bandwidth_schedule")) {
+        SA_RETURN_IF_ERROR(GetSchedule(*node, &config.bandwidth_schedule));
+      }
+      if (root.contains("ca_file")) {
+        SA_RETURN_IF_ERROR(GetDirectory(root, "ca_file", &config.ca_file));
+        if (!Env::Default()->Stat(config.ca_file).ok()) {
+          return Error(root.get("ca_file")->source(),
+                       "\"ca_file\" " + JsonQuote(config.ca_file) +
+                           " does not exist; give a PEM file of CA certificates");
+        }
+      }
+      SA_RETURN_IF_ERROR(
+          GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
 
+      SA_RETURN_IF_ERROR(GetTrustedKeys(root, "", &config.trusted_keys));
+      SA_RETURN_IF_ERROR(
+          GetOptionalInt(root, "serve_max_connections", 1, 1000000, &config.serve_max_connections));
+      SA_RETURN_IF_ERROR(GetOptionalInt(root, "serve_max_connections_per_address", 0, 1000000,
+                                        &config.serve_max_connections_per_address));
+      SA_RETURN_IF_ERROR(GetOptionalDuration(root, "serve_request_timeout", kMinHttpTimeout,
+                                             &config.serve_request_timeout));
+      SA_RETURN_IF_ERROR(GetOptionalDuration(root, "serve_keep_alive_timeout", kMinHttpTimeout,
+                                             &config.serve_keep_alive_timeout));
+
+      return Status::OK();
+    }();
+    if (!top.ok()) errors.push_back(top);
     if (const toml::node* node = root.get("repo")) {
-      SA_RETURN_IF_ERROR(GetRepos(*node, config.trusted_keys, &config.repos));
+      GetRepos(*node, config.trusted_keys, &config.repos, &errors);
+    }
+    if (errors.size() == 1) return errors[0];
+    if (!errors.empty()) {
+      std::string all;
+      for (const Status& e : errors) all += (all.empty() ? "" : "\n") + e.message();
+      return Status::InvalidArgument(all + "\n(" + std::to_string(errors.size()) + " mistakes in " +
+                                     path_ + ")");
     }
     return config;
   }
@@ -386,43 +401,51 @@ class ConfigValidator {
     return Status::OK();
   }
 
-  Status GetRepos(const toml::node& node, const std::vector<std::string>& trusted_keys,
-                  std::vector<RepoConfig>* out) const {
+  // Each [[repo]]'s first mistake goes to errors; the valid ones to out.
+  void GetRepos(const toml::node& node, const std::vector<std::string>& trusted_keys,
+                std::vector<RepoConfig>* out, std::vector<Status>* errors) const {
     const toml::array* array = node.as_array();
     // An empty array ("repo = []") is not an array of tables to toml++, but it is zero repos.
     if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
-      return TypeError("repo", "", node, "an array of tables (write each as [[repo]])");
+      errors->push_back(TypeError("repo", "", node, "an array of tables (write each as [[repo]])"));
+      return;
     }
     std::map<std::string, uint32_t> first_line;  // repo name -> line of its [[repo]]
     for (const toml::node& element : *array) {
       const toml::table& table = *element.as_table();
       RepoConfig repo;
-      SA_RETURN_IF_ERROR(CheckKnownKeys(table, RepoKeys(), "[[repo]]"));
+      Status s = [&]() -> Status {
+        SA_RETURN_IF_ERROR(CheckKnownKeys(table, RepoKeys(), "[[repo]]"));
 
-      const toml::node* name = table.get("name");
-      if (name == nullptr) return Error(table.source(), "[[repo]] has no \"name\"");
-      const auto* name_value = name->as_string();
-      if (name_value == nullptr) return TypeError("name", "[[repo]]", *name, "a string");
-      repo.name = name_value->get();
-      if (!IsValidRepoName(repo.name)) {
-        return Error(name->source(),
-                     "[[repo]] name " + JsonQuote(repo.name) +
-                         " is not of the form org/name (each part 1-96 characters of "
-                         "[A-Za-z0-9._-], not starting with '.')");
+        const toml::node* name = table.get("name");
+        if (name == nullptr) return Error(table.source(), "[[repo]] has no \"name\"");
+        const auto* name_value = name->as_string();
+        if (name_value == nullptr) return TypeError("name", "[[repo]]", *name, "a string");
+        repo.name = name_value->get();
+        if (!IsValidRepoName(repo.name)) {
+          return Error(name->source(),
+                       "[[repo]] name " + JsonQuote(repo.name) +
+                           " is not of the form org/name (each part 1-96 characters of "
+                           "[A-Za-z0-9._-], not starting with '.')");
+        }
+        SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
+        SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
+        SA_RETURN_IF_ERROR(GetTrust(table, trusted_keys, &repo));
+        // A model and a dataset may share a name; two of either may not.
+        auto [it, inserted] = first_line.emplace(repo.local_name(), name->source().begin.line);
+        if (!inserted) {
+          return Error(name->source(), "duplicate [[repo]] name " + JsonQuote(repo.name) +
+                                           " (first defined on line " + std::to_string(it->second) +
+                                           ")");
+        }
+        return Status::OK();
+      }();
+      if (s.ok()) {
+        out->push_back(std::move(repo));
+      } else {
+        errors->push_back(std::move(s));
       }
-      SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
-      SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
-      SA_RETURN_IF_ERROR(GetTrust(table, trusted_keys, &repo));
-      // A model and a dataset may share a name; two of either may not.
-      auto [it, inserted] = first_line.emplace(repo.local_name(), name->source().begin.line);
-      if (!inserted) {
-        return Error(name->source(), "duplicate [[repo]] name " + JsonQuote(repo.name) +
-                                         " (first defined on line " + std::to_string(it->second) +
-                                         ")");
-      }
-      out->push_back(std::move(repo));
     }
-    return Status::OK();
   }
 
   Status GetInt(const toml::table& root, const char* key, int min, int max, int* out) const {

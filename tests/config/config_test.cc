@@ -788,6 +788,29 @@ TEST(ConfigTest, ManifestLimitsAreConfigurable) {
   EXPECT_THAT(s.message(), HasSubstr("\"manifest_max_files\" must be between 1 and 10000000"));
 }
 
+TEST(ConfigTest, SeveralMistakesAreReportedTogether) {
+  // Issue 11 finding 11: only the first mistake used to be reported.
+  Status s = ParseError(R"(interval = "soon"
+
+[[repo]]
+name = "acme/a"
+sources = ["ftp://o/models"]
+
+[[repo]]
+name = "acme/ok"
+sources = ["http://o/models"]
+
+[[repo]]
+name = "bad name"
+sources = ["http://o/models"]
+)");
+  EXPECT_THAT(s.message(), StartsWith(std::string(kPath) + ":1: "));
+  EXPECT_THAT(s.message(), HasSubstr("\n" + std::string(kPath) + ":5: "));
+  EXPECT_THAT(s.message(),
+              HasSubstr("\n" + std::string(kPath) + ":12: [[repo]] name \"bad name\""));
+  EXPECT_THAT(s.message(), HasSubstr("(3 mistakes in " + std::string(kPath) + ")"));
+}
+
 TEST(LoadConfigTest, PathThroughAFileIsAnIOError) {
   // ENOTDIR: unlike a permission test, this fails the same way for root.
   testing::TempDir dir;
