@@ -181,7 +181,8 @@ class Env {
   virtual Result<FileInfo> LstatAt(const RootedPath& p) = 0;  // kNotFound if it is missing
   virtual Result<std::string> ReadLinkAt(const RootedPath& p) = 0;
   virtual Result<std::vector<DirEntry>> ListDirAt(const RootedPath& p) = 0;
-  // Creates p and every missing directory between the root and p.
+  // Creates p and every missing directory between the root and p (and the
+  // root itself, as configured, if it is missing).
   virtual Status CreateDirsAt(const RootedPath& p, uint32_t mode) = 0;
   // Removes a file or a symlink (never what a symlink points to).
   virtual Status RemoveFileAt(const RootedPath& p) = 0;

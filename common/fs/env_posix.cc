@@ -574,6 +574,8 @@ class PosixEnv final : public Env {
     return ReadDirAndClose(dir, p.full());
   }
   Status CreateDirsAt(const RootedPath& p, uint32_t mode) override {
+    // The root is the operator's: made as configured, symlinks followed.
+    SA_RETURN_IF_ERROR(CreateDirs(this, p.root, mode));
     return OpenDirAt(p, true, mode).status();
   }
   Status RemoveFileAt(const RootedPath& p) override {

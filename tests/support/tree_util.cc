@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "common/hash/content_hasher.h"
 #include "tests/support/test_util.h"
 
 namespace sync_agent::testing {
@@ -47,17 +48,24 @@ std::string SnapshotTree(const std::string& root) {
   namespace fs = std::filesystem;
   std::ostringstream out;
   std::error_code ec;
+  struct stat top;
+  // The root's own mtime shows an entry created and removed again.
+  if (::lstat(root.c_str(), &top) == 0)
+    out << ". mtime=" << top.st_mtim.tv_sec << "." << top.st_mtim.tv_nsec << "\n";
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     std::string path = it->path().string();
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) continue;
     out << fs::relative(it->path(), root).string() << " mode=" << std::oct << (st.st_mode & 07777)
-        << std::dec << " size=" << st.st_size << " mtime=" << st.st_mtim.tv_sec;
+        << std::dec << " size=" << st.st_size << " mtime=" << st.st_mtim.tv_sec << "."
+        << st.st_mtim.tv_nsec;
     if (S_ISLNK(st.st_mode)) {
       out << " link=" << fs::read_symlink(it->path(), ec).string();
     } else if (S_ISREG(st.st_mode)) {
-      out << " content=" << ReadFile(path);
+      std::string content = ReadFile(path);
+      out << " sha256=" << Sha256Hex(content).substr(0, 16);
+      if (content.size() <= 64) out << " content=" << content;
     } else if (S_ISDIR(st.st_mode)) {
       out << " dir";
     }
