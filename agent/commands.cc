@@ -107,6 +107,18 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
     PrintError(s.ToString());
     return kExitFailed;
   }
+  SyncEngine engine(env, db, EngineOptions(config, trigger, signals->stop_flag()));
+  // A node that refuses to run (a symlink planted in state_dir) says so in
+  // the run record of every repository it would have synced.
+  auto refuse = [&](const Status& why) {
+    PrintError(why.ToString());
+    for (const RepoConfig& repo : config.repos) {
+      if (only_repo.empty() || repo.name == only_repo || repo.local_name() == only_repo) {
+        engine.RecordRefusedRun(repo, why);
+      }
+    }
+    return kExitFailed;
+  };
   RunLock lock;
   s = lock.TryAcquire(config.state_dir);
   if (!s.ok()) {
@@ -114,15 +126,10 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
       LogWarning(s.message());
       return kExitBusy;
     }
-    PrintError(s.ToString());
-    return kExitFailed;
+    return refuse(s);
   }
-  SyncEngine engine(env, db, EngineOptions(config, trigger, signals->stop_flag()));
   s = engine.Init();
-  if (!s.ok()) {
-    PrintError(s.ToString());
-    return kExitFailed;
-  }
+  if (!s.ok()) return refuse(s);
   int failed = 0;
   int done = 0;
   for (const RepoConfig& repo : config.repos) {

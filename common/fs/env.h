@@ -108,6 +108,39 @@ struct FileInfo {
   uint64_t nlink = 0;
 };
 
+// A path below a directory the operator configured (mirror_root, state_dir).
+// The root is trusted as configured: it may be, or pass through, a symlink.
+// No component of rel is: the *At operations of Env open each one with
+// O_NOFOLLOW from the directory fd of the one before (openat, mkdirat,
+// unlinkat, renameat, linkat, symlinkat), so a symlink planted anywhere below
+// the root, or a file where a directory belongs, is refused with
+// kInvalidArgument naming it, and nothing is written, changed or removed
+// through it. rel is relative; "." and ".." components are refused.
+struct RootedPath {
+  std::string root;
+  std::string rel;
+  std::string full() const;  // root/rel, for messages and path-based reads
+  RootedPath Child(std::string_view name) const;
+  RootedPath Parent() const;  // the root itself for a one-component rel
+};
+
+// How NewWritableFileAt opens the file. Every kind creates a missing file and
+// refuses one that is a symlink, not a regular file, or has other hard links.
+enum class WriteOpen {
+  kTruncate,   // empties an existing file
+  kAppend,     // keeps its content, appends after it
+  kCreateNew,  // O_EXCL: fails with kIOError if the name exists
+};
+
+// What LinkAt did. The file system limits a copy works around are outcomes,
+// not errors, so that a caller can copy instead (and count why).
+enum class LinkOutcome {
+  kLinked,
+  kCrossDevice,   // EXDEV: the two paths are on different file systems
+  kTooManyLinks,  // EMLINK: the file has as many hard links as the file system allows
+  kNotSupported,  // EPERM: the file system has no hard links
+};
+
 struct DirEntry {
   std::string name;
   FileInfo::Type type = FileInfo::Type::kOther;  // from d_type; kOther when unknown
@@ -160,6 +193,32 @@ class Env {
   virtual Status SyncDir(const std::string& path) = 0;
   // Bytes available to an unprivileged user on the file system holding path.
   virtual Result<uint64_t> FreeSpace(const std::string& path) = 0;
+
+  // Below a trusted root (see RootedPath): what the agent writes or removes
+  // under mirror_root and state_dir goes through these.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFileAt(const RootedPath& p,
+                                                                  uint32_t mode, WriteOpen how) = 0;
+  virtual Result<std::unique_ptr<RandomWriteFile>> NewRandomWriteFileAt(const RootedPath& p,
+                                                                        uint32_t mode) = 0;
+  virtual Result<FileInfo> LstatAt(const RootedPath& p) = 0;  // kNotFound if it is missing
+  virtual Result<std::string> ReadLinkAt(const RootedPath& p) = 0;
+  virtual Result<std::vector<DirEntry>> ListDirAt(const RootedPath& p) = 0;
+  // Creates p and every missing directory between the root and p (and the
+  // root itself, as configured, if it is missing).
+  virtual Status CreateDirsAt(const RootedPath& p, uint32_t mode) = 0;
+  // Removes a file or a symlink (never what a symlink points to).
+  virtual Status RemoveFileAt(const RootedPath& p) = 0;
+  // Removes p recursively by directory fds; OK if it does not exist. A
+  // symlink inside is removed itself, never crossed.
+  virtual Status RemoveTreeAt(const RootedPath& p) = 0;
+  virtual Status RenameAt(const RootedPath& from, const RootedPath& to) = 0;
+  // A hard link at link to the regular file existing (refused if existing
+  // is a symlink).
+  virtual Result<LinkOutcome> LinkAt(const RootedPath& existing, const RootedPath& link) = 0;
+  virtual Status SymlinkAt(const std::string& target, const RootedPath& link) = 0;
+  virtual Status ChmodAt(const RootedPath& p, uint32_t mode) = 0;
+  virtual Status TruncateAt(const RootedPath& p, uint64_t size) = 0;
+  virtual Status SyncDirAt(const RootedPath& p) = 0;
 };
 
 // Forwards every call to another Env; tests override what they need.
@@ -216,6 +275,38 @@ class EnvWrapper : public Env {
   }
   Status SyncDir(const std::string& p) override { return target_->SyncDir(p); }
   Result<uint64_t> FreeSpace(const std::string& p) override { return target_->FreeSpace(p); }
+  Result<std::unique_ptr<WritableFile>> NewWritableFileAt(const RootedPath& p, uint32_t mode,
+                                                          WriteOpen how) override {
+    return target_->NewWritableFileAt(p, mode, how);
+  }
+  Result<std::unique_ptr<RandomWriteFile>> NewRandomWriteFileAt(const RootedPath& p,
+                                                                uint32_t mode) override {
+    return target_->NewRandomWriteFileAt(p, mode);
+  }
+  Result<FileInfo> LstatAt(const RootedPath& p) override { return target_->LstatAt(p); }
+  Result<std::string> ReadLinkAt(const RootedPath& p) override { return target_->ReadLinkAt(p); }
+  Result<std::vector<DirEntry>> ListDirAt(const RootedPath& p) override {
+    return target_->ListDirAt(p);
+  }
+  Status CreateDirsAt(const RootedPath& p, uint32_t mode) override {
+    return target_->CreateDirsAt(p, mode);
+  }
+  Status RemoveFileAt(const RootedPath& p) override { return target_->RemoveFileAt(p); }
+  Status RemoveTreeAt(const RootedPath& p) override { return target_->RemoveTreeAt(p); }
+  Status RenameAt(const RootedPath& f, const RootedPath& t) override {
+    return target_->RenameAt(f, t);
+  }
+  Result<LinkOutcome> LinkAt(const RootedPath& e, const RootedPath& l) override {
+    return target_->LinkAt(e, l);
+  }
+  Status SymlinkAt(const std::string& t, const RootedPath& l) override {
+    return target_->SymlinkAt(t, l);
+  }
+  Status ChmodAt(const RootedPath& p, uint32_t mode) override { return target_->ChmodAt(p, mode); }
+  Status TruncateAt(const RootedPath& p, uint64_t size) override {
+    return target_->TruncateAt(p, size);
+  }
+  Status SyncDirAt(const RootedPath& p) override { return target_->SyncDirAt(p); }
 
  private:
   Env* target_;
@@ -238,7 +329,14 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
                            uint32_t mode = 0644, int64_t mtime_ns = -1);
 // Copies a file's content (used when a hard link is not possible).
 Status CopyFile(Env* env, const std::string& from, const std::string& to, uint32_t mode);
+// The same into a new file below a trusted root (WriteOpen::kCreateNew).
+Status CopyFileTo(Env* env, const std::string& from, const RootedPath& to, uint32_t mode);
 bool FileExists(Env* env, const std::string& path);
+// The error for something below a trusted root that sync-agent did not put
+// there: "<path>: is a symlink where sync-agent expects its own directory;
+// refusing to follow it, nothing was written or removed through it. ...".
+Status RefuseForeignPath(const std::string& path, std::string_view what_it_is,
+                         std::string_view expected);
 
 // Path helpers (pure string operations).
 std::string JoinPath(std::string_view a, std::string_view b);

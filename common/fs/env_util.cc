@@ -32,6 +32,23 @@ std::string BaseName(std::string_view path) {
   return std::string(path.substr(pos + 1));
 }
 
+std::string RootedPath::full() const { return JoinPath(root, rel); }
+
+RootedPath RootedPath::Child(std::string_view name) const { return {root, JoinPath(rel, name)}; }
+
+RootedPath RootedPath::Parent() const {
+  size_t pos = rel.find_last_of('/');
+  return {root, pos == std::string::npos ? std::string() : rel.substr(0, pos)};
+}
+
+Status RefuseForeignPath(const std::string& path, std::string_view what_it_is,
+                         std::string_view expected) {
+  return Status::InvalidArgument(
+      path, std::string(what_it_is) + " where sync-agent expects its own " + std::string(expected) +
+                "; refusing to follow it, nothing was written or removed through it. sync-agent "
+                "never creates it: move it away and run again");
+}
+
 bool FileExists(Env* env, const std::string& path) { return env->Lstat(path).ok(); }
 
 Status CreateDirs(Env* env, const std::string& path, uint32_t mode) {
@@ -96,9 +113,10 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
   return env->SyncDir(DirName(path));
 }
 
-Status CopyFile(Env* env, const std::string& from, const std::string& to, uint32_t mode) {
+namespace {
+
+Status CopyInto(Env* env, const std::string& from, WritableFile* out) {
   SA_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(from));
-  SA_ASSIGN_OR_RETURN(auto out, env->NewWritableFile(to, mode));
   std::vector<char> buf(1 << 20);
   while (true) {
     SA_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
@@ -106,8 +124,21 @@ Status CopyFile(Env* env, const std::string& from, const std::string& to, uint32
     SA_RETURN_IF_ERROR(out->Append(buf.data(), n));
   }
   SA_RETURN_IF_ERROR(out->Sync());
-  SA_RETURN_IF_ERROR(out->Close());
+  return out->Close();
+}
+
+}  // namespace
+
+Status CopyFile(Env* env, const std::string& from, const std::string& to, uint32_t mode) {
+  SA_ASSIGN_OR_RETURN(auto out, env->NewWritableFile(to, mode));
+  SA_RETURN_IF_ERROR(CopyInto(env, from, out.get()));
   return env->Chmod(to, mode);
+}
+
+Status CopyFileTo(Env* env, const std::string& from, const RootedPath& to, uint32_t mode) {
+  SA_ASSIGN_OR_RETURN(auto out, env->NewWritableFileAt(to, mode, WriteOpen::kCreateNew));
+  SA_RETURN_IF_ERROR(CopyInto(env, from, out.get()));
+  return env->ChmodAt(to, mode);
 }
 
 }  // namespace sync_agent

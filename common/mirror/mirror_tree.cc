@@ -23,9 +23,15 @@ std::string UpToRoot(const std::string& repo) {
   return up;
 }
 
+std::string TreesRel(const std::string& repo) { return std::string(kHiddenDir) + "/trees/" + repo; }
+
+std::string StagingRel(const std::string& repo) {
+  return std::string(kHiddenDir) + "/staging/" + repo;
+}
+
 // "../.sync-agent/trees/org/name/rev" relative to <root>/<org>/.
 std::string RelativeTarget(const std::string& repo, const std::string& revision) {
-  return UpToRoot(repo) + kHiddenDir + "/trees/" + repo + "/" + revision;
+  return UpToRoot(repo) + TreesRel(repo) + "/" + revision;
 }
 
 // The name of the new link a swap creates beside the served one, before
@@ -39,21 +45,22 @@ MirrorTree::MirrorTree(Env* env, std::string mirror_root)
 
 std::string MirrorTree::LinkPath(const std::string& repo) const { return JoinPath(root_, repo); }
 
-std::string MirrorTree::TreesDir(const std::string& repo) const {
-  return JoinPath(JoinPath(JoinPath(root_, kHiddenDir), "trees"), repo);
-}
+std::string MirrorTree::TreesDir(const std::string& repo) const { return TreesAt(repo).full(); }
 
-std::string MirrorTree::StagingDir(const std::string& repo) const {
-  return JoinPath(JoinPath(JoinPath(root_, kHiddenDir), "staging"), repo);
-}
+std::string MirrorTree::StagingDir(const std::string& repo) const { return StagingAt(repo).full(); }
 
 std::string MirrorTree::TreePath(const std::string& repo, const std::string& revision) const {
   return JoinPath(TreesDir(repo), revision);
 }
 
+RootedPath MirrorTree::TreesAt(const std::string& repo) const { return Below(TreesRel(repo)); }
+
+RootedPath MirrorTree::StagingAt(const std::string& repo) const { return Below(StagingRel(repo)); }
+
 Result<std::string> MirrorTree::ActiveRevision(const std::string& repo) const {
   std::string link = LinkPath(repo);
-  auto info = env_->Lstat(link);
+  // By fds: a symlink planted at <root>/<org> is refused, not followed.
+  auto info = env_->LstatAt(LinkAt(repo));
   if (!info.ok()) return info.status();
   if (info->type != FileInfo::Type::kSymlink) {
     return Status::InvalidArgument(
@@ -61,77 +68,104 @@ Result<std::string> MirrorTree::ActiveRevision(const std::string& repo) const {
         "exists and is not managed by sync-agent (not a symlink); move it away so that "
         "sync-agent can serve this repository there");
   }
-  SA_ASSIGN_OR_RETURN(std::string target, env_->ReadLink(link));
-  std::string prefix = UpToRoot(repo) + kHiddenDir + "/trees/" + repo + "/";
-  if (target.rfind(prefix, 0) != 0 || target.size() == prefix.size()) {
+  SA_ASSIGN_OR_RETURN(std::string target, env_->ReadLinkAt(LinkAt(repo)));
+  // Ours only in exactly the form Swap writes: the fixed prefix and one valid
+  // revision id, so that "../.sync-agent/trees/org/name/../../x" is not.
+  std::string prefix = UpToRoot(repo) + TreesRel(repo) + "/";
+  std::string revision = target.rfind(prefix, 0) == 0 ? target.substr(prefix.size()) : "";
+  if (!IsValidRevisionId(revision)) {
     return Status::InvalidArgument(
         "mirror path " + link,
-        "is a symlink to " + target + ", which sync-agent did not create; move it away");
+        "is a symlink to " + target + ", which sync-agent did not create (it writes " + prefix +
+            "<revision>); nothing was changed: move the link away and run again");
   }
-  return target.substr(prefix.size());
+  return revision;
 }
 
 bool MirrorTree::HasTree(const std::string& repo, const std::string& revision) const {
-  auto info = env_->Lstat(TreePath(repo, revision));
+  auto info = env_->LstatAt(TreesAt(repo).Child(revision));
   return info.ok() && info->type == FileInfo::Type::kDirectory;
 }
 
+Status MirrorTree::LinkObject(const RootedPath& object, const RootedPath& dest, bool* linked,
+                              AssembleStats* stats) {
+  SA_ASSIGN_OR_RETURN(LinkOutcome how, env_->LinkAt(object, dest));
+  if (how == LinkOutcome::kTooManyLinks) {
+    // Replace the object by a fresh inode with the same verified content;
+    // trees that link the old one keep it, new links go to the copy.
+    RootedPath fresh = object.Parent().Child("." + BaseName(object.rel) + ".renew");
+    Status s = env_->RemoveFileAt(fresh);
+    if (!s.ok() && !s.IsNotFound()) return s;
+    s = CopyFileTo(env_, object.full(), fresh, 0444);
+    if (s.ok()) s = env_->RenameAt(fresh, object);
+    if (s.ok()) s = env_->SyncDirAt(object.Parent());
+    if (!s.ok()) {
+      env_->RemoveFileAt(fresh);
+      return s;
+    }
+    stats->renewed++;
+    LogWarning(
+        "an object reached the file system's hard-link limit; it was replaced by a fresh "
+        "copy that new trees link to",
+        {{"object", object.full()}});
+    SA_ASSIGN_OR_RETURN(how, env_->LinkAt(object, dest));
+  }
+  *linked = how == LinkOutcome::kLinked;
+  return Status::OK();
+}
+
 Status MirrorTree::Assemble(const std::string& repo, const Manifest& manifest,
-                            const std::function<std::string(const std::string&)>& object_path,
+                            const std::function<RootedPath(const std::string&)>& object_path,
                             AssembleStats* stats) {
-  std::string staging_dir = StagingDir(repo);
-  SA_RETURN_IF_ERROR(CreateDirs(env_, staging_dir, 0755));
-  std::string staging = JoinPath(staging_dir, manifest.revision + "." + std::to_string(::getpid()));
-  SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, staging));
-  SA_RETURN_IF_ERROR(env_->CreateDir(staging, 0755));
+  RootedPath staging_dir = StagingAt(repo);
+  SA_RETURN_IF_ERROR(env_->CreateDirsAt(staging_dir, 0755));
+  RootedPath staging = staging_dir.Child(manifest.revision + "." + std::to_string(::getpid()));
+  SA_RETURN_IF_ERROR(env_->RemoveTreeAt(staging));
+  SA_RETURN_IF_ERROR(env_->CreateDirsAt(staging, 0755));
 
   Status s = [&]() -> Status {
-    std::set<std::string> dirs;
-    dirs.insert(staging);
+    std::set<std::string> dirs;  // rel paths
+    dirs.insert(staging.rel);
     for (const ManifestEntry& e : manifest.files) {
-      std::string dest = JoinPath(staging, e.path);
-      std::string parent = DirName(dest);
-      if (dirs.insert(parent).second) SA_RETURN_IF_ERROR(CreateDirs(env_, parent, 0755));
-      std::string object = object_path(e.sha256);
+      RootedPath dest = staging.Child(e.path);
+      RootedPath parent = dest.Parent();
+      if (dirs.insert(parent.rel).second) SA_RETURN_IF_ERROR(env_->CreateDirsAt(parent, 0755));
+      RootedPath object = object_path(e.sha256);
       // Objects are 0444; executables need their own inode with 0555.
       bool linked = false;
-      if (e.mode == 0644) {
-        Status ls = env_->Link(object, dest);
-        if (ls.ok()) {
-          linked = true;
-        } else if (ls.code() == Status::Code::kNoSpace || ls.IsNotFound()) {
-          return ls;
-        }
-        // EXDEV (another file system) or EMLINK (link limit): fall back to a copy.
-      }
+      if (e.mode == 0644) SA_RETURN_IF_ERROR(LinkObject(object, dest, &linked, stats));
       if (linked) {
         stats->linked++;
       } else {
-        SA_RETURN_IF_ERROR(CopyFile(env_, object, dest, e.mode == 0755 ? 0555 : 0444));
+        // Another file system, or one without hard links: a copy.
+        SA_RETURN_IF_ERROR(CopyFileTo(env_, object.full(), dest, e.mode == 0755 ? 0555 : 0444));
         stats->copied++;
       }
       KillPoint("assemble-file");  // test-only: staging holds part of the tree
     }
     // Directory entries must be durable before the tree becomes visible.
-    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) SA_RETURN_IF_ERROR(env_->SyncDir(*it));
-    std::string final_path = TreePath(repo, manifest.revision);
-    SA_RETURN_IF_ERROR(CreateDirs(env_, TreesDir(repo), 0755));
-    if (env_->Lstat(final_path).ok()) {
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+      SA_RETURN_IF_ERROR(env_->SyncDirAt(Below(*it)));
+    }
+    RootedPath final_path = TreesAt(repo).Child(manifest.revision);
+    SA_RETURN_IF_ERROR(env_->CreateDirsAt(TreesAt(repo), 0755));
+    if (env_->LstatAt(final_path).ok()) {
       // A tree that may be served (verify --repair rebuilds the active
       // revision): the new one takes its place in one step, and readers
       // going through the symlink see the old or the new tree, never none.
-      Status ex = env_->Exchange(staging, final_path);
+      // (CreateDirsAt has just checked every directory above both.)
+      Status ex = env_->Exchange(staging.full(), final_path.full());
       if (ex.ok()) {
-        SA_RETURN_IF_ERROR(env_->SyncDir(TreesDir(repo)));
-        return sync_agent::RemoveTree(env_, staging);  // now the old tree
+        SA_RETURN_IF_ERROR(env_->SyncDirAt(TreesAt(repo)));
+        return env_->RemoveTreeAt(staging);  // now the old tree
       }
       if (ex.code() != Status::Code::kUnsupported) return ex;
-      SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, final_path));
     }
-    SA_RETURN_IF_ERROR(env_->Rename(staging, final_path));
-    return env_->SyncDir(TreesDir(repo));
+    SA_RETURN_IF_ERROR(env_->RemoveTreeAt(final_path));
+    SA_RETURN_IF_ERROR(env_->RenameAt(staging, final_path));
+    return env_->SyncDirAt(TreesAt(repo));
   }();
-  if (!s.ok()) sync_agent::RemoveTree(env_, staging);
+  if (!s.ok()) env_->RemoveTreeAt(staging);
   return s;
 }
 
@@ -140,36 +174,36 @@ Status MirrorTree::Swap(const std::string& repo, const std::string& revision) {
     return Status::NotFound("swap " + repo, "no assembled tree for revision " + revision);
   }
   std::string link = LinkPath(repo);
-  auto info = env_->Lstat(link);
+  auto info = env_->LstatAt(LinkAt(repo));
+  if (!info.ok() && !info.status().IsNotFound()) return info.status();
   if (info.ok() && info->type != FileInfo::Type::kSymlink) {
     return Status::InvalidArgument(
         "mirror path " + link,
         "exists and is not managed by sync-agent (not a symlink); move it away");
   }
-  std::string parent = DirName(link);
-  SA_RETURN_IF_ERROR(CreateDirs(env_, parent, 0755));
-  std::string tmp = JoinPath(parent, SwapLinkPrefix(link) + std::to_string(::getpid()));
-  env_->RemoveFile(tmp);
-  SA_RETURN_IF_ERROR(env_->Symlink(RelativeTarget(repo, revision), tmp));
-  KillPoint("swap-link");              // test-only: the new link exists beside the served one
-  Status s = env_->Rename(tmp, link);  // the one atomic step readers can observe
+  RootedPath parent = LinkAt(repo).Parent();
+  SA_RETURN_IF_ERROR(env_->CreateDirsAt(parent, 0755));
+  RootedPath tmp = parent.Child(SwapLinkPrefix(link) + std::to_string(::getpid()));
+  env_->RemoveFileAt(tmp);  // a leftover of a killed run, if any
+  SA_RETURN_IF_ERROR(env_->SymlinkAt(RelativeTarget(repo, revision), tmp));
+  KillPoint("swap-link");  // test-only: the new link exists beside the served one
+  Status s = env_->RenameAt(tmp, LinkAt(repo));  // the one atomic step readers can observe
   if (!s.ok()) {
-    env_->RemoveFile(tmp);
+    env_->RemoveFileAt(tmp);
     return s;
   }
   KillPoint("swapped");  // test-only: renamed, the directory not yet synced
-  return env_->SyncDir(parent);
+  return env_->SyncDirAt(parent);
 }
 
 Status MirrorTree::RemoveTree(const std::string& repo, const std::string& revision) {
-  std::string path = TreePath(repo, revision);
   // Files are read-only; directories need write permission to unlink entries,
   // which they have (0755, owned by us).
-  return sync_agent::RemoveTree(env_, path);
+  return env_->RemoveTreeAt(TreesAt(repo).Child(revision));
 }
 
 Result<std::vector<std::string>> MirrorTree::ListTrees(const std::string& repo) const {
-  auto entries = env_->ListDir(TreesDir(repo));
+  auto entries = env_->ListDirAt(TreesAt(repo));
   if (!entries.ok()) {
     if (entries.status().IsNotFound()) return std::vector<std::string>{};
     return entries.status();
@@ -182,17 +216,18 @@ Result<std::vector<std::string>> MirrorTree::ListTrees(const std::string& repo) 
 }
 
 Status MirrorTree::CleanStaging(const std::string& repo) {
-  SA_RETURN_IF_ERROR(sync_agent::RemoveTree(env_, StagingDir(repo)));
+  SA_RETURN_IF_ERROR(env_->RemoveTreeAt(StagingAt(repo)));
+  // Temporary links of a swap killed before its rename.
   const std::string link = LinkPath(repo);
   const std::string prefix = SwapLinkPrefix(link);
-  auto entries = env_->ListDir(DirName(link));
+  const RootedPath parent = LinkAt(repo).Parent();
+  auto entries = env_->ListDirAt(parent);
   if (!entries.ok()) return entries.status().IsNotFound() ? Status::OK() : entries.status();
   for (const auto& e : *entries) {
     if (e.name.rfind(prefix, 0) != 0) continue;
-    std::string path = JoinPath(DirName(link), e.name);
-    auto info = env_->Lstat(path);
+    auto info = env_->LstatAt(parent.Child(e.name));
     if (info.ok() && info->type == FileInfo::Type::kSymlink) {
-      SA_RETURN_IF_ERROR(env_->RemoveFile(path));
+      SA_RETURN_IF_ERROR(env_->RemoveFileAt(parent.Child(e.name)));
     }
   }
   return Status::OK();

@@ -9,6 +9,13 @@
 // reader therefore sees the whole old or the whole new revision and never a
 // partial file; files in trees are never modified in place (read-only,
 // hard links to the node's object store where the file system allows).
+//
+// Everything below <mirror_root> is reached by directory fds with O_NOFOLLOW
+// (Env's *At operations): a symlink planted at .sync-agent, trees/<org>,
+// staging/<org>, <org> or anywhere else below the root is refused with an
+// error naming it, and nothing is written or removed through it. Only the
+// repository's own symlink is one, and it counts as ours only if it names
+// exactly RelativeTarget(repo, revision) for a valid revision id.
 #pragma once
 
 #include <functional>
@@ -16,15 +23,18 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/fs/env.h"
 #include "common/manifest/manifest.h"
 
 namespace sync_agent {
 
-class Env;
-
 struct AssembleStats {
   uint64_t linked = 0;  // files hard-linked from the object store
-  uint64_t copied = 0;  // files copied (different file system, exec mode, link limit)
+  uint64_t copied = 0;  // files copied (different file system, exec mode, no hard links)
+  // Objects that had as many hard links as the file system allows (EMLINK,
+  // 65,000 on ext4) and were replaced in the store by a fresh copy of
+  // themselves, which this and later trees link to.
+  uint64_t renewed = 0;
 };
 
 class MirrorTree {
@@ -46,8 +56,12 @@ class MirrorTree {
   // names the verified file of each entry. If the tree already exists it is
   // replaced in one atomic step (Env::Exchange), so that a served tree is
   // never missing. On failure nothing is left in trees/ and staging is cleaned.
+  // An object that reached the hard-link limit is replaced by a copy of
+  // itself beside it (written, fsynced, renamed over it), logged with a
+  // warning naming it, and counted in stats->renewed; trees that link the
+  // old inode keep it.
   Status Assemble(const std::string& repo, const Manifest& manifest,
-                  const std::function<std::string(const std::string&)>& object_path,
+                  const std::function<RootedPath(const std::string&)>& object_path,
                   AssembleStats* stats);
   // Points the repository at revision (which must have a tree) atomically.
   Status Swap(const std::string& repo, const std::string& revision);
@@ -59,6 +73,14 @@ class MirrorTree {
   Status CleanStaging(const std::string& repo);
 
  private:
+  RootedPath Below(const std::string& rel) const { return {root_, rel}; }
+  RootedPath LinkAt(const std::string& repo) const { return Below(repo); }
+  RootedPath TreesAt(const std::string& repo) const;
+  RootedPath StagingAt(const std::string& repo) const;
+  // Links object to dest, renewing the object once if it has too many links.
+  Status LinkObject(const RootedPath& object, const RootedPath& dest, bool* linked,
+                    AssembleStats* stats);
+
   Env* env_;
   std::string root_;
 };

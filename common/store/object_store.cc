@@ -14,53 +14,59 @@ constexpr uint64_t kWritebackChunk = 16ULL << 20;
 }  // namespace
 
 ObjectStore::ObjectStore(Env* env, std::string state_dir)
-    : env_(env),
-      objects_dir_(JoinPath(state_dir, "objects")),
-      partial_dir_(JoinPath(state_dir, "partial")) {}
+    : env_(env), state_dir_(std::move(state_dir)) {}
 
 Status ObjectStore::Init() {
-  SA_RETURN_IF_ERROR(CreateDirs(env_, objects_dir_, 0755));
-  return CreateDirs(env_, partial_dir_, 0700);
+  SA_RETURN_IF_ERROR(env_->CreateDirsAt({state_dir_, "objects"}, 0755));
+  return env_->CreateDirsAt({state_dir_, "partial"}, 0700);
 }
 
-std::string ObjectStore::ObjectPath(const std::string& sha256) const {
-  return JoinPath(JoinPath(objects_dir_, sha256.substr(0, 2)), sha256);
+RootedPath ObjectStore::ObjectAt(const std::string& sha256) const {
+  return {state_dir_, "objects/" + sha256.substr(0, 2) + "/" + sha256};
 }
 
-std::string ObjectStore::PartialPath(const std::string& sha256) const {
-  return JoinPath(partial_dir_, sha256 + ".part");
+RootedPath ObjectStore::PartialAt(const std::string& sha256) const {
+  return {state_dir_, "partial/" + sha256 + ".part"};
+}
+
+RootedPath ObjectStore::RangesAt(const std::string& sha256) const {
+  return {state_dir_, "partial/" + sha256 + ".part.ranges"};
 }
 
 bool ObjectStore::Has(const std::string& sha256, uint64_t size) const {
-  auto info = env_->Stat(ObjectPath(sha256));
+  auto info = env_->LstatAt(ObjectAt(sha256));
   return info.ok() && info->type == FileInfo::Type::kRegular && info->size == size;
 }
 
 std::optional<uint64_t> ObjectStore::SizeOf(const std::string& sha256) const {
-  auto info = env_->Stat(ObjectPath(sha256));
+  auto info = env_->LstatAt(ObjectAt(sha256));
   if (!info.ok() || info->type != FileInfo::Type::kRegular) return std::nullopt;
   return info->size;
 }
 
-std::string ObjectStore::RangesPath(const std::string& sha256) const {
-  return PartialPath(sha256) + ".ranges";
-}
-
 uint64_t ObjectStore::PartialSize(const std::string& sha256) const {
-  auto info = env_->Stat(PartialPath(sha256));
-  return info.ok() ? info->size : 0;
+  auto info = env_->LstatAt(PartialAt(sha256));
+  return info.ok() && info->type == FileInfo::Type::kRegular ? info->size : 0;
 }
 
 Status ObjectStore::Remove(const std::string& sha256) {
-  Status s = env_->RemoveFile(ObjectPath(sha256));
+  Status s = env_->RemoveFileAt(ObjectAt(sha256));
   return s.IsNotFound() ? Status::OK() : s;
 }
 
 Status ObjectStore::RemovePartial(const std::string& sha256) {
-  Status r = env_->RemoveFile(RangesPath(sha256));
+  Status r = env_->RemoveFileAt(RangesAt(sha256));
   if (!r.ok() && !r.IsNotFound()) return r;
-  Status s = env_->RemoveFile(PartialPath(sha256));
+  Status s = env_->RemoveFileAt(PartialAt(sha256));
   return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status ObjectStore::CommitPartial(const std::string& sha256) {
+  RootedPath dest = ObjectAt(sha256);
+  SA_RETURN_IF_ERROR(env_->CreateDirsAt(dest.Parent(), 0755));
+  SA_RETURN_IF_ERROR(env_->ChmodAt(PartialAt(sha256), 0444));
+  SA_RETURN_IF_ERROR(env_->RenameAt(PartialAt(sha256), dest));
+  return env_->SyncDirAt(dest.Parent());
 }
 
 Status ObjectStore::ImportFile(const std::string& path, const ContentDigest& expected) {
@@ -82,7 +88,8 @@ ObjectDownload::ObjectDownload(ObjectStore* store, Expected expected, std::strin
       expected_(std::move(expected)),
       origin_(std::move(origin)),
       progress_(std::move(progress)),
-      partial_(store->PartialPath(expected_.sha256)) {}
+      partial_(store->PartialPath(expected_.sha256)),
+      partial_at_(store->PartialAt(expected_.sha256)) {}
 
 ObjectDownload::~ObjectDownload() = default;
 
@@ -103,11 +110,13 @@ Status ObjectDownload::Begin(uint64_t offset) {
   }
   if (offset == 0) {
     // Starting over: a record of parallel chunks no longer describes the file.
-    Status r = env->RemoveFile(store_->RangesPath(expected_.sha256));
+    Status r = env->RemoveFileAt(store_->RangesAt(expected_.sha256));
     if (!r.ok() && !r.IsNotFound()) return r;
-    SA_ASSIGN_OR_RETURN(file_, env->NewWritableFile(partial_, 0600));
+    SA_ASSIGN_OR_RETURN(file_, env->NewWritableFileAt(partial_at_, 0600, WriteOpen::kTruncate));
   } else {
-    if (have > offset) SA_RETURN_IF_ERROR(env->Truncate(partial_, offset));
+    // Opened (and so checked to be our own file) before anything is read or cut.
+    SA_ASSIGN_OR_RETURN(auto append, env->NewWritableFileAt(partial_at_, 0600, WriteOpen::kAppend));
+    if (have > offset) SA_RETURN_IF_ERROR(env->TruncateAt(partial_at_, offset));
     // Re-hash what is on disk so the final digest covers the whole object.
     SA_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(partial_));
     std::vector<char> buf(1 << 20);
@@ -118,7 +127,7 @@ Status ObjectDownload::Begin(uint64_t offset) {
       hasher_->Update(buf.data(), n);
       left -= n;
     }
-    SA_ASSIGN_OR_RETURN(file_, env->NewAppendableFile(partial_, 0600));
+    file_ = std::move(append);
   }
   resumed_from_ = offset;
   stored_ = offset;
@@ -171,7 +180,6 @@ Status ObjectDownload::Store(const char* data, size_t n) {
 
 Status ObjectDownload::Finish() {
   if (!begun_) return Status::IOError("download " + origin_, "finished before Begin");
-  Env* env = store_->env();
   SA_RETURN_IF_ERROR(file_->Sync());
   SA_RETURN_IF_ERROR(file_->Close());
   file_.reset();
@@ -189,11 +197,7 @@ Status ObjectDownload::Finish() {
                                                          "; the source serves wrong bytes");
   }
   digest_ = d;
-  std::string dest = store_->ObjectPath(expected_.sha256);
-  SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));
-  SA_RETURN_IF_ERROR(env->Chmod(partial_, 0444));
-  SA_RETURN_IF_ERROR(env->Rename(partial_, dest));
-  return env->SyncDir(DirName(dest));
+  return store_->CommitPartial(expected_.sha256);
 }
 
 }  // namespace sync_agent

@@ -6,6 +6,11 @@
 // An object enters the store only after its bytes hashed to the expected
 // sha256 and size; it is then hard-linked into mirror trees. Thread safe as
 // long as two callers do not work on the same sha256 at once.
+//
+// state_dir is trusted as configured (it may be a symlink); everything below
+// it is written and removed by directory fds with O_NOFOLLOW (Env's *At
+// operations), so a symlink planted at objects/<ab>, partial or
+// partial/<sha256>.part is refused with an error naming it, never followed.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +21,10 @@
 
 #include "common/base/byte_sink.h"
 #include "common/base/status.h"
+#include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 
 namespace sync_agent {
-
-class Env;
-class WritableFile;
 
 class ObjectStore {
  public:
@@ -32,26 +35,32 @@ class ObjectStore {
   Status Init();  // creates the directories
   Env* env() const { return env_; }
 
-  std::string ObjectPath(const std::string& sha256) const;
-  std::string PartialPath(const std::string& sha256) const;
+  std::string ObjectPath(const std::string& sha256) const { return ObjectAt(sha256).full(); }
+  std::string PartialPath(const std::string& sha256) const { return PartialAt(sha256).full(); }
+  // The same below state_dir, for writing and removing.
+  RootedPath ObjectAt(const std::string& sha256) const;
+  RootedPath PartialAt(const std::string& sha256) const;
+  RootedPath RangesAt(const std::string& sha256) const;
   // True if the object file exists with this size (no content read).
   bool Has(const std::string& sha256, uint64_t size) const;
   // The stored object's size, if the object is present.
   std::optional<uint64_t> SizeOf(const std::string& sha256) const;
   // Which chunks of a download in parallel ranges are complete
   // ("<partial>.ranges", see common/transfer/chunked_download.h).
-  std::string RangesPath(const std::string& sha256) const;
+  std::string RangesPath(const std::string& sha256) const { return RangesAt(sha256).full(); }
   // Bytes already downloaded for sha256 (0 if none).
   uint64_t PartialSize(const std::string& sha256) const;
   Status Remove(const std::string& sha256);
   Status RemovePartial(const std::string& sha256);
+  // Moves the verified partial file of sha256 into the store, read-only and
+  // durable.
+  Status CommitPartial(const std::string& sha256);
   // Adds an existing local file (copying it) after verifying its digest.
   Status ImportFile(const std::string& path, const ContentDigest& expected);
 
  private:
   Env* env_;
-  std::string objects_dir_;
-  std::string partial_dir_;
+  std::string state_dir_;
 };
 
 // An ObjectSink that writes one object's download into the store's partial
@@ -95,6 +104,7 @@ class ObjectDownload final : public ObjectSink {
   std::string origin_;
   std::function<void(uint64_t)> progress_;
   std::string partial_;
+  RootedPath partial_at_;
   std::unique_ptr<WritableFile> file_;
   std::unique_ptr<ContentHasher> hasher_;
   uint64_t bytes_written_ = 0;

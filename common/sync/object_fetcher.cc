@@ -105,14 +105,14 @@ class Assembler {
 // Removes a file when it goes out of scope.
 class ScopedRemove {
  public:
-  ScopedRemove(Env* env, std::string path) : env_(env), path_(std::move(path)) {}
-  ~ScopedRemove() { env_->RemoveFile(path_); }
+  ScopedRemove(Env* env, RootedPath path) : env_(env), path_(std::move(path)) {}
+  ~ScopedRemove() { env_->RemoveFileAt(path_); }
   ScopedRemove(const ScopedRemove&) = delete;
   ScopedRemove& operator=(const ScopedRemove&) = delete;
 
  private:
   Env* env_;
-  std::string path_;
+  RootedPath path_;
 };
 
 // Splits groups of ranges so that none asks for more than max_bytes, keeping
@@ -379,10 +379,12 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
                                FetchOutcome* outcome) {
   Env* env = store_->env();
   const std::string where = source_->DeltaLocation(object.sha256, delta);
-  const std::string tmp = store_->PartialPath(delta.sha256) + ".delta";
-  ScopedRemove remove_tmp(env, tmp);
+  RootedPath tmp_at = store_->PartialAt(delta.sha256);
+  tmp_at.rel += ".delta";
+  const std::string tmp = tmp_at.full();
+  ScopedRemove remove_tmp(env, tmp_at);
   {
-    SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
+    SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFileAt(tmp_at, 0600, WriteOpen::kTruncate));
     VerifyingSink sink("delta " + where, delta.size, delta.sha256,
                        [&file](const char* data, size_t n) { return file->Append(data, n); });
     Status s = source_->FetchDelta(object.sha256, delta, &sink);

@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string>
+
+#include "common/fs/env.h"
 
 namespace sync_agent {
 
@@ -15,8 +18,19 @@ RunLock::~RunLock() {
 
 Status RunLock::TryAcquire(const std::string& state_dir) {
   std::string path = state_dir + "/lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return PosixError("open lock file " + path, errno);
+  // O_NOFOLLOW: a symlink planted at <state_dir>/lock is refused, so the pid
+  // is never written through it into someone else's file.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP) return RefuseForeignPath(path, "is a symlink", "lock file");
+    return PosixError("open lock file " + path, err);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    ::close(fd);
+    return RefuseForeignPath(path, "is not a regular file of its own", "lock file");
+  }
   int rc;
   do {
     rc = ::flock(fd, LOCK_EX | LOCK_NB);
@@ -48,7 +62,7 @@ Status RunLock::TryAcquire(const std::string& state_dir) {
 
 bool RunLock::IsHeldByAnyone(const std::string& state_dir) {
   std::string path = state_dir + "/lock";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
   bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   ::close(fd);  // releases the shared lock if we got it

@@ -110,11 +110,18 @@ Status SyncEngine::Init() {
   SA_RETURN_IF_ERROR(CreateDirs(env_, options_.mirror_root, 0755));
   ObjectStore store(env_, options_.state_dir);
   SA_RETURN_IF_ERROR(store.Init());
-  std::string reserve = JoinPath(options_.state_dir, kReserveName);
-  auto info = env_->Stat(reserve);
+  const RootedPath reserve{options_.state_dir, kReserveName};
+  auto info = env_->LstatAt(reserve);
+  if (info.ok() && info->type != FileInfo::Type::kRegular) {
+    // Planted by someone else: refused (NewWritableFileAt would say so too).
+    return RefuseForeignPath(
+        reserve.full(),
+        info->type == FileInfo::Type::kSymlink ? "is a symlink" : "is not a regular file",
+        "reserve file");
+  }
   if (!info.ok() || info->size != kReserveBytes) {
     Status rs = [&]() -> Status {
-      SA_ASSIGN_OR_RETURN(auto f, env_->NewWritableFile(reserve, 0600));
+      SA_ASSIGN_OR_RETURN(auto f, env_->NewWritableFileAt(reserve, 0600, WriteOpen::kTruncate));
       std::string zeros(1 << 20, '\0');
       for (uint64_t i = 0; i < kReserveBytes / zeros.size(); ++i) {
         SA_RETURN_IF_ERROR(f->Append(zeros.data(), zeros.size()));
@@ -123,7 +130,7 @@ Status SyncEngine::Init() {
       return f->Close();
     }();
     if (!rs.ok()) {
-      env_->RemoveFile(reserve);
+      env_->RemoveFileAt(reserve);
       LogWarning("could not set aside reserve space in state_dir", {{"error", rs.ToString()}});
     }
   }
@@ -132,25 +139,43 @@ Status SyncEngine::Init() {
 }
 
 Status SyncEngine::ExpirePartials() {
-  std::string dir = JoinPath(options_.state_dir, "partial");
-  SA_ASSIGN_OR_RETURN(auto entries, env_->ListDir(dir));
+  // By fds: a symlink planted at partial is refused, never listed through.
+  const RootedPath dir{options_.state_dir, "partial"};
+  SA_ASSIGN_OR_RETURN(auto entries, env_->ListDirAt(dir));
   ObjectStore store(env_, options_.state_dir);
   int64_t now_ns = NowMs() * 1000000;
   for (const auto& e : entries) {
-    std::string path = JoinPath(dir, e.name);
+    std::string path = dir.Child(e.name).full();
     std::string sha = e.name.substr(0, e.name.find('.'));
     // A run killed after an object entered the store but before its ranges
     // record was removed leaves the record; nothing would read it again.
     const bool stored = store.SizeOf(sha).has_value();
-    auto info = env_->Lstat(path);
+    auto info = env_->LstatAt(dir.Child(e.name));
     if (!stored && (!info.ok() || now_ns - info->mtime_ns < kPartialExpiryMs * 1000000)) continue;
-    SA_RETURN_IF_ERROR(env_->RemoveFile(path));
+    SA_RETURN_IF_ERROR(env_->RemoveFileAt(dir.Child(e.name)));
     SA_RETURN_IF_ERROR(db_->RemovePartial(sha));
     LogInfo(stored ? "removed what is left of a download whose object is in the store"
                    : "removed a partial download untouched for 7 days",
             {{"file", path}});
   }
   return Status::OK();
+}
+
+void SyncEngine::RecordRefusedRun(const RepoConfig& repo, const Status& why) {
+  const std::string name = repo.local_name();
+  Status s = db_->EnsureRepo(name).status();
+  auto id = s.ok() ? db_->BeginRun(name, options_.trigger, "") : Result<int64_t>(s);
+  if (id.ok()) {
+    RunRow row;
+    row.outcome = RunOutcome::kFailed;
+    row.error = why.ToString();
+    s = db_->FinishRun(*id, row);
+  } else {
+    s = id.status();
+  }
+  if (!s.ok()) {
+    LogError("could not record the run in the database", {{"repo", name}, {"error", s.ToString()}});
+  }
 }
 
 void SyncEngine::BackfillHubIds(const std::string& repo, ObjectStore* store) {
@@ -200,8 +225,10 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   ctx.mirror = &mirror;
 
   Status s = db_->EnsureRepo(ctx.repo).status();
-  if (s.ok()) s = Reconcile(ctx.repo);
-  if (s.ok()) BackfillHubIds(ctx.repo, &store);
+  // A mirror tree the agent refuses (a planted symlink) fails the run, and
+  // the run is recorded so that status shows why.
+  Status reconciled = s.ok() ? Reconcile(ctx.repo) : s;
+  if (reconciled.ok()) BackfillHubIds(ctx.repo, &store);
   auto served = mirror.ActiveRevision(ctx.repo);
   if (served.ok()) ctx.active_revision = *served;
   result.from_revision = ctx.active_revision;
@@ -215,6 +242,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
       s = id.status();
     }
   }
+  if (s.ok()) s = reconciled;
   auto start = std::chrono::steady_clock::now();
   // A stop request reaches every transfer of the run through ctx.stop.
   std::atomic<bool> finished{false};
@@ -247,7 +275,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   }
   if (s.code() == Status::Code::kNoSpace) {
     // Give SQLite room to record why the run failed.
-    env_->RemoveFile(JoinPath(options_.state_dir, kReserveName));
+    env_->RemoveFileAt({options_.state_dir, kReserveName});
   }
   if (run_id != 0 && row.outcome == RunOutcome::kUpdated) {
     Status fs = db_->RecordRunFiles(run_id, RunFiles(ctx));
@@ -514,13 +542,17 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   AssembleStats stats;
   ObjectStore* store = ctx->store;
   SA_RETURN_IF_ERROR(ctx->mirror->Assemble(
-      ctx->repo, ctx->manifest, [store](const std::string& sha) { return store->ObjectPath(sha); },
+      ctx->repo, ctx->manifest, [store](const std::string& sha) { return store->ObjectAt(sha); },
       &stats));
   if (stats.copied > 0) {
     LogInfo(
-        "some files were copied instead of hard-linked (executable, another file system or "
-        "link limit)",
+        "some files were copied instead of hard-linked (executable, another file system or one "
+        "without hard links)",
         {{"repo", ctx->repo}, {"copied", std::to_string(stats.copied)}});
+  }
+  if (stats.renewed > 0) {
+    LogWarning("objects at the file system's hard-link limit were copied afresh in the store",
+               {{"repo", ctx->repo}, {"renewed", std::to_string(stats.renewed)}});
   }
   if (options_.cancel && options_.cancel->load()) {
     ctx->mirror->RemoveTree(ctx->repo, ctx->manifest.revision);
@@ -633,7 +665,7 @@ Result<SyncEngine::RepairResult> SyncEngine::Repair(const RepoConfig& repo,
   for (const auto& [revision, m] : manifests) {
     AssembleStats stats;
     SA_RETURN_IF_ERROR(mirror.Assemble(
-        ctx.repo, m, [&store](const std::string& sha) { return store.ObjectPath(sha); }, &stats));
+        ctx.repo, m, [&store](const std::string& sha) { return store.ObjectAt(sha); }, &stats));
     auto linked = mirror.ActiveRevision(ctx.repo);
     if (active && active->revision == revision && (!linked.ok() || *linked != revision)) {
       SA_RETURN_IF_ERROR(mirror.Swap(ctx.repo, revision));

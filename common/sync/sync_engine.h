@@ -84,6 +84,10 @@ class SyncEngine {
   Status Init();
   // Syncs one repository; never throws; records the run.
   RepoSyncResult SyncRepo(const RepoConfig& repo);
+  // Records a failed run of repo that could not start because the node
+  // refused (Init or the run lock failed, e.g. on a planted symlink), so that
+  // `status` reports why instead of the last good run. Best effort.
+  void RecordRefusedRun(const RepoConfig& repo, const Status& why);
 
   // Repairs what a verify found wrong in repo (the problems of other
   // repositories are ignored): removes stored objects that do not hash to

@@ -115,9 +115,10 @@ Status ChunksToSequentialPartial(ObjectStore* store, const std::string& sha256, 
     while (i < done.size() && done[i]) ++i;
     prefix = std::min(size, static_cast<uint64_t>(i) * record->chunk_bytes);
   }
-  const std::string partial = store->PartialPath(sha256);
-  if (env->Stat(partial).ok()) SA_RETURN_IF_ERROR(env->Truncate(partial, prefix));
-  return env->RemoveFile(record_path);
+  if (env->LstatAt(store->PartialAt(sha256)).ok()) {
+    SA_RETURN_IF_ERROR(env->TruncateAt(store->PartialAt(sha256), prefix));
+  }
+  return env->RemoveFileAt(store->RangesAt(sha256));
 }
 
 struct ChunkedDownload::State {
@@ -205,9 +206,10 @@ Result<ChunkedDownloadResult> ChunkedDownload::Run() {
     }
     for (size_t i = 0; i < count && st.chunks[i].end <= have; ++i) st.done[i] = true;
   }
-  SA_ASSIGN_OR_RETURN(st.file, env->NewRandomWriteFile(partial, 0600));
+  SA_ASSIGN_OR_RETURN(st.file, env->NewRandomWriteFileAt(store_->PartialAt(object_.sha256), 0600));
   if (fresh_record) {
-    SA_ASSIGN_OR_RETURN(st.record, env->NewWritableFile(record_path, 0600));
+    SA_ASSIGN_OR_RETURN(st.record, env->NewWritableFileAt(store_->RangesAt(object_.sha256), 0600,
+                                                          WriteOpen::kTruncate));
     std::string text = std::string(kRecordMagic) + " " + std::to_string(object_.size) + " " +
                        std::to_string(st.chunk_bytes) + "\n";
     for (size_t i = 0; i < count; ++i) {
@@ -215,7 +217,8 @@ Result<ChunkedDownloadResult> ChunkedDownload::Run() {
     }
     SA_RETURN_IF_ERROR(st.record->Append(text.data(), text.size()));
   } else {
-    SA_ASSIGN_OR_RETURN(st.record, env->NewAppendableFile(record_path, 0600));
+    SA_ASSIGN_OR_RETURN(st.record, env->NewWritableFileAt(store_->RangesAt(object_.sha256), 0600,
+                                                          WriteOpen::kAppend));
   }
 
   ChunkedDownloadResult result;
@@ -451,7 +454,6 @@ Status ChunkedDownload::Work(State* st) {
 
 Status ChunkedDownload::Finish(State* st, ContentDigest* digest) {
   Env* env = store_->env();
-  const std::string partial = store_->PartialPath(object_.sha256);
   SA_RETURN_IF_ERROR(st->file->Sync());
   SA_RETURN_IF_ERROR(st->file->Close());
   const uint64_t hashed = st->hasher.size();
@@ -470,13 +472,9 @@ Status ChunkedDownload::Finish(State* st, ContentDigest* digest) {
                                  object_.sha256 + "; a source serves wrong bytes (" + from + ")");
   }
   KillPoint("verified");  // test-only: complete and verified, not yet in the store
-  const std::string dest = store_->ObjectPath(object_.sha256);
-  SA_RETURN_IF_ERROR(CreateDirs(env, DirName(dest), 0755));
-  SA_RETURN_IF_ERROR(env->Chmod(partial, 0444));
-  SA_RETURN_IF_ERROR(env->Rename(partial, dest));
+  SA_RETURN_IF_ERROR(store_->CommitPartial(object_.sha256));
   KillPoint("stored");  // in the store, its ranges record not yet removed
-  SA_RETURN_IF_ERROR(env->SyncDir(DirName(dest)));
-  Status r = env->RemoveFile(store_->RangesPath(object_.sha256));
+  Status r = env->RemoveFileAt(store_->RangesAt(object_.sha256));
   return r.IsNotFound() ? Status::OK() : r;
 }
 

@@ -51,11 +51,41 @@ class FaultRandomWriteFile final : public RandomWriteFile {
 
 }  // namespace
 
-Result<std::unique_ptr<RandomWriteFile>> FaultEnv::NewRandomWriteFile(const std::string& p,
-                                                                      uint32_t mode) {
-  auto f = target()->NewRandomWriteFile(p, mode);
+Result<std::unique_ptr<RandomWriteFile>> FaultEnv::Wrap(
+    const std::string& p, Result<std::unique_ptr<RandomWriteFile>> f) {
   if (!f.ok()) return f;
   return std::unique_ptr<RandomWriteFile>(new FaultRandomWriteFile(this, p, std::move(f).value()));
+}
+
+Result<std::unique_ptr<RandomWriteFile>> FaultEnv::NewRandomWriteFile(const std::string& p,
+                                                                      uint32_t mode) {
+  return Wrap(p, target()->NewRandomWriteFile(p, mode));
+}
+
+Result<std::unique_ptr<RandomWriteFile>> FaultEnv::NewRandomWriteFileAt(const RootedPath& p,
+                                                                        uint32_t mode) {
+  return Wrap(p.full(), target()->NewRandomWriteFileAt(p, mode));
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::NewWritableFileAt(const RootedPath& p,
+                                                                  uint32_t mode, WriteOpen how) {
+  return Wrap(p.full(), target()->NewWritableFileAt(p, mode, how));
+}
+
+Status FaultEnv::RenameAt(const RootedPath& from, const RootedPath& to) {
+  if (RenameFails(to.full())) return PosixError("rename " + from.full() + " to " + to.full(), EIO);
+  return target()->RenameAt(from, to);
+}
+
+Result<LinkOutcome> FaultEnv::LinkAt(const RootedPath& existing, const RootedPath& link) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (link_failures_ > 0 && existing.full().find(link_match_) != std::string::npos) {
+      --link_failures_;
+      return LinkOutcome::kTooManyLinks;
+    }
+  }
+  return target()->LinkAt(existing, link);
 }
 
 int FaultEnv::ReadOpens(const std::string& match) const {
@@ -104,13 +134,13 @@ Result<std::unique_ptr<WritableFile>> FaultEnv::NewAppendableFile(const std::str
   return Wrap(p, target()->NewAppendableFile(p, mode));
 }
 
+bool FaultEnv::RenameFails(const std::string& to) {
+  std::lock_guard<std::mutex> l(mu_);
+  return !rename_match_.empty() && to.find(rename_match_) != std::string::npos;
+}
+
 Status FaultEnv::Rename(const std::string& from, const std::string& to) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!rename_match_.empty() && to.find(rename_match_) != std::string::npos) {
-      return PosixError("rename " + from + " to " + to, EIO);
-    }
-  }
+  if (RenameFails(to)) return PosixError("rename " + from + " to " + to, EIO);
   return target()->Rename(from, to);
 }
 

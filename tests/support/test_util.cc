@@ -235,7 +235,12 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
   }
 }
 
-std::string AgentBinary() { return SA_AGENT_BINARY; }
+std::string AgentBinary() {
+  // SA_AGENT_BINARY in the environment runs the tests against another build
+  // (for example the code before a fix, to see a regression test fail).
+  const char* other = std::getenv("SA_AGENT_BINARY");
+  return other != nullptr && *other != '\0' ? other : SA_AGENT_BINARY;
+}
 
 ProcessResult RunAgent(const std::vector<std::string>& args,
                        const std::map<std::string, std::string>& env) {
