@@ -469,9 +469,10 @@ void ConnectionLoop::Examine(HttpConnection* c) {
 void ConnectionLoop::Dispatch(HttpConnection* c) {
   std::unique_lock<std::mutex> lock(mu_);
   if (ready_.size() >= static_cast<size_t>(std::max(0, limits_.max_queued))) {
+    const size_t waiting = ready_.size();  // read under mu_: the workers pop it
     lock.unlock();
     return Refuse(c, 503,
-                  "server busy: " + std::to_string(ready_.size()) +
+                  "server busy: " + std::to_string(waiting) +
                       " requests are waiting for a worker thread; retry later",
                   true);
   }

@@ -104,10 +104,9 @@ Status PipelinedSink::Write(const char* data, size_t n) {
 }
 
 Status PipelinedSink::Drain() {
-  if (filling_ != nullptr && filling_->used > 0) {
-    Status s = Enqueue();
-    if (!s.ok()) return s;
-  }
+  // After an error too: a stage may still be inside its function, and the
+  // caller may look at what the stages wrote once Drain returns.
+  if (filling_ != nullptr && filling_->used > 0) Enqueue();  // its error is returned below
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this] { return Idle(); });
   if (filling_ != nullptr) {

@@ -49,7 +49,8 @@ class PipelinedSink final : public ObjectSink {
 
   Status Begin(uint64_t offset) override;
   Status Write(const char* data, size_t n) override;
-  // Waits until every queued byte went through every stage; the first error, if any.
+  // Waits until every queued byte went through every stage (after an error too:
+  // no stage is still running when it returns); the first error, if any.
   Status Drain();
 
  private:

@@ -162,9 +162,10 @@ class RangePrefetcher {
         content_(content),
         groups_(groups),
         cancel_(cancel),
+        connections_(static_cast<size_t>(std::max(connections, 0))),
         results_(groups.size()),
         ready_(groups.size(), false) {
-    for (int i = 0; i < connections; ++i) threads_.emplace_back([this] { Work(); });
+    for (size_t i = 0; i < connections_; ++i) threads_.emplace_back([this] { Work(); });
   }
   ~RangePrefetcher() {
     {
@@ -203,7 +204,7 @@ class RangePrefetcher {
         // Stay within the window: groups far ahead of the assembler wait.
         cv_.wait(lock, [&] {
           return stop_ || next_ >= groups_.size() ||
-                 (in_memory_ < kWindowBytes && next_ < consumed_ + 4 * threads_.size() + 4);
+                 (in_memory_ < kWindowBytes && next_ < consumed_ + 4 * connections_ + 4);
         });
         if (stop_ || next_ >= groups_.size()) return;
         i = next_++;
@@ -265,6 +266,9 @@ class RangePrefetcher {
   const ContentRef& content_;
   const std::vector<std::vector<ByteRange>>& groups_;
   const std::atomic<bool>* cancel_;
+  // The number of workers, fixed before the first starts: they must not read
+  // threads_, which the constructor is still growing while they run.
+  const size_t connections_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::optional<std::vector<Piece>>> results_;

@@ -101,8 +101,12 @@ TEST(PipelinedSinkTest, EveryStageSeesEveryByteInOrderAndTheFirstErrorWins) {
   std::string chunk(4096, 'y');
   Status s;
   for (int i = 0; i < 1000 && s.ok(); ++i) s = failing.Write(chunk.data(), chunk.size());
-  if (s.ok()) s = failing.Drain();
+  // Drain waits for both stages even after the error, so c and d are read
+  // below with no stage still writing them.
+  Status drained = failing.Drain();
+  if (s.ok()) s = drained;
   EXPECT_EQ(s.code(), Status::Code::kNoSpace) << s.ToString();
+  EXPECT_EQ(drained.code(), Status::Code::kNoSpace) << drained.ToString();
   EXPECT_LE(d.data.size(), 200000u);
   EXPECT_LT(c.data.size(), 1000u * 4096);
 }
