@@ -70,8 +70,6 @@ bool ApplyLogFormat(const ParsedArgs& args, const std::string& from_config) {
   return true;
 }
 
-int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
-
 std::string DatabasePath(const Config& c) { return JoinPath(c.state_dir, "state.db"); }
 
 SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,

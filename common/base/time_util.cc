@@ -64,6 +64,8 @@ bool ParseIsoTime(std::string_view text, SystemTime* out) {
   return true;
 }
 
+int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
+
 int64_t ToUnixMillis(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }

@@ -29,6 +29,8 @@ bool ParseIsoTime(std::string_view text, SystemTime* out);
 
 // Unix time in milliseconds, the unit the database stores.
 int64_t ToUnixMillis(SystemTime t);
+// The wall clock now, in Unix milliseconds (what the database records).
+int64_t NowMs();
 SystemTime FromUnixMillis(int64_t ms);
 
 // Parses "90s", "5m", "2h", "1d", "1500ms" or a bare number of seconds.

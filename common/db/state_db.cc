@@ -29,8 +29,6 @@ constexpr Migration kMigrations[] = {
 // stuck lock shows up as an error rather than a hang.
 constexpr std::chrono::milliseconds kBusyTimeout{5000};
 
-int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
-
 // Every migration from 1 to the latest must be present exactly once, in order:
 // user_version can only say "applied up to N".
 Status CheckEmbeddedMigrations() {

@@ -26,8 +26,6 @@
 namespace sync_agent {
 namespace {
 
-int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
-
 // Partial-transfer progress is written to SQLite at most this often.
 constexpr uint64_t kProgressRecordBytes = 64ULL << 20;
 // A file of this size in state_dir is given back when a run fails for lack of

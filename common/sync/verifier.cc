@@ -15,8 +15,6 @@ namespace sync_agent {
 
 namespace {
 
-int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
-
 // The problems kept in the database per repository (the report has all).
 constexpr size_t kProblemsRecorded = 20;
 

@@ -18,8 +18,6 @@ double Ewma(double old_value, double sample) {
   return old_value <= 0 ? sample : old_value + kEwmaWeight * (sample - old_value);
 }
 
-int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
-
 }  // namespace
 
 std::chrono::milliseconds BackoffDelay(const RetryPolicy& policy, uint32_t failures,
@@ -82,8 +80,8 @@ std::optional<size_t> SourceSet::Acquire(const std::vector<bool>& excluded,
   return std::nullopt;
 }
 
-void SourceSet::Release(size_t i, const Status& status, uint64_t bytes,
-                        Clock::duration first_byte, Clock::duration total) {
+void SourceSet::Release(size_t i, const Status& status, uint64_t bytes, Clock::duration first_byte,
+                        Clock::duration total) {
   std::lock_guard<std::mutex> lock(mu_);
   active_[i]--;
   SourceHealthStats& s = stats_[i];
@@ -94,13 +92,12 @@ void SourceSet::Release(size_t i, const Status& status, uint64_t bytes,
     s.consecutive_errors = 0;
     s.last_ok_at_ms = NowMs();
     if (bytes > 0) {
-      s.latency_ms = Ewma(s.latency_ms,
-                          std::chrono::duration<double, std::milli>(first_byte).count());
+      s.latency_ms =
+          Ewma(s.latency_ms, std::chrono::duration<double, std::milli>(first_byte).count());
     }
     if (total >= kMinTimedRequest && bytes > 0) {
-      s.throughput_bps =
-          Ewma(s.throughput_bps, static_cast<double>(bytes) /
-                                     std::chrono::duration<double>(total).count());
+      s.throughput_bps = Ewma(s.throughput_bps, static_cast<double>(bytes) /
+                                                    std::chrono::duration<double>(total).count());
     }
     return;
   }

@@ -209,15 +209,16 @@ namespace {
 // name), then the temporary name is removed.
 Status WriteNewFile(Env* env, const std::string& path, std::string_view data, uint32_t mode) {
   const std::string tmp = path + ".tmp-keygen";
-  {
+  Status s = [&]() -> Status {
     SA_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, mode));
     SA_RETURN_IF_ERROR(file->Append(data.data(), data.size()));
     SA_RETURN_IF_ERROR(file->Sync());
     SA_RETURN_IF_ERROR(file->Close());
-  }
-  // The umask may have narrowed the mode; a private key must be exactly 0600.
-  Status s = env->Chmod(tmp, mode);
-  if (s.ok()) s = env->Link(tmp, path);
+    // The umask may have narrowed the mode; a private key must be exactly 0600.
+    SA_RETURN_IF_ERROR(env->Chmod(tmp, mode));
+    return env->Link(tmp, path);
+  }();
+  // The temporary name never outlives the call, whatever failed.
   Status removed = env->RemoveFile(tmp);
   SA_RETURN_IF_ERROR(s);
   SA_RETURN_IF_ERROR(removed);
