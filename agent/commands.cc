@@ -73,7 +73,7 @@ bool ApplyLogFormat(const ParsedArgs& args, const std::string& from_config) {
 std::string DatabasePath(const Config& c) { return JoinPath(c.state_dir, "state.db"); }
 
 SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,
-                                const std::atomic<bool>* cancel) {
+                                const CancelFlag* cancel) {
   SyncEngineOptions o;
   o.state_dir = c.state_dir;
   o.mirror_root = c.mirror_root;

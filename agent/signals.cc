@@ -34,11 +34,12 @@ SignalWatcher::SignalWatcher() : impl_(new Impl) {
       std::lock_guard<std::mutex> lock(impl_->mu);
       if (sig == SIGUSR1 && impl_->quit) return;
       if (sig == SIGTERM || sig == SIGINT) {
-        if (stop_.exchange(true)) {
+        if (stop_.cancelled()) {
           LogWarning("second stop signal; stopping now");
         } else {
           LogInfo(sig == SIGTERM ? "SIGTERM: stopping after the current step"
                                  : "SIGINT: stopping after the current step");
+          stop_.Cancel();
         }
       } else if (sig == SIGHUP) {
         LogInfo("SIGHUP: reloading the configuration");
@@ -61,7 +62,7 @@ SignalWatcher::~SignalWatcher() {
 
 void SignalWatcher::WaitFor(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait_for(lock, timeout, [this] { return stop_.load() || reload_.load(); });
+  impl_->cv.wait_for(lock, timeout, [this] { return stop_.cancelled() || reload_.load(); });
 }
 
 }  // namespace sync_agent

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 
+#include "common/base/cancel.h"
+
 namespace sync_agent {
 
 class SignalWatcher {
@@ -18,8 +20,8 @@ class SignalWatcher {
   SignalWatcher(const SignalWatcher&) = delete;
   SignalWatcher& operator=(const SignalWatcher&) = delete;
 
-  const std::atomic<bool>* stop_flag() const { return &stop_; }
-  bool stop_requested() const { return stop_.load(); }
+  const CancelFlag* stop_flag() const { return &stop_; }
+  bool stop_requested() const { return stop_.cancelled(); }
   // True once per SIGHUP.
   bool TakeReload() { return reload_.exchange(false); }
   // Sleeps until the timeout passes, a stop is requested or SIGHUP arrives.
@@ -28,7 +30,7 @@ class SignalWatcher {
  private:
   struct Impl;
   Impl* impl_;
-  std::atomic<bool> stop_{false};
+  CancelFlag stop_;
   std::atomic<bool> reload_{false};
 };
 

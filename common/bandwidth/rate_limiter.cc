@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
-#include <thread>
 
 #include "common/base/time_util.h"
 
@@ -12,7 +11,6 @@ namespace {
 
 constexpr double kBurstSeconds = 0.1;
 constexpr double kMinBurstBytes = 64 * 1024;
-constexpr auto kMaxSleepSlice = std::chrono::milliseconds(100);
 
 int LocalMinuteOfDay() {
   std::time_t now = std::time(nullptr);
@@ -111,17 +109,11 @@ std::chrono::steady_clock::duration RateLimiter::Reserve(size_t n) {
       std::chrono::duration<double>(-tokens_ / static_cast<double>(rate)));
 }
 
-void RateLimiter::Acquire(size_t n, const std::atomic<bool>* cancel) {
+void RateLimiter::Acquire(size_t n, const CancelFlag* cancel) {
   const auto wait = Reserve(n);
   if (wait == std::chrono::steady_clock::duration::zero()) return;
-  const auto until = std::chrono::steady_clock::now() + wait;
-  while (true) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;
-    auto now = std::chrono::steady_clock::now();
-    if (now >= until) return;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(until - now, kMaxSleepSlice));
-  }
+  // Pacing: the wait is for tokens that only time brings, ended early by a stop.
+  PauseUntil(std::chrono::steady_clock::now() + wait, cancel);
 }
 
 }  // namespace sync_agent

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 
 namespace sync_agent {
@@ -51,7 +52,7 @@ class RateLimiter {
   uint64_t RateNow() const;
   // Accounts for n bytes that were just read, sleeping while the cap is
   // exceeded. Returns early when *cancel becomes true.
-  void Acquire(size_t n, const std::atomic<bool>* cancel = nullptr);
+  void Acquire(size_t n, const CancelFlag* cancel = nullptr);
   // Accounts for n bytes and returns how long the reader must wait (zero
   // when within the cap); Acquire is Reserve and a sleep.
   std::chrono::steady_clock::duration Reserve(size_t n);

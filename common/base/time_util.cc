@@ -5,7 +5,6 @@
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
-#include <thread>
 
 namespace sync_agent {
 
@@ -197,19 +196,6 @@ Result<uint64_t> ParseByteSize(std::string_view text) {
     return bad();
   }
   return value * mult;
-}
-
-bool PauseUntil(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* cancel) {
-  // The stop flag is a plain atomic (set by a signal handler), so it is
-  // looked at in slices rather than waited on.
-  constexpr std::chrono::milliseconds kSlice{50};
-  while (true) {
-    if (cancel != nullptr && cancel->load()) return false;
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return true;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(kSlice, deadline - now));
-  }
 }
 
 }  // namespace sync_agent

@@ -1,7 +1,6 @@
 // Time formatting and parsing shared by the manifest, the database and status.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -16,10 +15,6 @@ using SystemTime = std::chrono::system_clock::time_point;
 // "2026-11-25T03:04:05Z" (UTC); with millis, "2026-11-25T03:04:05.123Z".
 std::string FormatIsoTime(SystemTime t, bool millis = false);
 
-// A pause asked for on purpose (a backoff, a server's Retry-After): waits
-// until the deadline, ending early (within 50 ms) once *cancel becomes true.
-// Returns false when it was cancelled. cancel may be null.
-bool PauseUntil(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* cancel);
 // Parses the format above (with or without fraction). Returns false if
 // malformed, and for a year outside [kMinIsoYear, kMaxIsoYear] (what
 // SystemTime holds, from the Unix epoch on).

@@ -252,7 +252,7 @@ Result<std::string> GitCache::ResolveRemote(const std::string& ref) {
   return found.commit;
 }
 
-Result<std::string> GitCache::Fetch(const std::string& ref, const std::atomic<bool>* cancel) {
+Result<std::string> GitCache::Fetch(const std::string& ref, const CancelFlag* cancel) {
   git_repository* repo = rep_->repo.get();
   std::vector<std::string> specs;
   std::string local;
@@ -276,9 +276,9 @@ Result<std::string> GitCache::Fetch(const std::string& ref, const std::atomic<bo
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   options.custom_headers = headers;
-  options.callbacks.payload = const_cast<std::atomic<bool>*>(cancel);
+  options.callbacks.payload = const_cast<CancelFlag*>(cancel);
   options.callbacks.transfer_progress = [](const git_indexer_progress*, void* payload) -> int {
-    auto* stop = static_cast<const std::atomic<bool>*>(payload);
+    auto* stop = static_cast<const CancelFlag*>(payload);
     return stop != nullptr && stop->load() ? -1 : 0;
   };
   rc = git_remote_fetch(remote.get(), &refspecs, &options, nullptr);

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 
 namespace sync_agent {
@@ -76,7 +77,7 @@ class GitCache {
   // Fetches ref (force: history rewritten upstream is followed) and returns
   // the commit it names; the objects are in the cache afterwards. Setting
   // *cancel stops the transfer (kCancelled).
-  Result<std::string> Fetch(const std::string& ref, const std::atomic<bool>* cancel = nullptr);
+  Result<std::string> Fetch(const std::string& ref, const CancelFlag* cancel = nullptr);
   // Whether the cache holds this commit (40 hex) already.
   bool HasCommit(const std::string& commit);
   // The tree of a commit in the cache. A symlink whose target leaves the

@@ -85,9 +85,7 @@ Poco::Timespan ToTimespan(std::chrono::milliseconds ms) {
   return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
 }
 
-bool Cancelled(const std::atomic<bool>* cancel) {
-  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
-}
+bool Cancelled(const CancelFlag* cancel) { return cancel != nullptr && cancel->load(); }
 
 // An absolute http(s) URL split into what a connection and a request line need.
 struct ParsedUrl {

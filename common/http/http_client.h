@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/base/byte_range.h"
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 
 namespace sync_agent {
@@ -69,7 +70,7 @@ struct HttpRequest {
   // When set, a POST with this body (and content_type) instead of a GET.
   std::optional<std::string> post_body;
   std::string content_type;
-  const std::atomic<bool>* cancel = nullptr;
+  const CancelFlag* cancel = nullptr;
   // When set, the whole request (redirects, heads and body) fails with
   // kNetwork if it is not done this long after Send was called; for small
   // answers (a pointer, a JSON document) that must not take long in total.

@@ -11,6 +11,7 @@
 
 #include "common/base/byte_range.h"
 #include "common/base/byte_sink.h"
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 #include "common/http/http_client.h"
 
@@ -26,7 +27,7 @@ Status StatusForHttp(const std::string& what, const std::string& url, const Http
 struct RangedGetRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
-  const std::atomic<bool>* cancel = nullptr;
+  const CancelFlag* cancel = nullptr;
 };
 
 // Streams the file at request.url from offset to its end into sink, with

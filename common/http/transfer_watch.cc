@@ -5,8 +5,7 @@
 #include "common/base/time_util.h"
 
 namespace sync_agent {
-TransferWatch::TransferWatch(TransferLimits limits, const std::atomic<bool>* cancel,
-                             std::string ctx)
+TransferWatch::TransferWatch(TransferLimits limits, const CancelFlag* cancel, std::string ctx)
     : limits_(std::move(limits)), cancel_(cancel), ctx_(std::move(ctx)) {}
 
 void TransferWatch::StartHead(Clock::time_point now) {
@@ -49,7 +48,7 @@ std::string TransferWatch::BodyProgress() const {
 }
 
 Status TransferWatch::Check(Clock::time_point now) {
-  if (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed)) {
+  if (cancel_ != nullptr && cancel_->load()) {
     if (!in_body_) return Status::Cancelled(ctx_, "cancelled while waiting for the response");
     return Status::Cancelled(
         ctx_, "cancelled after " + std::to_string(body_received_ ? *body_received_ : 0) + " bytes");

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 
 namespace sync_agent {
@@ -43,7 +44,7 @@ class TransferWatch {
   using Clock = TransferLimits::Clock;
 
   // ctx names the request in messages ("GET <url>"). cancel may be null.
-  TransferWatch(TransferLimits limits, const std::atomic<bool>* cancel, std::string ctx);
+  TransferWatch(TransferLimits limits, const CancelFlag* cancel, std::string ctx);
 
   // The request has been sent: the stall timer and the head deadline start.
   void StartHead(Clock::time_point now);
@@ -63,13 +64,13 @@ class TransferWatch {
   // and the config keys that set it.
   Status Check(Clock::time_point now);
 
-  const std::atomic<bool>* cancel() const { return cancel_; }
+  const CancelFlag* cancel() const { return cancel_; }
 
  private:
   std::string BodyProgress() const;
 
   TransferLimits limits_;
-  const std::atomic<bool>* cancel_;
+  const CancelFlag* cancel_;
   std::string ctx_;
   bool in_body_ = false;
   Clock::time_point head_start_{};

@@ -32,6 +32,7 @@
 
 #include "common/base/byte_range.h"
 #include "common/base/byte_sink.h"
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 #include "common/http/http_client.h"
 #include "common/manifest/manifest.h"
@@ -188,7 +189,7 @@ struct SourceOptions {
   // low_speed_time fails its request (http_low_speed_limit, _time).
   uint64_t low_speed_limit = 1024;
   std::chrono::milliseconds low_speed_time{60000};
-  const std::atomic<bool>* cancel = nullptr;
+  const CancelFlag* cancel = nullptr;
   // What a revision's manifest may hold; a larger one fails naming the limit.
   ManifestLimits manifest_limits;
   // Authorization header value for the source's own origin ("" for none);

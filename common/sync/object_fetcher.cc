@@ -156,7 +156,7 @@ class RangePrefetcher {
   };
   RangePrefetcher(SourceSet* sources, ConnectionBudget* budget, const ContentRef& content,
                   const std::vector<std::vector<ByteRange>>& groups, int connections,
-                  const std::atomic<bool>* cancel)
+                  const CancelFlag* cancel)
       : sources_(sources),
         budget_(budget),
         content_(content),
@@ -265,7 +265,7 @@ class RangePrefetcher {
   ConnectionBudget* budget_;
   const ContentRef& content_;
   const std::vector<std::vector<ByteRange>>& groups_;
-  const std::atomic<bool>* cancel_;
+  const CancelFlag* cancel_;
   // The number of workers, fixed before the first starts: they must not read
   // threads_, which the constructor is still growing while they run.
   const size_t connections_;

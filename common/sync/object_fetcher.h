@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 #include "common/manifest/manifest.h"
 #include "common/source/source.h"
@@ -55,7 +56,7 @@ struct ObjectFetcherOptions {
   // than another multipart header).
   uint64_t range_gap = 512;
   size_t max_ranges_per_request = 64;
-  const std::atomic<bool>* cancel = nullptr;
+  const CancelFlag* cancel = nullptr;
   // Called with the bytes of a whole-file download now on disk.
   std::function<void(uint64_t)> progress;
   // Called from any thread with every piece of a whole-file download received.

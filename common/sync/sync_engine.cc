@@ -57,10 +57,13 @@ class DbHeldContent final : public HeldContent {
 }  // namespace
 
 struct SyncEngine::RunContext {
+  explicit RunContext(const CancelFlag* process_stop) : stop(process_stop) {}
+
   std::string repo;
-  // Set when the run must stop: a stop request, or a failed transfer that
-  // makes the others pointless. Every source and transfer of the run watches it.
-  std::atomic<bool> stop{false};
+  // Set when the run must stop: a stop request of the process (its parent),
+  // or a failed transfer that makes the others pointless. Every source and
+  // transfer of the run watches it.
+  CancelFlag stop;
   SourceOptions source_options;
   DbHeldContent held{nullptr};                    // the database's, set by Poll
   std::vector<std::string> urls;                  // the repository's sources, as configured
@@ -215,7 +218,7 @@ Status SyncEngine::Reconcile(const std::string& repo) {
 
 RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   RepoSyncResult result;
-  RunContext ctx;
+  RunContext ctx(options_.cancel);
   ctx.repo = repo.local_name();
   ObjectStore store(env_, options_.state_dir);
   MirrorTree mirror(env_, options_.mirror_root);
@@ -242,17 +245,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   }
   if (s.ok()) s = reconciled;
   auto start = std::chrono::steady_clock::now();
-  // A stop request reaches every transfer of the run through ctx.stop.
-  std::atomic<bool> finished{false};
-  std::thread watcher([&] {
-    while (!finished.load()) {
-      if (options_.cancel != nullptr && options_.cancel->load()) ctx.stop = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
   if (s.ok()) s = RunStages(repo, &ctx);
-  finished = true;
-  watcher.join();
   if (s.ok() && ctx.stop.load() && options_.cancel != nullptr && options_.cancel->load()) {
     s = Status::Cancelled("sync " + ctx.repo, "stop requested");
   }
@@ -571,7 +564,7 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
 
 Result<SyncEngine::RepairResult> SyncEngine::Repair(const RepoConfig& repo,
                                                     const std::vector<VerifyProblem>& problems) {
-  RunContext ctx;
+  RunContext ctx(options_.cancel);
   ctx.repo = repo.local_name();
   ObjectStore store(env_, options_.state_dir);
   MirrorTree mirror(env_, options_.mirror_root);
@@ -843,7 +836,7 @@ Status SyncEngine::Transfer(RunContext* ctx) {
         if (first_error.ok()) {
           first_error = got.status().WithContext(ctx->repo + " " + JsonQuote(f.first_path));
         }
-        ctx->stop = true;
+        ctx->stop.Cancel();
         return;
       }
       const FetchOutcome& o = *got;
@@ -866,7 +859,7 @@ Status SyncEngine::Transfer(RunContext* ctx) {
       if (s.ok()) s = db_->RemovePartial(f.sha256);
       if (!s.ok()) {
         if (first_error.ok()) first_error = s;
-        ctx->stop = true;
+        ctx->stop.Cancel();
         return;
       }
     }

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "common/bandwidth/rate_limiter.h"
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 #include "common/config/config.h"
 #include "common/db/state_db.h"
@@ -46,7 +47,7 @@ struct SyncEngineOptions {
   std::chrono::milliseconds low_speed_time{60000};
   ManifestLimits manifest_limits;
   std::string trigger = "once";  // recorded with each run
-  const std::atomic<bool>* cancel = nullptr;
+  const CancelFlag* cancel = nullptr;
   // Transfers (see Config).
   int connections_per_file = 16;
   int connections_total = 32;

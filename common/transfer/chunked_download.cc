@@ -61,7 +61,7 @@ std::optional<Record> ReadRecord(Env* env, const std::string& path) {
 
 }  // namespace
 
-bool ConnectionBudget::Acquire(const std::atomic<bool>* cancel) {
+bool ConnectionBudget::Acquire(const CancelFlag* cancel) {
   std::unique_lock<std::mutex> lock(mu_);
   while (free_ <= 0) {
     if (cancel != nullptr && cancel->load()) return false;

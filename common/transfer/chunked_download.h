@@ -25,6 +25,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/base/cancel.h"
 #include "common/base/status.h"
 #include "common/source/source.h"
 #include "common/store/object_store.h"
@@ -37,7 +38,7 @@ class ConnectionBudget {
  public:
   explicit ConnectionBudget(int total) : free_(total) {}
   // Blocks until a connection may be opened; false if *cancel became true.
-  bool Acquire(const std::atomic<bool>* cancel);
+  bool Acquire(const CancelFlag* cancel);
   void Release();
 
  private:
@@ -50,7 +51,7 @@ struct ChunkedDownloadOptions {
   int connections = 16;      // at most this many requests at once for this object
   uint64_t chunk_bytes = 0;  // 0: ChunkBytesFor(size)
   ConnectionBudget* budget = nullptr;
-  const std::atomic<bool>* cancel = nullptr;
+  const CancelFlag* cancel = nullptr;
   // Called from transfer threads with every piece of body received.
   std::function<void(uint64_t bytes)> on_bytes;
 };

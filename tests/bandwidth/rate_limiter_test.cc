@@ -75,7 +75,8 @@ TEST(RateLimiterTest, ANewWindowStartsWithoutTheOldDebtOrCredit) {
 
 TEST(RateLimiterTest, ACancelledReaderStopsWaiting) {
   RateLimiter slow(1000, {});
-  std::atomic<bool> cancel{true};
+  CancelFlag cancel;
+  cancel.Cancel();
   // 10 MiB at 1000 B/s would be hours; a cancelled reader returns with the
   // debt still owed (a hang here fails the test by its timeout).
   slow.Acquire(10 << 20, &cancel);

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <thread>
 
+#include "common/base/cancel.h"
 #include "common/base/json_text.h"
 #include "common/base/status.h"
 #include "common/base/time_util.h"
@@ -151,12 +153,56 @@ TEST(JsonTextTest, ALongNumberIsQuotedAsCut) {
 namespace sync_agent {
 namespace {
 
+TEST(CancelFlagTest, AParentsCancelReachesItsChildrenButNotTheOtherWay) {
+  CancelFlag root;
+  CancelFlag child(&root);
+  CancelFlag grandchild(&child);
+  CancelFlag sibling(&root);
+  sibling.Cancel();
+  EXPECT_TRUE(sibling.cancelled());
+  EXPECT_FALSE(root.cancelled());
+  EXPECT_FALSE(child.cancelled());
+  root.Cancel();
+  EXPECT_TRUE(child.cancelled());
+  EXPECT_TRUE(grandchild.load());
+  // A flag made under a cancelled parent starts cancelled.
+  CancelFlag late(&root);
+  EXPECT_TRUE(late.cancelled());
+}
+
+TEST(CancelFlagTest, AWaitEndsWhenAnAncestorIsCancelledFromAnotherThread) {
+  CancelFlag root;
+  bool waited_out = true;
+  std::thread waiter;
+  {
+    CancelFlag child(&root);
+    waiter = std::thread([&] { waited_out = child.WaitFor(std::chrono::hours(1)); });
+    // The waiter may or may not be waiting yet; either way the cancel ends
+    // its wait (a hang here fails the test by its timeout).
+    root.Cancel();
+    waiter.join();
+  }
+  EXPECT_FALSE(waited_out);
+  // A child that went away first is no longer reached.
+  CancelFlag root2;
+  { CancelFlag gone(&root2); }
+  root2.Cancel();
+  EXPECT_TRUE(root2.WaitFor(std::chrono::milliseconds(0)) == false);
+}
+
+TEST(CancelFlagTest, AnUncancelledWaitLastsUntilItsDeadline) {
+  CancelFlag flag;
+  EXPECT_TRUE(flag.WaitUntil(std::chrono::steady_clock::now()));
+  EXPECT_TRUE(flag.WaitFor(std::chrono::milliseconds(1)));
+  EXPECT_FALSE(flag.cancelled());
+}
+
 TEST(PauseUntilTest, ADeadlinePassedReturnsAndAStopRequestEndsThePause) {
-  std::atomic<bool> cancel{false};
+  CancelFlag cancel;
   EXPECT_TRUE(PauseUntil(std::chrono::steady_clock::now(), &cancel));
   EXPECT_TRUE(PauseUntil(std::chrono::steady_clock::now() - std::chrono::seconds(1), nullptr));
   // A pause of an hour that a stop request has already ended.
-  cancel = true;
+  cancel.Cancel();
   EXPECT_FALSE(PauseUntil(std::chrono::steady_clock::now() + std::chrono::hours(1), &cancel));
 }
 

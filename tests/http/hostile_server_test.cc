@@ -209,10 +209,10 @@ TEST(HostileServerTest, ATotalDeadlineBoundsASmallAnswer) {
 TEST(HostileServerTest, AStopActsWhileTheHeadIsDribbled) {
   ScriptedServer server(
       [](const std::string&, int, int) { return Dribble(kLongHead, milliseconds(20)); });
-  std::atomic<bool> cancel{false};
+  CancelFlag cancel;
   std::thread stopper([&] {
     testing::WaitFor([&] { return !server.requests().empty(); });
-    cancel = true;
+    cancel.Cancel();
   });
   HttpClient client;  // io_timeout 60 s: only the stop can end it early
   HttpRequest request = Req(server.Url("/latest"));
@@ -233,14 +233,14 @@ TEST(HostileServerTest, AStopActsWhileTheBodyIsDribbled) {
     r.pause_between = milliseconds(500);
     return r;
   });
-  std::atomic<bool> cancel{false};
+  CancelFlag cancel;
   HttpClient client;
   HttpRequest request = Req(server.Url("/objects/x"));
   request.cancel = &cancel;
   uint64_t delivered = 0;
   std::thread stopper([&] {
     testing::WaitFor([&] { return !server.requests().empty(); });
-    cancel = true;
+    cancel.Cancel();
   });
   auto r = client.Send(request, [&](const char*, size_t n) {
     delivered += n;

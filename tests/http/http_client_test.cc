@@ -328,14 +328,14 @@ TEST(HttpClientTest, CancellationStopsBetweenPieces) {
     r.pause_between = milliseconds(20);
     return r;
   });
-  std::atomic<bool> cancel{false};
+  CancelFlag cancel;
   HttpRequest request = Req(server.Url("/big"));
   request.cancel = &cancel;
   HttpClient client;
   uint64_t delivered = 0;
   auto r = client.Send(request, [&](const char*, size_t n) {
     delivered += n;
-    cancel = true;
+    cancel.Cancel();
     return Status::OK();
   });
   ASSERT_FALSE(r.ok());

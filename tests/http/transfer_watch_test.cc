@@ -102,22 +102,25 @@ TEST(TransferWatchTest, NoMinimumRateWhenTheLimitIsZero) {
 }
 
 TEST(TransferWatchTest, TheStopFlagAndTheDeadlineEndTheRequest) {
-  std::atomic<bool> stop{false};
+  CancelFlag stop;
   TransferLimits l = Limits();
   l.deadline = t0 + milliseconds(5000);
   l.deadline_what = "5s, the time this request may take";
   TransferWatch w(l, &stop, "GET http://h/x");
   w.StartHead(t0);
   EXPECT_TRUE(w.Check(t0).ok());
-  stop = true;
+  stop.Cancel();
   Status s = w.Check(t0 + milliseconds(1));
   EXPECT_TRUE(s.IsCancelled());
   EXPECT_EQ(s.message(), "GET http://h/x: cancelled while waiting for the response");
-  stop = false;
+  // The same deadline on a request nobody stops.
+  CancelFlag running;
+  TransferWatch d(l, &running, "GET http://h/x");
+  d.StartHead(t0);
   uint64_t received = 10;
-  w.StartBody(t0 + milliseconds(100), &received, 50);
-  for (int i = 1; i <= 49; ++i) w.Received(100, t0 + milliseconds(100 * i));
-  s = w.Check(t0 + milliseconds(5000));
+  d.StartBody(t0 + milliseconds(100), &received, 50);
+  for (int i = 1; i <= 49; ++i) d.Received(100, t0 + milliseconds(100 * i));
+  s = d.Check(t0 + milliseconds(5000));
   EXPECT_EQ(s.message(),
             "GET http://h/x: did not complete within 5s, the time this request may take; "
             "received 10 of 50 bytes");

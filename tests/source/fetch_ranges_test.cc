@@ -178,7 +178,7 @@ class FetchRangesConformanceTest : public ::testing::TestWithParam<Kind> {
 
   TempDir root_{/*world_readable=*/true};
   std::string content_;
-  std::atomic<bool> cancel_{false};
+  CancelFlag cancel_;
   std::unique_ptr<NginxServer> nginx_;
   std::unique_ptr<StaticFileServer> static_server_;
   std::unique_ptr<Source> source_;
@@ -285,7 +285,7 @@ TEST_P(FetchRangesConformanceTest, SinkErrorIsReturnedAsIs) {
 
 TEST_P(FetchRangesConformanceTest, CancelledBeforeAnyByte) {
   ASSERT_NO_FATAL_FAILURE(Publish(RandomBytes(100000, 12)));
-  cancel_ = true;
+  cancel_.Cancel();
   CheckingSink sink(content_);
   Status st = Fetch({{0, 10}}, &sink);
   EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
@@ -298,7 +298,7 @@ TEST_P(FetchRangesConformanceTest, CancelledBetweenPieces) {
   Status st = source_->FetchContentRanges(RefOf(content_), {{0, content_.size()}},
                                           [&](uint64_t, const char*, size_t) {
                                             ++calls;
-                                            cancel_ = true;
+                                            cancel_.Cancel();
                                             return Status::OK();
                                           });
   EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
@@ -429,7 +429,7 @@ class ScriptedRangesTest : public ::testing::Test {
   }
 
   const std::string content_;
-  std::atomic<bool> cancel_{false};
+  CancelFlag cancel_;
   std::unique_ptr<ScriptedServer> server_;
   std::unique_ptr<Source> source_;
   std::string url_;
@@ -656,7 +656,7 @@ TEST_F(ScriptedRangesTest, CancelledBetweenFollowUpRequests) {
   RangeSink inner = checking.sink();
   Status st = source_->FetchContentRanges(RefOf(content_), five_,
                                           [&](uint64_t offset, const char* data, size_t n) {
-                                            cancel_ = true;
+                                            cancel_.Cancel();
                                             return inner(offset, data, n);
                                           });
   EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();

@@ -621,7 +621,7 @@ class SourceConformanceTest : public ::testing::TestWithParam<Kind> {
   }
 
   TempDir tmp_{/*world_readable=*/true};  // nginx's workers read under it
-  std::atomic<bool> cancel_{false};
+  CancelFlag cancel_;
   std::unique_ptr<Harness> harness_;
 };
 
@@ -769,7 +769,7 @@ TEST_P(SourceConformanceTest, RangesAskedWithCancelSetAreCancelled) {
   ASSERT_NE(source, nullptr);
   RevisionListing listing = CommitAndList(source.get(), FirstFiles());
   ASSERT_FALSE(listing.manifest.files.empty());
-  cancel_ = true;
+  cancel_.Cancel();
   for (const ManifestEntry& e : listing.manifest.files) {
     if (e.size == 0) continue;
     RangeCollector got(e.size);

@@ -80,7 +80,7 @@ class SyncEngineTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   testing::FaultEnv env_;
-  std::atomic<bool> cancel_{false};
+  CancelFlag cancel_;
   std::string model_, pub_, state_, mirror_;
   std::unique_ptr<StateDb> db_;
   RepoConfig repo_;
@@ -308,7 +308,7 @@ TEST_F(SyncEngineTest, MissingRepositoryAtTheSourceSaysSo) {
 TEST_F(SyncEngineTest, CancelledRunIsRecordedAsInterrupted) {
   WriteFile(model_ + "/a.txt", "v1");
   Publish();
-  cancel_ = true;
+  cancel_.Cancel();
   RepoSyncResult r = Sync();
   EXPECT_EQ(r.outcome, RunOutcome::kInterrupted) << r.status.ToString();
   EXPECT_FALSE(testing::PathExists(Served()));
