@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,8 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "agent/args.h"
 #include "agent/signals.h"
@@ -128,21 +131,52 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   }
   s = engine.Init();
   if (!s.ok()) return refuse(s);
-  int failed = 0;
-  int done = 0;
+  std::vector<const RepoConfig*> todo;
   for (const RepoConfig& repo : config.repos) {
     if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
-    if (signals->stop_requested()) break;
-    RepoSyncResult r = engine.SyncRepo(repo);
-    ++done;
-    if (!r.status.ok()) ++failed;
+    todo.push_back(&repo);
   }
-  if (!only_repo.empty() && done == 0) {
+  if (!only_repo.empty() && todo.empty()) {
     PrintError("repository " + only_repo + " is not in " + config.path);
     return kExitUsage;
   }
+  s = engine.BeginPass();
+  if (!s.ok()) return refuse(s);
+  // Repositories are polled at once by up to connections_total workers;
+  // each poll holds one of connections_total, and at most a few
+  // repositories transfer at once (SyncEngine).
+  const auto began = std::chrono::steady_clock::now();
+  std::atomic<size_t> next{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> updated{0};
+  auto work = [&] {
+    while (!signals->stop_requested()) {
+      const size_t i = next.fetch_add(1);
+      if (i >= todo.size()) return;
+      RepoSyncResult r = engine.SyncRepo(*todo[i]);
+      if (!r.status.ok()) failed.fetch_add(1);
+      if (r.outcome == RunOutcome::kUpdated) updated.fetch_add(1);
+    }
+  };
+  const size_t workers =
+      std::min(todo.size(), static_cast<size_t>(std::max(1, config.connections_total)));
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  s = engine.EndPass();
+  if (!s.ok()) failed.fetch_add(1);
+  const size_t done = std::min(next.load(), todo.size());
+  if (todo.size() > 1) {
+    LogInfo("pass finished",
+            {{"repos", std::to_string(done)},
+             {"updated", std::to_string(updated.load())},
+             {"failed", std::to_string(failed.load())},
+             {"took", FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - began))}});
+  }
   if (signals->stop_requested()) return kExitFailed;
-  return failed ? kExitFailed : kExitOk;
+  return failed.load() ? kExitFailed : kExitOk;
 }
 
 Result<std::unique_ptr<StateDb>> OpenDatabase(const Config& config) {

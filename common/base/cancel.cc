@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 namespace sync_agent {
 
@@ -33,7 +34,23 @@ void CancelFlag::Cancel() {
   std::lock_guard<std::mutex> lock(mu_);
   if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;
   cv_.notify_all();
+  for (Hook* h : hooks_) h->on_cancel_();
   for (CancelFlag* c : children_) c->Cancel();
+}
+
+CancelFlag::Hook::Hook(const CancelFlag* flag, std::function<void()> on_cancel)
+    : flag_(flag), on_cancel_(std::move(on_cancel)) {
+  if (flag_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(flag_->mu_);
+  flag_->hooks_.push_back(this);
+  if (flag_->cancelled()) on_cancel_();
+}
+
+CancelFlag::Hook::~Hook() {
+  if (flag_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(flag_->mu_);
+  auto& hooks = flag_->hooks_;
+  hooks.erase(std::remove(hooks.begin(), hooks.end(), this), hooks.end());
 }
 
 bool CancelFlag::WaitUntil(std::chrono::steady_clock::time_point deadline) const {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -43,6 +44,25 @@ class CancelFlag {
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(d));
   }
 
+  // Calls a function once when the flag is cancelled, for a waiter on
+  // another condition variable that must also wake on a stop. The function
+  // runs in the cancelling thread with the flag's lock held, and may take
+  // the waiter's mutex: create the Hook before taking that mutex, never
+  // while holding it. It runs at once when the flag is cancelled already.
+  // A null flag makes an inert hook.
+  class Hook {
+   public:
+    Hook(const CancelFlag* flag, std::function<void()> on_cancel);
+    ~Hook();
+    Hook(const Hook&) = delete;
+    Hook& operator=(const Hook&) = delete;
+
+   private:
+    friend class CancelFlag;
+    const CancelFlag* flag_;
+    std::function<void()> on_cancel_;
+  };
+
  private:
   void AddChild(CancelFlag* child) const;
   void RemoveChild(CancelFlag* child) const;
@@ -52,6 +72,7 @@ class CancelFlag {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   mutable std::vector<CancelFlag*> children_;  // guarded by mu_
+  mutable std::vector<Hook*> hooks_;           // guarded by mu_
 };
 
 // Waits until deadline unless cancel (which may be null) is cancelled first.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iterator>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "common/base/log.h"
@@ -173,6 +174,83 @@ Result<int64_t> EnsureRepoId(SqliteDatabase& db, const std::string& repo) {
   return *id;
 }
 
+constexpr const char* kUpsertPollState =
+    "INSERT INTO poll_state (repo_id, source, etag, last_modified, revision, "
+    "pointer_sha256, checked_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT (repo_id, source) DO UPDATE SET etag = excluded.etag, "
+    "last_modified = excluded.last_modified, revision = excluded.revision, "
+    "pointer_sha256 = excluded.pointer_sha256, checked_at_ms = excluded.checked_at_ms";
+
+Status BindPollState(SqliteStatement* stmt, int64_t repo_id, const std::string& source,
+                     const PollState& s) {
+  SA_RETURN_IF_ERROR(stmt->BindInt64(1, repo_id));
+  SA_RETURN_IF_ERROR(stmt->BindText(2, source));
+  SA_RETURN_IF_ERROR(stmt->BindTextOrNull(3, s.etag));
+  SA_RETURN_IF_ERROR(stmt->BindTextOrNull(4, s.last_modified));
+  SA_RETURN_IF_ERROR(stmt->BindTextOrNull(5, s.revision));
+  SA_RETURN_IF_ERROR(stmt->BindTextOrNull(6, s.pointer_sha256));
+  return stmt->BindInt64(7, NowMs());
+}
+
+constexpr const char* kUpsertSourceHealth =
+    "INSERT OR REPLACE INTO source_health (repo_id, source, requests, errors, "
+    "bytes, consecutive_errors, latency_ms, throughput_bps, last_error, "
+    "last_error_at_ms, last_ok_at_ms, updated_at_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+Status BindSourceHealth(SqliteStatement* stmt, int64_t repo_id, const SourceHealthRow& r) {
+  SA_RETURN_IF_ERROR(stmt->BindInt64(1, repo_id));
+  SA_RETURN_IF_ERROR(stmt->BindText(2, r.url));
+  SA_RETURN_IF_ERROR(stmt->BindInt64(3, static_cast<int64_t>(r.requests)));
+  SA_RETURN_IF_ERROR(stmt->BindInt64(4, static_cast<int64_t>(r.errors)));
+  SA_RETURN_IF_ERROR(stmt->BindInt64(5, static_cast<int64_t>(r.bytes)));
+  SA_RETURN_IF_ERROR(stmt->BindInt64(6, r.consecutive_errors));
+  SA_RETURN_IF_ERROR(stmt->BindInt64OrNull(7, static_cast<int64_t>(r.latency_ms + 0.5)));
+  SA_RETURN_IF_ERROR(stmt->BindInt64OrNull(8, static_cast<int64_t>(r.throughput_bps + 0.5)));
+  SA_RETURN_IF_ERROR(stmt->BindTextOrNull(9, r.last_error));
+  SA_RETURN_IF_ERROR(stmt->BindInt64OrNull(10, r.last_error_at_ms));
+  SA_RETURN_IF_ERROR(stmt->BindInt64OrNull(11, r.last_ok_at_ms));
+  return stmt->BindInt64(12, NowMs());
+}
+
+// Columns of source_health read by ReadSourceHealth, after any others.
+constexpr const char* kSourceHealthColumns =
+    "h.source, h.requests, h.errors, h.bytes, h.consecutive_errors, h.latency_ms, "
+    "h.throughput_bps, h.last_error, h.last_error_at_ms, h.last_ok_at_ms";
+
+SourceHealthRow ReadSourceHealth(const SqliteStatement& stmt, int first) {
+  SourceHealthRow r;
+  r.url = stmt.ColumnText(first);
+  r.requests = static_cast<uint64_t>(stmt.ColumnInt64(first + 1));
+  r.errors = static_cast<uint64_t>(stmt.ColumnInt64(first + 2));
+  r.bytes = static_cast<uint64_t>(stmt.ColumnInt64(first + 3));
+  r.consecutive_errors = static_cast<uint32_t>(stmt.ColumnInt64(first + 4));
+  r.latency_ms = static_cast<double>(stmt.ColumnInt64(first + 5));
+  r.throughput_bps = static_cast<double>(stmt.ColumnInt64(first + 6));
+  r.last_error = stmt.ColumnText(first + 7);
+  r.last_error_at_ms = stmt.ColumnInt64(first + 8);
+  r.last_ok_at_ms = stmt.ColumnInt64(first + 9);
+  return r;
+}
+
+constexpr const char* kVerificationColumns =
+    "id, repo, started_at_ms, finished_at_ms, full, files_checked, bytes_hashed, missing, "
+    "damaged, unexpected, repaired, problems";
+
+VerificationRow ReadVerification(const SqliteStatement& stmt) {
+  VerificationRow v;
+  v.id = stmt.ColumnInt64(0);
+  v.repo = stmt.ColumnText(1);
+  v.started_at_ms = stmt.ColumnInt64(2);
+  v.finished_at_ms = stmt.ColumnInt64(3);
+  v.full = stmt.ColumnInt64(4) != 0;
+  uint64_t* counts[] = {&v.files_checked, &v.bytes_hashed, &v.missing,
+                        &v.damaged,       &v.unexpected,   &v.repaired};
+  for (int i = 0; i < 6; i++) *counts[i] = static_cast<uint64_t>(stmt.ColumnInt64(5 + i));
+  v.problems = stmt.ColumnText(11);
+  return v;
+}
+
 // Columns read by ReadRevision, for "SELECT <kRevisionColumns> FROM revisions r JOIN repos p".
 constexpr const char* kRevisionColumns =
     "r.id, r.revision, r.manifest_sha256, r.source, r.created, r.state, r.fetched_at_ms, "
@@ -217,7 +295,8 @@ Result<std::optional<RevisionRow>> ReadOptionalRevision(SqliteStatement& stmt,
 constexpr const char* kRunColumns =
     "s.id, p.name, s.started_at_ms, s.finished_at_ms, s.outcome, s.trigger, s.from_revision, "
     "s.to_revision, s.source, s.bytes_downloaded, s.bytes_reused, s.files_downloaded, "
-    "s.files_reused, s.error, s.changed_bytes, s.changed_bytes_reused";
+    "s.files_reused, s.error, s.changed_bytes, s.changed_bytes_reused, s.checks, "
+    "COALESCE(s.first_started_at_ms, s.started_at_ms)";
 
 Result<RunRow> ReadRun(const SqliteStatement& stmt, const std::string& path) {
   RunRow row;
@@ -241,6 +320,8 @@ Result<RunRow> ReadRun(const SqliteStatement& stmt, const std::string& path) {
   row.error = stmt.ColumnText(13);
   row.changed_bytes = static_cast<uint64_t>(stmt.ColumnInt64(14));
   row.changed_bytes_reused = static_cast<uint64_t>(stmt.ColumnInt64(15));
+  row.checks = static_cast<uint64_t>(stmt.ColumnInt64(16));
+  row.first_started_at_ms = stmt.ColumnInt64(17);
   return row;
 }
 
@@ -252,13 +333,6 @@ Result<std::vector<RunRow>> ReadRuns(SqliteStatement& stmt, const std::string& p
     SA_ASSIGN_OR_RETURN(RunRow run, ReadRun(stmt, path));
     runs.push_back(std::move(run));
   }
-}
-
-Result<std::optional<RunRow>> FirstRun(SqliteStatement& stmt, const std::string& path) {
-  SA_ASSIGN_OR_RETURN(bool found, stmt.Step());
-  if (!found) return std::optional<RunRow>();
-  SA_ASSIGN_OR_RETURN(RunRow run, ReadRun(stmt, path));
-  return std::optional<RunRow>(std::move(run));
 }
 
 // The id and state of one revision, for the writers that check before they change it.
@@ -370,7 +444,10 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path) {
   return state;
 }
 
-Result<int64_t> StateDb::DataVersion() { return db_->QueryInt64("PRAGMA data_version"); }
+Result<int64_t> StateDb::DataVersion() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return db_->QueryInt64("PRAGMA data_version");
+}
 
 Result<std::unique_ptr<StateDb>> StateDb::OpenReadOnly(const std::string& path) {
   SA_RETURN_IF_ERROR(CheckEmbeddedMigrations());
@@ -401,9 +478,13 @@ int StateDb::LatestSchemaVersion() { return kMigrations[std::size(kMigrations) -
 
 // ---------------------------------------------------------------- repositories
 
-Result<int64_t> StateDb::EnsureRepo(const std::string& name) { return EnsureRepoId(*db_, name); }
+Result<int64_t> StateDb::EnsureRepo(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return EnsureRepoId(*db_, name);
+}
 
 Result<std::vector<std::string>> StateDb::RepoNames() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt, db_->Prepare("SELECT name FROM repos ORDER BY name"));
   std::vector<std::string> names;
   while (true) {
@@ -417,6 +498,7 @@ Result<std::vector<std::string>> StateDb::RepoNames() {
 
 Result<std::optional<PollState>> StateDb::GetPollState(const std::string& repo,
                                                        const std::string& source) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("SELECT s.etag, s.last_modified, s.revision, s.pointer_sha256 "
                                    "FROM poll_state s JOIN repos p ON p.id = s.repo_id "
@@ -435,23 +517,11 @@ Result<std::optional<PollState>> StateDb::GetPollState(const std::string& repo,
 
 Status StateDb::SetPollState(const std::string& repo, const std::string& source,
                              const PollState& s) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
   SA_ASSIGN_OR_RETURN(int64_t repo_id, EnsureRepoId(*db_, repo));
-  SA_ASSIGN_OR_RETURN(
-      SqliteStatement stmt,
-      db_->Prepare("INSERT INTO poll_state (repo_id, source, etag, last_modified, revision, "
-                   "pointer_sha256, checked_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                   "ON CONFLICT (repo_id, source) DO UPDATE SET etag = excluded.etag, "
-                   "last_modified = excluded.last_modified, revision = excluded.revision, "
-                   "pointer_sha256 = excluded.pointer_sha256, "
-                   "checked_at_ms = excluded.checked_at_ms"));
-  SA_RETURN_IF_ERROR(stmt.BindInt64(1, repo_id));
-  SA_RETURN_IF_ERROR(stmt.BindText(2, source));
-  SA_RETURN_IF_ERROR(stmt.BindTextOrNull(3, s.etag));
-  SA_RETURN_IF_ERROR(stmt.BindTextOrNull(4, s.last_modified));
-  SA_RETURN_IF_ERROR(stmt.BindTextOrNull(5, s.revision));
-  SA_RETURN_IF_ERROR(stmt.BindTextOrNull(6, s.pointer_sha256));
-  SA_RETURN_IF_ERROR(stmt.BindInt64(7, NowMs()));
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt, db_->Prepare(kUpsertPollState));
+  SA_RETURN_IF_ERROR(BindPollState(&stmt, repo_id, source, s));
   SA_RETURN_IF_ERROR(stmt.Run());
   return txn.Commit();
 }
@@ -459,55 +529,28 @@ Status StateDb::SetPollState(const std::string& repo, const std::string& source,
 // ---------------------------------------------------------------- source health
 
 Result<std::vector<SourceHealthRow>> StateDb::SourceHealth(const std::string& repo) {
-  SA_ASSIGN_OR_RETURN(
-      SqliteStatement stmt,
-      db_->Prepare("SELECT h.source, h.requests, h.errors, h.bytes, h.consecutive_errors, "
-                   "h.latency_ms, h.throughput_bps, h.last_error, h.last_error_at_ms, "
-                   "h.last_ok_at_ms FROM source_health h JOIN repos p ON p.id = h.repo_id "
-                   "WHERE p.name = ?1 ORDER BY h.source"));
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db_->Prepare(std::string("SELECT ") + kSourceHealthColumns +
+                                   " FROM source_health h JOIN repos p ON p.id = h.repo_id "
+                                   "WHERE p.name = ?1 ORDER BY h.source"));
   SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
   std::vector<SourceHealthRow> rows;
   while (true) {
     SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
     if (!has_row) return rows;
-    SourceHealthRow r;
-    r.url = stmt.ColumnText(0);
-    r.requests = static_cast<uint64_t>(stmt.ColumnInt64(1));
-    r.errors = static_cast<uint64_t>(stmt.ColumnInt64(2));
-    r.bytes = static_cast<uint64_t>(stmt.ColumnInt64(3));
-    r.consecutive_errors = static_cast<uint32_t>(stmt.ColumnInt64(4));
-    r.latency_ms = static_cast<double>(stmt.ColumnInt64(5));
-    r.throughput_bps = static_cast<double>(stmt.ColumnInt64(6));
-    r.last_error = stmt.ColumnText(7);
-    r.last_error_at_ms = stmt.ColumnInt64(8);
-    r.last_ok_at_ms = stmt.ColumnInt64(9);
-    rows.push_back(std::move(r));
+    rows.push_back(ReadSourceHealth(stmt, 0));
   }
 }
 
 Status StateDb::SaveSourceHealth(const std::string& repo,
                                  const std::vector<SourceHealthRow>& rows) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
   SA_ASSIGN_OR_RETURN(int64_t repo_id, EnsureRepoId(*db_, repo));
-  SA_ASSIGN_OR_RETURN(
-      SqliteStatement stmt,
-      db_->Prepare("INSERT OR REPLACE INTO source_health (repo_id, source, requests, errors, "
-                   "bytes, consecutive_errors, latency_ms, throughput_bps, last_error, "
-                   "last_error_at_ms, last_ok_at_ms, updated_at_ms) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt, db_->Prepare(kUpsertSourceHealth));
   for (const SourceHealthRow& r : rows) {
-    SA_RETURN_IF_ERROR(stmt.BindInt64(1, repo_id));
-    SA_RETURN_IF_ERROR(stmt.BindText(2, r.url));
-    SA_RETURN_IF_ERROR(stmt.BindInt64(3, static_cast<int64_t>(r.requests)));
-    SA_RETURN_IF_ERROR(stmt.BindInt64(4, static_cast<int64_t>(r.errors)));
-    SA_RETURN_IF_ERROR(stmt.BindInt64(5, static_cast<int64_t>(r.bytes)));
-    SA_RETURN_IF_ERROR(stmt.BindInt64(6, r.consecutive_errors));
-    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(7, static_cast<int64_t>(r.latency_ms + 0.5)));
-    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(8, static_cast<int64_t>(r.throughput_bps + 0.5)));
-    SA_RETURN_IF_ERROR(stmt.BindTextOrNull(9, r.last_error));
-    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(10, r.last_error_at_ms));
-    SA_RETURN_IF_ERROR(stmt.BindInt64OrNull(11, r.last_ok_at_ms));
-    SA_RETURN_IF_ERROR(stmt.BindInt64(12, NowMs()));
+    SA_RETURN_IF_ERROR(BindSourceHealth(&stmt, repo_id, r));
     SA_RETURN_IF_ERROR(stmt.Run());
     stmt.Reset();
   }
@@ -517,7 +560,8 @@ Status StateDb::SaveSourceHealth(const std::string& repo,
 // ---------------------------------------------------------------- runs
 
 Result<int64_t> StateDb::BeginRun(const std::string& repo, const std::string& trigger,
-                                  const std::string& from_revision) {
+                                  const std::string& from_revision, int64_t started_at_ms) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
   SA_ASSIGN_OR_RETURN(int64_t repo_id, EnsureRepoId(*db_, repo));
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
@@ -525,7 +569,7 @@ Result<int64_t> StateDb::BeginRun(const std::string& repo, const std::string& tr
                                    "outcome, from_revision) VALUES (?1, ?2, ?3, 'running', ?4)"));
   SA_RETURN_IF_ERROR(stmt.BindInt64(1, repo_id));
   SA_RETURN_IF_ERROR(stmt.BindText(2, trigger));
-  SA_RETURN_IF_ERROR(stmt.BindInt64(3, NowMs()));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(3, started_at_ms != 0 ? started_at_ms : NowMs()));
   SA_RETURN_IF_ERROR(stmt.BindTextOrNull(4, from_revision));
   SA_RETURN_IF_ERROR(stmt.Run());
   int64_t run_id = db_->LastInsertRowId();
@@ -534,6 +578,7 @@ Result<int64_t> StateDb::BeginRun(const std::string& repo, const std::string& tr
 }
 
 Status StateDb::FinishRun(int64_t run_id, const RunRow& result) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (result.outcome == RunOutcome::kRunning) {
     return Status::InvalidArgument("finish sync run " + std::to_string(run_id),
                                    "outcome must not be 'running'");
@@ -565,6 +610,7 @@ Status StateDb::FinishRun(int64_t run_id, const RunRow& result) {
 }
 
 Status StateDb::CloseAbandonedRuns(const std::string& reason) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("UPDATE sync_runs SET outcome = 'interrupted', error = ?1 "
                                    "WHERE outcome = 'running'"));
@@ -573,6 +619,7 @@ Status StateDb::CloseAbandonedRuns(const std::string& reason) {
 }
 
 Result<std::vector<RunRow>> StateDb::RecentRuns(const std::string& repo, int limit) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare(std::string("SELECT ") + kRunColumns +
                                    " FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
@@ -583,6 +630,7 @@ Result<std::vector<RunRow>> StateDb::RecentRuns(const std::string& repo, int lim
 }
 
 Status StateDb::RecordRunFiles(int64_t run_id, const std::vector<RunFileRow>& files) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
   SA_ASSIGN_OR_RETURN(SqliteStatement clear,
                       db_->Prepare("DELETE FROM run_files WHERE run_id = ?1"));
@@ -610,6 +658,7 @@ Status StateDb::RecordRunFiles(int64_t run_id, const std::vector<RunFileRow>& fi
 }
 
 Result<std::vector<RunFileRow>> StateDb::RunFiles(int64_t run_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("SELECT path, sha256, size, method, basis_sha256, bytes_fetched, bytes_reused, "
@@ -633,6 +682,7 @@ Result<std::vector<RunFileRow>> StateDb::RunFiles(int64_t run_id) {
 }
 
 Result<SavingTotals> StateDb::Saving(const std::string& repo) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("SELECT count(*), coalesce(sum(s.changed_bytes), 0), "
@@ -655,6 +705,7 @@ Result<SavingTotals> StateDb::Saving(const std::string& repo) {
 Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest& manifest,
                                         const std::string& manifest_sha256,
                                         const std::string& source) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::string context = "record revision " + manifest.revision + " of " + repo;
   if (manifest.revision.empty()) return Status::InvalidArgument(context, "empty revision id");
   // A node keeps a hub's datasets as "datasets/<repo>" beside its models.
@@ -729,6 +780,7 @@ Result<int64_t> StateDb::RecordRevision(const std::string& repo, const Manifest&
 }
 
 Result<int64_t> StateDb::RecordVerification(const VerificationRow& v) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("INSERT INTO verifications (repo, started_at_ms, finished_at_ms, full, "
@@ -750,31 +802,21 @@ Result<int64_t> StateDb::RecordVerification(const VerificationRow& v) {
 
 Result<std::optional<VerificationRow>> StateDb::LastVerification(const std::string& repo,
                                                                  bool full_only) {
-  SA_ASSIGN_OR_RETURN(
-      SqliteStatement stmt,
-      db_->Prepare("SELECT id, repo, started_at_ms, finished_at_ms, full, files_checked, "
-                   "bytes_hashed, missing, damaged, unexpected, repaired, problems "
-                   "FROM verifications WHERE repo = ?1 AND (?2 = 0 OR full = 1) "
-                   "ORDER BY finished_at_ms DESC, id DESC LIMIT 1"));
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db_->Prepare(std::string("SELECT ") + kVerificationColumns +
+                                   " FROM verifications WHERE repo = ?1 AND (?2 = 0 OR full = 1) "
+                                   "ORDER BY finished_at_ms DESC, id DESC LIMIT 1"));
   SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
   SA_RETURN_IF_ERROR(stmt.BindInt64(2, full_only ? 1 : 0));
   SA_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<VerificationRow>();
-  VerificationRow v;
-  v.id = stmt.ColumnInt64(0);
-  v.repo = stmt.ColumnText(1);
-  v.started_at_ms = stmt.ColumnInt64(2);
-  v.finished_at_ms = stmt.ColumnInt64(3);
-  v.full = stmt.ColumnInt64(4) != 0;
-  uint64_t* counts[] = {&v.files_checked, &v.bytes_hashed, &v.missing,
-                        &v.damaged,       &v.unexpected,   &v.repaired};
-  for (int i = 0; i < 6; i++) *counts[i] = static_cast<uint64_t>(stmt.ColumnInt64(5 + i));
-  v.problems = stmt.ColumnText(11);
-  return std::optional<VerificationRow>(std::move(v));
+  return std::optional<VerificationRow>(ReadVerification(stmt));
 }
 
 Status StateDb::SetRevisionSignatures(int64_t revision_id, const std::string& signatures,
                                       const std::string& signed_by) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement rev,
       db_->Prepare("UPDATE revisions SET signatures = ?2, signed_by = ?3 WHERE id = ?1"));
@@ -791,6 +833,7 @@ Status StateDb::SetRevisionSignatures(int64_t revision_id, const std::string& si
 
 Status StateDb::SetHubIds(int64_t revision_id, const std::string& hub_sha,
                           const std::vector<HubFileId>& files) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
   SA_ASSIGN_OR_RETURN(SqliteStatement rev,
                       db_->Prepare("UPDATE revisions SET hub_sha = ?2 WHERE id = ?1"));
@@ -818,6 +861,7 @@ Status StateDb::SetHubIds(int64_t revision_id, const std::string& hub_sha,
 
 Status StateDb::ActivateRevision(const std::string& repo, const std::string& revision,
                                  int64_t now_ms) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
   SA_ASSIGN_OR_RETURN(std::optional<RevisionKey> key, FindRevision(*db_, repo, revision));
   if (!key) return RevisionNotFound(repo, revision);
@@ -844,6 +888,7 @@ Status StateDb::ActivateRevision(const std::string& repo, const std::string& rev
 
 Status StateDb::SetRevisionState(const std::string& repo, const std::string& revision,
                                  RevisionState state) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::string context =
       "set revision " + revision + " of " + repo + " to " + RevisionStateName(state);
   if (state == RevisionState::kActive) {
@@ -865,6 +910,7 @@ Status StateDb::SetRevisionState(const std::string& repo, const std::string& rev
 
 Result<std::optional<RevisionRow>> StateDb::GetRevision(const std::string& repo,
                                                         const std::string& revision) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare(std::string("SELECT ") + kRevisionColumns +
                                    " FROM revisions r JOIN repos p ON p.id = r.repo_id "
@@ -875,6 +921,7 @@ Result<std::optional<RevisionRow>> StateDb::GetRevision(const std::string& repo,
 }
 
 Result<std::optional<RevisionRow>> StateDb::ActiveRevision(const std::string& repo) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare(std::string("SELECT ") + kRevisionColumns +
                                    " FROM revisions r JOIN repos p ON p.id = r.repo_id "
@@ -884,6 +931,7 @@ Result<std::optional<RevisionRow>> StateDb::ActiveRevision(const std::string& re
 }
 
 Result<std::vector<RevisionRow>> StateDb::ListRevisions(const std::string& repo) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare(std::string("SELECT ") + kRevisionColumns +
                                    " FROM revisions r JOIN repos p ON p.id = r.repo_id "
@@ -899,6 +947,7 @@ Result<std::vector<RevisionRow>> StateDb::ListRevisions(const std::string& repo)
 }
 
 Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("SELECT path, size, mode, sha256, xxh3_128, provenance, hub_oid, "
@@ -938,6 +987,7 @@ Result<std::vector<FileRow>> StateDb::RevisionFiles(int64_t revision_id) {
 // ---------------------------------------------------------------- objects
 
 Status StateDb::PutObject(const ObjectRow& object) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("INSERT INTO objects (sha256, xxh3_128, size, stored_at_ms) "
                                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sha256) DO UPDATE SET "
@@ -950,6 +1000,7 @@ Status StateDb::PutObject(const ObjectRow& object) {
 }
 
 Result<std::optional<ObjectRow>> StateDb::GetObject(const std::string& sha256) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("SELECT sha256, xxh3_128, size FROM objects WHERE sha256 = ?1"));
   SA_RETURN_IF_ERROR(stmt.BindText(1, sha256));
@@ -960,12 +1011,14 @@ Result<std::optional<ObjectRow>> StateDb::GetObject(const std::string& sha256) {
 }
 
 Status StateDb::RemoveObject(const std::string& sha256) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt, db_->Prepare("DELETE FROM objects WHERE sha256 = ?1"));
   SA_RETURN_IF_ERROR(stmt.BindText(1, sha256));
   return stmt.Run();
 }
 
 Result<std::optional<ObjectRow>> StateDb::FindObjectByBlob(const std::string& blob) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("SELECT o.sha256, o.xxh3_128, o.size FROM files f "
@@ -983,6 +1036,7 @@ Result<std::optional<ObjectRow>> StateDb::FindObjectByBlob(const std::string& bl
 }
 
 Result<std::vector<std::string>> StateDb::UnreferencedObjects() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("SELECT o.sha256 FROM objects o WHERE NOT EXISTS ("
@@ -998,6 +1052,7 @@ Result<std::vector<std::string>> StateDb::UnreferencedObjects() {
 }
 
 Result<std::vector<ObjectRow>> StateDb::AllObjects() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("SELECT sha256, xxh3_128, size FROM objects ORDER BY sha256"));
   std::vector<ObjectRow> objects;
@@ -1012,6 +1067,7 @@ Result<std::vector<ObjectRow>> StateDb::AllObjects() {
 // ---------------------------------------------------------------- partial transfers
 
 Status StateDb::UpsertPartial(const PartialTransfer& p) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_->Prepare("INSERT INTO partial_transfers (sha256, url, size, bytes_received, "
@@ -1028,6 +1084,7 @@ Status StateDb::UpsertPartial(const PartialTransfer& p) {
 }
 
 Result<std::optional<PartialTransfer>> StateDb::GetPartial(const std::string& sha256) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("SELECT sha256, url, size, bytes_received, updated_at_ms "
                                    "FROM partial_transfers WHERE sha256 = ?1"));
@@ -1038,6 +1095,7 @@ Result<std::optional<PartialTransfer>> StateDb::GetPartial(const std::string& sh
 }
 
 Status StateDb::RemovePartial(const std::string& sha256) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("DELETE FROM partial_transfers WHERE sha256 = ?1"));
   SA_RETURN_IF_ERROR(stmt.BindText(1, sha256));
@@ -1045,6 +1103,7 @@ Status StateDb::RemovePartial(const std::string& sha256) {
 }
 
 Result<std::vector<PartialTransfer>> StateDb::ListPartials() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       db_->Prepare("SELECT sha256, url, size, bytes_received, updated_at_ms "
                                    "FROM partial_transfers ORDER BY sha256"));
@@ -1059,38 +1118,248 @@ Result<std::vector<PartialTransfer>> StateDb::ListPartials() {
 // ---------------------------------------------------------------- status
 
 Result<std::vector<RepoSummary>> StateDb::Summaries() {
-  // One read transaction: every summary comes from the same snapshot even while a sync writes.
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  // One read transaction: every summary comes from the same snapshot even
+  // while a sync writes. A query for each figure over all repositories, so
+  // that the cost does not grow with a query per repository.
   SA_ASSIGN_OR_RETURN(SqliteTransaction txn,
                       SqliteTransaction::Begin(db_.get(), SqliteTransaction::Kind::kDeferred));
   SA_ASSIGN_OR_RETURN(std::vector<std::string> names, RepoNames());
-  SA_ASSIGN_OR_RETURN(SqliteStatement last_success,
-                      db_->Prepare(std::string("SELECT ") + kRunColumns +
-                                   " FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
-                                   "WHERE p.name = ?1 AND s.outcome IN ('unchanged', 'updated') "
-                                   "ORDER BY s.id DESC LIMIT 1"));
-  SA_ASSIGN_OR_RETURN(SqliteStatement last_update,
-                      db_->Prepare(std::string("SELECT ") + kRunColumns +
-                                   " FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
-                                   "WHERE p.name = ?1 AND s.outcome = 'updated' "
-                                   "ORDER BY s.id DESC LIMIT 1"));
-  std::vector<RepoSummary> summaries;
-  for (const std::string& name : names) {
-    RepoSummary summary;
-    summary.name = name;
-    SA_ASSIGN_OR_RETURN(summary.active, ActiveRevision(name));
-    SA_ASSIGN_OR_RETURN(std::vector<RunRow> last, RecentRuns(name, 1));
-    if (!last.empty()) summary.last_run = std::move(last.front());
-    last_success.Reset();
-    SA_RETURN_IF_ERROR(last_success.BindText(1, name));
-    SA_ASSIGN_OR_RETURN(summary.last_success, FirstRun(last_success, db_->path()));
-    last_update.Reset();
-    SA_RETURN_IF_ERROR(last_update.BindText(1, name));
-    SA_ASSIGN_OR_RETURN(summary.last_update, FirstRun(last_update, db_->path()));
-    SA_ASSIGN_OR_RETURN(summary.saving, Saving(name));
-    summaries.push_back(std::move(summary));
+  std::vector<RepoSummary> summaries(names.size());
+  std::unordered_map<std::string, RepoSummary*> by_name;
+  for (size_t i = 0; i < names.size(); ++i) {
+    summaries[i].name = names[i];
+    by_name[names[i]] = &summaries[i];
+  }
+  auto find = [&](const std::string& name) -> RepoSummary* {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  };
+  {
+    constexpr int kNameColumn = 14;  // after kRevisionColumns
+    SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db_->Prepare(std::string("SELECT ") + kRevisionColumns +
+                                     ", p.name FROM revisions r JOIN repos p ON p.id = r.repo_id "
+                                     "WHERE r.state = 'active'"));
+    while (true) {
+      SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+      if (!has_row) break;
+      SA_ASSIGN_OR_RETURN(RevisionRow row, ReadRevision(stmt, db_->path()));
+      if (RepoSummary* r = find(stmt.ColumnText(kNameColumn))) r->active = std::move(row);
+    }
+  }
+  // The latest run of each repository among those whose outcome matches.
+  auto latest = [&](const char* where, std::optional<RunRow> RepoSummary::*field) -> Status {
+    SA_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_->Prepare(std::string("SELECT ") + kRunColumns +
+                     " FROM sync_runs s JOIN repos p ON p.id = s.repo_id WHERE s.id IN "
+                     "(SELECT max(id) FROM sync_runs " +
+                     where + " GROUP BY repo_id)"));
+    SA_ASSIGN_OR_RETURN(std::vector<RunRow> runs, ReadRuns(stmt, db_->path()));
+    for (RunRow& run : runs) {
+      if (RepoSummary* r = find(run.repo)) r->*field = std::move(run);
+    }
+    return Status::OK();
+  };
+  SA_RETURN_IF_ERROR(latest("", &RepoSummary::last_run));
+  SA_RETURN_IF_ERROR(
+      latest("WHERE outcome IN ('unchanged', 'updated')", &RepoSummary::last_success));
+  SA_RETURN_IF_ERROR(latest("WHERE outcome = 'updated'", &RepoSummary::last_update));
+  {
+    SA_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_->Prepare("SELECT p.name, count(*), coalesce(sum(s.changed_bytes), 0), "
+                     "coalesce(sum(s.changed_bytes_reused), 0), "
+                     "coalesce(sum(s.bytes_downloaded), 0) "
+                     "FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
+                     "WHERE s.outcome = 'updated' AND s.changed_bytes > 0 GROUP BY s.repo_id"));
+    while (true) {
+      SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+      if (!has_row) break;
+      RepoSummary* r = find(stmt.ColumnText(0));
+      if (r == nullptr) continue;
+      r->saving.runs = static_cast<uint64_t>(stmt.ColumnInt64(1));
+      r->saving.changed_bytes = static_cast<uint64_t>(stmt.ColumnInt64(2));
+      r->saving.changed_bytes_reused = static_cast<uint64_t>(stmt.ColumnInt64(3));
+      r->saving.bytes_downloaded = static_cast<uint64_t>(stmt.ColumnInt64(4));
+    }
+  }
+  {
+    SA_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_->Prepare(std::string("SELECT ") + kVerificationColumns +
+                     " FROM (SELECT *, row_number() OVER (PARTITION BY repo "
+                     "ORDER BY finished_at_ms DESC, id DESC) AS n FROM verifications) "
+                     "WHERE n = 1"));
+    while (true) {
+      SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+      if (!has_row) break;
+      VerificationRow v = ReadVerification(stmt);
+      if (RepoSummary* r = find(v.repo)) r->last_verify = std::move(v);
+    }
+  }
+  {
+    SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db_->Prepare(std::string("SELECT ") + kSourceHealthColumns +
+                                     ", p.name FROM source_health h JOIN repos p "
+                                     "ON p.id = h.repo_id ORDER BY p.name, h.source"));
+    constexpr int kNameColumn = 10;  // after kSourceHealthColumns
+    while (true) {
+      SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+      if (!has_row) break;
+      if (RepoSummary* r = find(stmt.ColumnText(kNameColumn))) {
+        r->sources.push_back(ReadSourceHealth(stmt, 0));
+      }
+    }
   }
   SA_RETURN_IF_ERROR(txn.Commit());
   return summaries;
+}
+
+// ---------------------------------------------------------------- passes
+
+Result<std::map<std::string, RepoPassState>> StateDb::LoadPassState() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn,
+                      SqliteTransaction::Begin(db_.get(), SqliteTransaction::Kind::kDeferred));
+  std::map<std::string, RepoPassState> state;
+  SA_ASSIGN_OR_RETURN(SqliteStatement repos,
+                      db_->Prepare("SELECT p.name, r.revision FROM repos p LEFT JOIN revisions r "
+                                   "ON r.repo_id = p.id AND r.state = 'active'"));
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, repos.Step());
+    if (!has_row) break;
+    state[repos.ColumnText(0)].active_revision = repos.ColumnText(1);
+  }
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement polls,
+      db_->Prepare("SELECT p.name, s.source, s.etag, s.last_modified, s.revision, "
+                   "s.pointer_sha256 FROM poll_state s JOIN repos p ON p.id = s.repo_id"));
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, polls.Step());
+    if (!has_row) break;
+    PollState ps{polls.ColumnText(2), polls.ColumnText(3), polls.ColumnText(4),
+                 polls.ColumnText(5)};
+    state[polls.ColumnText(0)].polls.emplace_back(polls.ColumnText(1), std::move(ps));
+  }
+  SA_ASSIGN_OR_RETURN(SqliteStatement health,
+                      db_->Prepare(std::string("SELECT p.name, ") + kSourceHealthColumns +
+                                   " FROM source_health h JOIN repos p ON p.id = h.repo_id "
+                                   "ORDER BY p.name, h.source"));
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, health.Step());
+    if (!has_row) break;
+    state[health.ColumnText(0)].health.push_back(ReadSourceHealth(health, 1));
+  }
+  SA_RETURN_IF_ERROR(txn.Commit());
+  return state;
+}
+
+Status StateDb::RecordFinishedRuns(const std::vector<FinishedRun>& runs) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (runs.empty()) return Status::OK();
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
+  SA_ASSIGN_OR_RETURN(SqliteStatement last_run,
+                      db_->Prepare("SELECT id, outcome, from_revision, source FROM sync_runs "
+                                   "WHERE repo_id = ?1 ORDER BY id DESC LIMIT 1"));
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement merge,
+      db_->Prepare("UPDATE sync_runs SET started_at_ms = ?2, finished_at_ms = ?3, trigger = ?4, "
+                   "checks = checks + 1, "
+                   "first_started_at_ms = COALESCE(first_started_at_ms, started_at_ms) "
+                   "WHERE id = ?1"));
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement insert,
+      db_->Prepare("INSERT INTO sync_runs (repo_id, trigger, started_at_ms, finished_at_ms, "
+                   "outcome, from_revision, to_revision, source, error) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  SA_ASSIGN_OR_RETURN(SqliteStatement health, db_->Prepare(kUpsertSourceHealth));
+  SA_ASSIGN_OR_RETURN(SqliteStatement poll, db_->Prepare(kUpsertPollState));
+  for (const FinishedRun& run : runs) {
+    const RunRow& r = run.row;
+    if (r.outcome != RunOutcome::kUnchanged && r.outcome != RunOutcome::kFailed &&
+        r.outcome != RunOutcome::kInterrupted) {
+      return Status::InvalidArgument("record runs of " + r.repo,
+                                     std::string("a run that ended at its poll cannot be '") +
+                                         RunOutcomeName(r.outcome) + "'");
+    }
+    SA_ASSIGN_OR_RETURN(int64_t repo_id, EnsureRepoId(*db_, r.repo));
+    bool merged = false;
+    if (r.outcome == RunOutcome::kUnchanged) {
+      last_run.Reset();
+      SA_RETURN_IF_ERROR(last_run.BindInt64(1, repo_id));
+      SA_ASSIGN_OR_RETURN(bool found, last_run.Step());
+      if (found && last_run.ColumnText(1) == "unchanged" &&
+          last_run.ColumnText(2) == r.from_revision && last_run.ColumnText(3) == r.source) {
+        merge.Reset();
+        SA_RETURN_IF_ERROR(merge.BindInt64(1, last_run.ColumnInt64(0)));
+        SA_RETURN_IF_ERROR(merge.BindInt64(2, r.started_at_ms));
+        SA_RETURN_IF_ERROR(merge.BindInt64(3, r.finished_at_ms));
+        SA_RETURN_IF_ERROR(merge.BindText(4, r.trigger));
+        SA_RETURN_IF_ERROR(merge.Run());
+        merged = true;
+      }
+    }
+    if (!merged) {
+      insert.Reset();
+      SA_RETURN_IF_ERROR(insert.BindInt64(1, repo_id));
+      SA_RETURN_IF_ERROR(insert.BindText(2, r.trigger));
+      SA_RETURN_IF_ERROR(insert.BindInt64(3, r.started_at_ms));
+      SA_RETURN_IF_ERROR(insert.BindInt64(4, r.finished_at_ms));
+      SA_RETURN_IF_ERROR(insert.BindText(5, RunOutcomeName(r.outcome)));
+      SA_RETURN_IF_ERROR(insert.BindTextOrNull(6, r.from_revision));
+      SA_RETURN_IF_ERROR(insert.BindTextOrNull(7, r.to_revision));
+      SA_RETURN_IF_ERROR(insert.BindTextOrNull(8, r.source));
+      SA_RETURN_IF_ERROR(insert.BindTextOrNull(9, r.error));
+      SA_RETURN_IF_ERROR(insert.Run());
+    }
+    for (const SourceHealthRow& h : run.health) {
+      health.Reset();
+      SA_RETURN_IF_ERROR(BindSourceHealth(&health, repo_id, h));
+      SA_RETURN_IF_ERROR(health.Run());
+    }
+    if (run.poll_state) {
+      poll.Reset();
+      SA_RETURN_IF_ERROR(
+          BindPollState(&poll, repo_id, run.poll_state->first, run.poll_state->second));
+      SA_RETURN_IF_ERROR(poll.Run());
+    }
+  }
+  return txn.Commit();
+}
+
+Result<std::vector<std::pair<std::string, RevisionRow>>> StateDb::RevisionsWithoutHubIds() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db_->Prepare(std::string("SELECT ") + kRevisionColumns + ", p.name" +
+                                   " FROM revisions r JOIN repos p ON p.id = r.repo_id "
+                                   "WHERE (r.hub_sha IS NULL OR r.hub_sha = '') "
+                                   "AND r.state IN ('active', 'retained') ORDER BY r.id"));
+  constexpr int kNameColumn = 14;  // after kRevisionColumns
+  std::vector<std::pair<std::string, RevisionRow>> rows;
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+    if (!has_row) return rows;
+    SA_ASSIGN_OR_RETURN(RevisionRow row, ReadRevision(stmt, db_->path()));
+    rows.emplace_back(stmt.ColumnText(kNameColumn), std::move(row));
+  }
+}
+
+Result<std::vector<std::string>> StateDb::ReposWithMoreRevisionsThan(int keep) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT p.name FROM revisions r JOIN repos p ON p.id = r.repo_id "
+                   "WHERE r.state IN ('active', 'retained') GROUP BY p.id "
+                   "HAVING COUNT(*) > ?1 ORDER BY p.name"));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(1, keep));
+  std::vector<std::string> names;
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+    if (!has_row) return names;
+    names.push_back(stmt.ColumnText(0));
+  }
 }
 
 }  // namespace sync_agent

@@ -17,9 +17,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/base/source_health.h"
@@ -117,6 +120,26 @@ struct RunRow {
   // local content (delta copies, matched blocks): the delta saving.
   uint64_t changed_bytes = 0;
   uint64_t changed_bytes_reused = 0;
+  // Consecutive unchanged checks of the same revision from the same source
+  // share one row (schema 0009): how many it stands for, and when the first
+  // of them started (started_at_ms and finished_at_ms are the latest's).
+  uint64_t checks = 1;
+  int64_t first_started_at_ms = 0;
+};
+
+// A run that ended at its poll (unchanged, or failed before anything was
+// fetched): recorded with the other such runs of a pass in one transaction.
+struct FinishedRun {
+  RunRow row;                           // repo, trigger, times, outcome, source, error
+  std::vector<SourceHealthRow> health;  // the repository's sources, as learnt
+  std::optional<std::pair<std::string, PollState>> poll_state;  // source url and what it served
+};
+
+// What a pass needs to know of one repository before polling it.
+struct RepoPassState {
+  std::string active_revision;                           // "" for none
+  std::vector<std::pair<std::string, PollState>> polls;  // by source url
+  std::vector<SourceHealthRow> health;
 };
 
 // How one file of an updated run was obtained (table run_files).
@@ -151,9 +174,11 @@ struct RepoSummary {
   std::string name;
   std::optional<RevisionRow> active;
   std::optional<RunRow> last_run;
-  std::optional<RunRow> last_success;  // last run with outcome unchanged or updated
-  std::optional<RunRow> last_update;   // last run with outcome updated
-  SavingTotals saving;                 // over all updated runs
+  std::optional<RunRow> last_success;          // last run with outcome unchanged or updated
+  std::optional<RunRow> last_update;           // last run with outcome updated
+  SavingTotals saving;                         // over all updated runs
+  std::optional<VerificationRow> last_verify;  // the latest verify of it
+  std::vector<SourceHealthRow> sources;        // what the agent learnt of each source
 };
 
 class StateDb {
@@ -194,7 +219,7 @@ class StateDb {
 
   // Runs. BeginRun returns the run id; FinishRun sets finished_at, outcome and counters.
   Result<int64_t> BeginRun(const std::string& repo, const std::string& trigger,
-                           const std::string& from_revision);
+                           const std::string& from_revision, int64_t started_at_ms = 0);
   // FinishRun records finished_at (the clock when 0), outcome (not kRunning),
   // to_revision, source, the counters and error; trigger and from_revision keep
   // what BeginRun recorded. kNotFound for an unknown run id.
@@ -279,8 +304,25 @@ class StateDb {
   // name, read from one consistent snapshot.
   Result<std::vector<RepoSummary>> Summaries();
 
+  // Passes over many repositories (schema 0009). Every repository's active
+  // revision, poll state and source health, in three queries.
+  Result<std::map<std::string, RepoPassState>> LoadPassState();
+  // Records runs that ended at their poll, in one transaction. An unchanged
+  // run that follows an unchanged run of the same revision from the same
+  // source is merged into that row (checks + 1).
+  Status RecordFinishedRuns(const std::vector<FinishedRun>& runs);
+  // Active and retained revisions that have no Hub API ids yet (older
+  // databases), of every repository, with the repository's name.
+  Result<std::vector<std::pair<std::string, RevisionRow>>> RevisionsWithoutHubIds();
+  // Repositories holding more than keep active and retained revisions.
+  Result<std::vector<std::string>> ReposWithMoreRevisionsThan(int keep);
+
  private:
   explicit StateDb(std::unique_ptr<SqliteDatabase> db);
+  // One connection serves every thread of the process: each method holds
+  // mu_ for its statements (and its transaction), so statements of two
+  // threads never interleave inside one transaction.
+  std::recursive_mutex mu_;
   std::unique_ptr<SqliteDatabase> db_;
   int schema_version_ = 0;
 };

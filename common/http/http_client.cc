@@ -15,11 +15,13 @@
 #include <Poco/Timespan.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <ctime>
 #include <exception>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -282,6 +284,18 @@ struct Connection {
   }
 };
 
+}  // namespace
+
+struct SharedConnections::Impl {
+  mutable std::mutex mu;
+  size_t max_idle = 0;
+  size_t count = 0;                                     // guarded by mu
+  std::map<std::string, std::vector<Connection>> idle;  // guarded by mu; by ShareKey
+  std::atomic<uint64_t> opened{0};
+};
+
+namespace {
+
 // Gathers body bytes into pieces of up to kBodyPieceBytes for the sink (or
 // drops them when there is no sink). Once the sink fails it is not called again.
 class PieceBuffer {
@@ -427,6 +441,15 @@ struct HttpClient::Impl {
                         uint64_t max_bytes, TransferWatch* watch, const std::string& ctx,
                         bool* complete, uint64_t* received);
 
+  ~Impl() {
+    while (!pool.empty()) ReturnToShared(pool.begin());
+  }
+  // Connections are shared only between clients with the same TLS settings.
+  std::string ShareKey(const std::string& origin) const { return origin + " " + options.ca_file; }
+  // Hands a kept-alive connection on to options.shared (or closes it) and
+  // removes it from pool.
+  void ReturnToShared(std::map<std::string, Connection>::iterator it);
+
   HttpClientOptions options;
   Poco::Net::Context::Ptr tls;
   std::map<std::string, Connection> pool;  // by ParsedUrl::Origin()
@@ -458,12 +481,52 @@ Result<Poco::Net::Context::Ptr> HttpClient::Impl::TlsContext() {
   }
 }
 
+void HttpClient::Impl::ReturnToShared(std::map<std::string, Connection>::iterator it) {
+  Connection conn = std::move(it->second);
+  const std::string key = ShareKey(it->first);
+  pool.erase(it);
+  // Only a connection that is open, between requests, with nothing unread.
+  bool reusable = options.shared != nullptr && conn.session && conn.pending.empty();
+  try {
+    reusable = reusable && conn.session->connected();
+  } catch (...) {
+    reusable = false;
+  }
+  if (reusable) {
+    SharedConnections::Impl& shared = *options.shared->impl_;
+    std::lock_guard<std::mutex> lock(shared.mu);
+    if (shared.count < shared.max_idle) {
+      conn.limiter = nullptr;
+      shared.idle[key].push_back(std::move(conn));
+      ++shared.count;
+      return;
+    }
+  }
+  if (conn.session) conn.Close();
+}
+
 Result<Connection*> HttpClient::Impl::GetConnection(const ParsedUrl& url) {
   std::string key = url.Origin();
   auto it = pool.find(key);
   if (it != pool.end()) return &it->second;
   // One request runs at a time, so every pooled connection is idle here.
-  if (pool.size() >= kMaxPooledOrigins) pool.erase(pool.begin());
+  if (pool.size() >= kMaxPooledOrigins) ReturnToShared(pool.begin());
+  if (options.shared != nullptr) {
+    SharedConnections::Impl& shared = *options.shared->impl_;
+    std::lock_guard<std::mutex> lock(shared.mu);
+    auto it = shared.idle.find(ShareKey(key));
+    if (it != shared.idle.end() && !it->second.empty()) {
+      Connection conn = std::move(it->second.back());
+      it->second.pop_back();
+      --shared.count;
+      // This client's cap and timeouts, not the last one's.
+      conn.limiter = options.limiter;
+      conn.session->setTimeout(ToTimespan(options.connect_timeout), ToTimespan(options.io_timeout),
+                               ToTimespan(options.io_timeout));
+      return &pool.emplace(key, std::move(conn)).first->second;
+    }
+  }
+  if (options.shared != nullptr) options.shared->impl_->opened.fetch_add(1);
   Connection conn;
   try {
     if (url.scheme == "https") {
@@ -881,6 +944,19 @@ HttpClient::HttpClient(HttpClientOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 HttpClient::~HttpClient() = default;
+
+SharedConnections::SharedConnections(size_t max_idle) : impl_(std::make_unique<Impl>()) {
+  impl_->max_idle = max_idle;
+}
+
+SharedConnections::~SharedConnections() = default;
+
+size_t SharedConnections::idle() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->count;
+}
+
+uint64_t SharedConnections::opened() const { return impl_->opened.load(); }
 
 Result<HttpResponse> HttpClient::Send(const HttpRequest& request, const BodySink& sink) {
   const std::string method = MethodName(request) + " ";

@@ -26,6 +26,7 @@
 namespace sync_agent {
 
 class RateLimiter;
+class SharedConnections;
 
 struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{10000};
@@ -43,6 +44,11 @@ struct HttpClientOptions {
   // When set, every body byte read counts against this cap (shared by all
   // clients of the process); it must outlive the client.
   RateLimiter* limiter = nullptr;
+  // When set, a request to an origin this client has no connection to
+  // takes an idle one from here, and the client's connections go back here
+  // when it is destroyed: keep-alive across the clients of a process (one
+  // per source, repository and thread). It must outlive the client.
+  SharedConnections* shared = nullptr;
   // Sent as the Authorization header of every request that does not set
   // one, to the origin of the request's URL only (never after a redirect to
   // another origin).
@@ -138,6 +144,26 @@ class HttpClient {
                                                      uint64_t max_bytes);
 
  private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Idle kept-alive connections that HttpClients hand on to each other (see
+// HttpClientOptions::shared), by origin and TLS settings; at most max_idle
+// are kept, beyond that a returned connection is closed. Thread safe.
+class SharedConnections {
+ public:
+  explicit SharedConnections(size_t max_idle = 64);
+  ~SharedConnections();
+  SharedConnections(const SharedConnections&) = delete;
+  SharedConnections& operator=(const SharedConnections&) = delete;
+
+  size_t idle() const;  // connections kept now
+  // Connections made by clients using this pool so far (for tests and logs).
+  uint64_t opened() const;
+
+ private:
+  friend class HttpClient;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -38,6 +38,14 @@ std::string RelativeTarget(const std::string& repo, const std::string& revision)
 // the pid: ".<name>.swap.".
 std::string SwapLinkPrefix(const std::string& link) { return "." + BaseName(link) + ".swap."; }
 
+// Whether name has the form of a swap's new link: ".<name>.swap.<digits>".
+bool IsSwapLinkName(const std::string& name) {
+  const size_t at = name.rfind(".swap.");
+  if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2) return false;
+  const std::string pid = name.substr(at + 6);
+  return !pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos;
+}
+
 }  // namespace
 
 MirrorTree::MirrorTree(Env* env, std::string mirror_root)
@@ -229,6 +237,57 @@ Status MirrorTree::CleanStaging(const std::string& repo) {
     if (info.ok() && info->type == FileInfo::Type::kSymlink) {
       SA_RETURN_IF_ERROR(env_->RemoveFileAt(parent.Child(e.name)));
     }
+  }
+  return Status::OK();
+}
+
+Status MirrorTree::RemoveSwapLinksIn(const RootedPath& dir) {
+  auto entries = env_->ListDirAt(dir);
+  if (!entries.ok()) return entries.status().IsNotFound() ? Status::OK() : entries.status();
+  for (const auto& e : *entries) {
+    if (!IsSwapLinkName(e.name)) continue;
+    auto info = env_->LstatAt(dir.Child(e.name));
+    if (info.ok() && info->type == FileInfo::Type::kSymlink) {
+      SA_RETURN_IF_ERROR(env_->RemoveFileAt(dir.Child(e.name)));
+    }
+  }
+  return Status::OK();
+}
+
+Status MirrorTree::CleanAllStaging() {
+  // staging/<org> (or staging/datasets) that is a symlink is refused, as a
+  // run's own CleanStaging would refuse it on its way to staging/<org>/<name>.
+  const RootedPath staging = Below(std::string(kHiddenDir) + "/staging");
+  auto staged = env_->ListDirAt(staging);
+  if (!staged.ok() && !staged.status().IsNotFound()) return staged.status();
+  if (staged.ok()) {
+    for (const auto& e : *staged) {
+      auto info = env_->LstatAt(staging.Child(e.name));
+      if (info.ok() && info->type == FileInfo::Type::kSymlink) {
+        return RefuseForeignPath(staging.Child(e.name).full(), "is a symlink", "directory");
+      }
+      SA_RETURN_IF_ERROR(env_->RemoveTreeAt(staging.Child(e.name)));
+    }
+  }
+  // <org>/ and datasets/<org>/ directories, each listed once.
+  auto orgs = env_->ListDirAt(Below(""));
+  if (!orgs.ok()) return orgs.status().IsNotFound() ? Status::OK() : orgs.status();
+  for (const auto& org : *orgs) {
+    if (org.name.empty() || org.name[0] == '.') continue;
+    auto info = env_->LstatAt(Below(org.name));
+    if (!info.ok() || info->type != FileInfo::Type::kDirectory) continue;
+    if (org.name == "datasets") {
+      auto data_orgs = env_->ListDirAt(Below(org.name));
+      if (!data_orgs.ok()) continue;
+      for (const auto& d : *data_orgs) {
+        if (d.name.empty() || d.name[0] == '.') continue;
+        auto dinfo = env_->LstatAt(Below(org.name + "/" + d.name));
+        if (dinfo.ok() && dinfo->type == FileInfo::Type::kDirectory) {
+          SA_RETURN_IF_ERROR(RemoveSwapLinksIn(Below(org.name + "/" + d.name)));
+        }
+      }
+    }
+    SA_RETURN_IF_ERROR(RemoveSwapLinksIn(Below(org.name)));
   }
   return Status::OK();
 }

@@ -71,12 +71,18 @@ class MirrorTree {
   // Removes leftovers of interrupted assemblies and swaps (a new link not
   // yet renamed over the served one). The caller holds the run lock.
   Status CleanStaging(const std::string& repo);
+  // The same for every repository at once: all of staging/, and every
+  // swap's new link in every <org>/ and datasets/<org>/ directory, each
+  // directory listed once. The caller holds the run lock.
+  Status CleanAllStaging();
 
  private:
   RootedPath Below(const std::string& rel) const { return {root_, rel}; }
   RootedPath LinkAt(const std::string& repo) const { return Below(repo); }
   RootedPath TreesAt(const std::string& repo) const;
   RootedPath StagingAt(const std::string& repo) const;
+  // Removes the symlinks named like a swap's new link in dir.
+  Status RemoveSwapLinksIn(const RootedPath& dir);
   // Links object to dest, renewing the object once if it has too many links.
   Status LinkObject(const RootedPath& object, const RootedPath& dest, bool* linked,
                     AssembleStats* stats);

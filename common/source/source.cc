@@ -43,6 +43,7 @@ HttpClientOptions HttpOptionsFor(const SourceOptions& options) {
   h.low_speed_time = options.low_speed_time;
   h.ca_file = options.ca_file;
   h.limiter = options.limiter;
+  h.shared = options.connections;
   return h;
 }
 

@@ -198,7 +198,9 @@ struct SourceOptions {
   std::string authorization;
   std::string ca_file;             // CA certificates for https; empty: the system's
   RateLimiter* limiter = nullptr;  // the agent's bandwidth cap; outlives the source
-  Env* env = nullptr;              // for sources that read or keep files (nullptr: the default)
+  // Idle connections shared with the process's other sources; outlives the source.
+  SharedConnections* connections = nullptr;
+  Env* env = nullptr;  // for sources that read or keep files (nullptr: the default)
   // Where a source kind may keep its caches (a git source: bare clones
   // under <state_dir>/git/). Empty: the kind's caches are not available.
   std::string state_dir;

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <unordered_map>
 
 #include "common/base/json_text.h"
 #include "common/base/time_util.h"
@@ -211,13 +212,22 @@ bool StatusReport::healthy() const {
                       [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); });
 }
 
-StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
+namespace {
+
+StatusReport ReportHeader(const Config& config, int64_t now_ms) {
   StatusReport rep;
   rep.config_path = config.path;
   rep.state_dir = config.state_dir;
   rep.mirror_root = config.mirror_root;
   rep.now_ms = now_ms;
   rep.stale_after_ms = config.stale_after.count();
+  return rep;
+}
+
+}  // namespace
+
+StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
+  StatusReport rep = ReportHeader(config, now_ms);
   for (const auto& rc : config.repos) {
     RepoStatus r;
     r.name = rc.local_name();
@@ -232,40 +242,46 @@ StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
 Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& config,
                                        const std::string& detail_repo, int64_t now_ms,
                                        bool sync_running) {
-  StatusReport rep = EmptyStatusReport(env, config, now_ms);
-  rep.repos.clear();
+  StatusReport rep = ReportHeader(config, now_ms);
   rep.sync_running = sync_running;
   SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
+  // Configured repositories first, in config order, then those only in the
+  // database; maps keep this linear in the number of repositories.
   std::vector<std::string> names;
-  for (const auto& rc : config.repos) names.push_back(rc.local_name());
-  for (const auto& s : summaries) {
-    if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
+  std::unordered_map<std::string, const RepoConfig*> configured;
+  for (const auto& rc : config.repos) {
+    if (configured.emplace(rc.local_name(), &rc).second) names.push_back(rc.local_name());
+  }
+  std::unordered_map<std::string, RepoSummary*> known;
+  for (auto& s : summaries) {
+    known[s.name] = &s;
+    if (!configured.count(s.name)) names.push_back(s.name);
   }
   for (const auto& name : names) {
     if (!detail_repo.empty() && name != detail_repo) continue;
     RepoStatus r;
     r.name = name;
     r.configured = false;
-    for (const RepoConfig& rc : config.repos) {
-      if (rc.local_name() != name) continue;
+    if (auto it = configured.find(name); it != configured.end()) {
+      const RepoConfig& rc = *it->second;
       r.configured = true;
       r.kind = rc.source->kind();
       r.origin = rc.source->Describe();
       r.carries_signatures = rc.source->CarriesRevisionSignatures();
       r.trusted_keys = rc.trusted_keys.size();
     }
-    for (const auto& s : summaries) {
-      if (s.name != name) continue;
-      r.active = s.active;
-      r.last_run = s.last_run;
-      r.last_success = s.last_success;
-      r.last_update = s.last_update;
+    if (auto it = known.find(name); it != known.end()) {
+      RepoSummary& s = *it->second;
+      r.active = std::move(s.active);
+      r.last_run = std::move(s.last_run);
+      r.last_success = std::move(s.last_success);
+      r.last_update = std::move(s.last_update);
       r.saving = s.saving;
+      r.last_verify = std::move(s.last_verify);
+      r.sources = std::move(s.sources);
     }
-    SA_ASSIGN_OR_RETURN(r.last_verify, db->LastVerification(name, /*full_only=*/false));
     SA_RETURN_IF_ERROR(ReconcileWithServed(env, config.mirror_root, db, &r));
     Classify(&r, rep);
-    SA_ASSIGN_OR_RETURN(r.sources, db->SourceHealth(name));
     if (!detail_repo.empty()) {
       SA_ASSIGN_OR_RETURN(r.revisions, db->ListRevisions(name));
       SA_ASSIGN_OR_RETURN(r.runs, db->RecentRuns(name, 20));
@@ -306,16 +322,81 @@ SignatureSummary SummarizeSignature(const RepoStatus& r) {
   return {"unsigned", "not required (no trusted_keys); the active revision is unsigned"};
 }
 
+StatusCounts CountStates(const StatusReport& rep) {
+  StatusCounts c;
+  for (const RepoStatus& r : rep.repos) {
+    ++c.repos;
+    if (!r.configured) ++c.not_configured;
+    if (r.failing) {
+      ++c.failing;
+    } else if (r.stale) {
+      ++c.stale;
+    } else {
+      ++c.ok;
+    }
+  }
+  return c;
+}
+
+namespace {
+
+std::string StateWord(const RepoStatus& r) {
+  std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
+  if (!r.configured) state += " (not in config)";
+  return state;
+}
+
+// The lines above the repositories of a report on several: counts by
+// state, then every failing and every stale repository with its problem.
+std::string SummaryText(const StatusReport& rep) {
+  const StatusCounts c = CountStates(rep);
+  std::string o = std::to_string(c.repos) + " repositories: " + std::to_string(c.ok) + " ok, " +
+                  std::to_string(c.failing) + " failing, " + std::to_string(c.stale) + " stale";
+  if (c.not_configured > 0) o += " (" + std::to_string(c.not_configured) + " not in config)";
+  o += "\n";
+  for (bool failing : {true, false}) {
+    bool any = false;
+    for (const RepoStatus& r : rep.repos) {
+      if (failing ? !r.failing : (r.failing || !r.stale)) continue;
+      if (!any) o += failing ? "failing:\n" : "stale:\n";
+      any = true;
+      o += "  " + r.name + ": " + r.problem + "\n";
+    }
+  }
+  return o + "\n";
+}
+
+// One line for a repository of a large report.
+std::string CompactLine(const StatusReport& rep, const RepoStatus& r) {
+  std::string o = r.name + ": " + StateWord(r);
+  o += "  " + (r.active ? r.active->revision : std::string("(no revision)"));
+  if (r.last_run) {
+    const RunRow& lr = *r.last_run;
+    int64_t when = lr.finished_at_ms ? lr.finished_at_ms : lr.started_at_ms;
+    o += std::string("  last run ") + RunOutcomeName(lr.outcome) + " " + Age(rep.now_ms, when);
+  } else {
+    o += "  never run";
+  }
+  return o + "\n";
+}
+
+}  // namespace
+
 std::string FormatStatusText(const StatusReport& rep, bool detail) {
   std::string o;
   if (rep.repos.empty()) {
     o += "no repositories configured in " + rep.config_path + "\n";
     return o;
   }
+  if (rep.repos.size() > 1) o += SummaryText(rep);
+  if (rep.repos.size() > kCompactStatusAbove) {
+    for (const auto& r : rep.repos) o += CompactLine(rep, r);
+    o += "\n(one line per repository above " + std::to_string(kCompactStatusAbove) +
+         "; `sync-agent status ORG/NAME` shows one in full)\n";
+    return o;
+  }
   for (const auto& r : rep.repos) {
-    std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
-    if (!r.configured) state += " (not in config)";
-    o += r.name + ": " + state + "\n";
+    o += r.name + ": " + StateWord(r) + "\n";
     if (r.active && r.db_behind) {
       o += "  active revision: " + r.active->revision + " (served";
       if (r.active->file_count > 0) {
@@ -340,6 +421,9 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
       int64_t when = lr.finished_at_ms ? lr.finished_at_ms : lr.started_at_ms;
       o += std::string("  last run:        ") + RunOutcomeName(lr.outcome) + " " +
            Age(rep.now_ms, when) + " (" + Iso(when) + ")";
+      if (lr.checks > 1) {
+        o += ", " + std::to_string(lr.checks) + " checks since " + Iso(lr.first_started_at_ms);
+      }
       if (lr.outcome == RunOutcome::kUpdated) {
         o += ", downloaded " + FormatBytes(lr.bytes_downloaded) +
              ", files already here: " + std::to_string(lr.files_reused) + " (" +
@@ -405,6 +489,10 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
   o += ",\"state_dir\":" + JsonQuote(rep.state_dir);
   o += ",\"mirror_root\":" + JsonQuote(rep.mirror_root);
   o += ",\"stale_after_seconds\":" + std::to_string(rep.stale_after_ms / 1000);
+  const StatusCounts c = CountStates(rep);
+  o += ",\"summary\":{\"repos\":" + std::to_string(c.repos) + ",\"ok\":" + std::to_string(c.ok) +
+       ",\"failing\":" + std::to_string(c.failing) + ",\"stale\":" + std::to_string(c.stale) +
+       ",\"not_configured\":" + std::to_string(c.not_configured) + "}";
   o += ",\"repos\":[";
   bool first = true;
   for (const auto& r : rep.repos) {

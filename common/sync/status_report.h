@@ -81,6 +81,23 @@ struct SignatureSummary {
 };
 SignatureSummary SummarizeSignature(const RepoStatus& r);
 
+// Repositories by state: failing first (a failing one may also be stale),
+// then stale, else ok; not_configured counts those among them no longer in the config.
+struct StatusCounts {
+  size_t repos = 0;
+  size_t ok = 0;
+  size_t failing = 0;
+  size_t stale = 0;
+  size_t not_configured = 0;
+};
+StatusCounts CountStates(const StatusReport& report);
+
+// A report on more repositories than this prints one line for each (after
+// the summary); `status ORG/NAME` shows one in full.
+constexpr size_t kCompactStatusAbove = 100;
+
+// Several repositories: a summary first (counts by state, the failing and
+// stale ones listed with their problems), then each repository.
 std::string FormatStatusText(const StatusReport& report, bool detail);
 std::string FormatStatusJson(const StatusReport& report, bool detail);
 

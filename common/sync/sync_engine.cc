@@ -38,6 +38,10 @@ constexpr int64_t kPartialExpiryMs = 7LL * 24 * 3600 * 1000;
 constexpr uint64_t kFreeSpaceMargin = 16ULL << 20;
 // Files downloaded at once (each may use several connections for its chunks).
 constexpr size_t kMaxFilesAtOnce = 4;
+// Runs of a pass that ended at their poll are written in transactions of this many.
+constexpr size_t kFinishedRunsPerTransaction = 512;
+// Repositories of a pass that transfer at once (their files share connections_total).
+constexpr int kMaxUpdatesAtOnce = 4;
 
 // What the node holds, from the database, for sources that list contents by
 // git blob id.
@@ -60,6 +64,11 @@ struct SyncEngine::RunContext {
   explicit RunContext(const CancelFlag* process_stop) : stop(process_stop) {}
 
   std::string repo;
+  int64_t started_at_ms = 0;
+  // The run's row in sync_runs, made when the run goes past its poll (0 before).
+  int64_t run_id = 0;
+  // What an unchanged poll saw that the database does not know yet.
+  std::optional<PollState> record_poll;
   // Set when the run must stop: a stop request of the process (its parent),
   // or a failed transfer that makes the others pointless. Every source and
   // transfer of the run watches it.
@@ -96,7 +105,8 @@ SyncEngine::SyncEngine(Env* env, StateDb* db, SyncEngineOptions options, SourceF
       options_(std::move(options)),
       factory_(std::move(factory)),
       limiter_(options_.bandwidth_limit, options_.bandwidth_schedule),
-      budget_(options_.connections_total) {
+      budget_(options_.connections_total),
+      connections_(static_cast<size_t>(std::max(1, options_.connections_total))) {
   if (!factory_) {
     factory_ = [](const RepoConfig& repo, const std::string& url, const SourceOptions& o) {
       return repo.source->Make(url, repo.name, o);
@@ -194,9 +204,9 @@ void SyncEngine::BackfillHubIds(const std::string& repo, ObjectStore* store) {
   }
 }
 
-Status SyncEngine::Reconcile(const std::string& repo) {
+Status SyncEngine::Reconcile(const std::string& repo, bool clean_staging) {
   MirrorTree mirror(env_, options_.mirror_root);
-  SA_RETURN_IF_ERROR(mirror.CleanStaging(repo));
+  if (clean_staging) SA_RETURN_IF_ERROR(mirror.CleanStaging(repo));
   auto served = mirror.ActiveRevision(repo);
   if (!served.ok()) {
     if (served.status().IsNotFound()) return Status::OK();
@@ -216,6 +226,89 @@ Status SyncEngine::Reconcile(const std::string& repo) {
   return Status::OK();
 }
 
+Status SyncEngine::ReconcileInPass(const std::string& repo, RunContext* ctx) {
+  auto served = ctx->mirror->ActiveRevision(repo);
+  if (!served.ok()) return served.status().IsNotFound() ? Status::OK() : served.status();
+  ctx->active_revision = *served;
+  const RepoPassState* known = KnownState(repo);
+  if (known != nullptr && known->active_revision == *served) return Status::OK();
+  return Reconcile(repo, /*clean_staging=*/false);
+}
+
+const RepoPassState* SyncEngine::KnownState(const std::string& repo) const {
+  if (!pass_) return nullptr;
+  auto it = pass_->known.find(repo);
+  return it == pass_->known.end() ? nullptr : &it->second;
+}
+
+Status SyncEngine::BeginPass() {
+  auto pass = std::make_unique<Pass>();
+  SA_ASSIGN_OR_RETURN(pass->known, db_->LoadPassState());
+  // What every run would otherwise do for itself: staging left by a killed
+  // run, and Hub API ids of revisions synced by older versions.
+  MirrorTree mirror(env_, options_.mirror_root);
+  SA_RETURN_IF_ERROR(mirror.CleanAllStaging());
+  ObjectStore store(env_, options_.state_dir);
+  SA_ASSIGN_OR_RETURN(auto missing_ids, db_->RevisionsWithoutHubIds());
+  for (const auto& [repo, r] : missing_ids) {
+    Status s = RecordHubIds(db_, &store, r);
+    if (!s.ok()) {
+      LogWarning("could not compute the Hub API ids of a revision",
+                 {{"repo", repo}, {"revision", r.revision}, {"error", s.ToString()}});
+    }
+  }
+  pass_ = std::move(pass);
+  return Status::OK();
+}
+
+Status SyncEngine::FlushFinishedRuns(std::vector<FinishedRun> runs) {
+  Status s = db_->RecordFinishedRuns(runs);
+  if (!s.ok()) {
+    LogError("could not record runs in the database",
+             {{"runs", std::to_string(runs.size())}, {"error", s.ToString()}});
+  }
+  return s;
+}
+
+void SyncEngine::AddFinishedRun(FinishedRun run) {
+  if (!pass_) {
+    FlushFinishedRuns({std::move(run)});
+    return;
+  }
+  std::vector<FinishedRun> batch;
+  {
+    std::lock_guard<std::mutex> lock(pass_->mu);
+    pass_->finished.push_back(std::move(run));
+    if (pass_->finished.size() < kFinishedRunsPerTransaction) return;
+    batch.swap(pass_->finished);
+  }
+  FlushFinishedRuns(std::move(batch));
+}
+
+Status SyncEngine::EndPass() {
+  if (!pass_) return Status::OK();
+  std::vector<FinishedRun> batch;
+  {
+    std::lock_guard<std::mutex> lock(pass_->mu);
+    batch.swap(pass_->finished);
+  }
+  Status s = FlushFinishedRuns(std::move(batch));
+  pass_.reset();
+  // Unchanged runs do not collect; a lowered keep_revisions takes effect here.
+  auto over = db_->ReposWithMoreRevisionsThan(options_.keep_revisions);
+  if (over.ok()) {
+    for (const std::string& repo : *over) {
+      auto active = db_->ActiveRevision(repo);
+      if (active.ok() && *active) CollectOrWarn(repo, (*active)->revision);
+    }
+  }
+  Status swept = SweepObjects();
+  if (!swept.ok()) {
+    LogWarning("could not remove unreferenced objects", {{"error", swept.ToString()}});
+  }
+  return s;
+}
+
 RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   RepoSyncResult result;
   RunContext ctx(options_.cancel);
@@ -224,34 +317,31 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   MirrorTree mirror(env_, options_.mirror_root);
   ctx.store = &store;
   ctx.mirror = &mirror;
+  ctx.started_at_ms = NowMs();
+  const auto start = std::chrono::steady_clock::now();
 
-  Status s = db_->EnsureRepo(ctx.repo).status();
   // A mirror tree the agent refuses (a planted symlink) fails the run, and
   // the run is recorded so that status shows why.
-  Status reconciled = s.ok() ? Reconcile(ctx.repo) : s;
-  if (reconciled.ok()) BackfillHubIds(ctx.repo, &store);
-  auto served = mirror.ActiveRevision(ctx.repo);
-  if (served.ok()) ctx.active_revision = *served;
-  result.from_revision = ctx.active_revision;
-
-  int64_t run_id = 0;
-  if (s.ok()) {
-    auto id = db_->BeginRun(ctx.repo, options_.trigger, ctx.active_revision);
-    if (id.ok()) {
-      run_id = *id;
-    } else {
-      s = id.status();
-    }
+  Status s;
+  if (pass_) {
+    s = ReconcileInPass(ctx.repo, &ctx);
+  } else {
+    s = db_->EnsureRepo(ctx.repo).status();
+    if (s.ok()) s = Reconcile(ctx.repo, /*clean_staging=*/true);
+    if (s.ok()) BackfillHubIds(ctx.repo, &store);
+    auto served = mirror.ActiveRevision(ctx.repo);
+    if (served.ok()) ctx.active_revision = *served;
   }
-  if (s.ok()) s = reconciled;
-  auto start = std::chrono::steady_clock::now();
+  result.from_revision = ctx.active_revision;
   if (s.ok()) s = RunStages(repo, &ctx);
   if (s.ok() && ctx.stop.load() && options_.cancel != nullptr && options_.cancel->load()) {
     s = Status::Cancelled("sync " + ctx.repo, "stop requested");
   }
-  SaveHealth(&ctx);
 
   RunRow& row = ctx.counters;
+  row.repo = ctx.repo;
+  row.trigger = options_.trigger;
+  row.started_at_ms = ctx.started_at_ms;
   row.source = ctx.source_url;
   row.from_revision = ctx.active_revision;
   if (!s.ok()) {
@@ -268,15 +358,25 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
     // Give SQLite room to record why the run failed.
     env_->RemoveFileAt({options_.state_dir, kReserveName});
   }
-  if (run_id != 0 && row.outcome == RunOutcome::kUpdated) {
-    Status fs = db_->RecordRunFiles(run_id, RunFiles(ctx));
-    if (!fs.ok()) {
-      LogError("could not record the run's files in the database", {{"error", fs.ToString()}});
+  if (ctx.run_id == 0) {
+    // The run ended at its poll: nothing on disk changed, so it is recorded
+    // with the pass's other such runs.
+    FinishedRun finished;
+    row.finished_at_ms = NowMs();
+    finished.row = row;
+    finished.health = HealthRows(&ctx);
+    if (ctx.record_poll) finished.poll_state = {ctx.source_url, *ctx.record_poll};
+    AddFinishedRun(std::move(finished));
+  } else {
+    SaveHealth(&ctx);
+    if (row.outcome == RunOutcome::kUpdated) {
+      Status fs = db_->RecordRunFiles(ctx.run_id, RunFiles(ctx));
+      if (!fs.ok()) {
+        LogError("could not record the run's files in the database", {{"error", fs.ToString()}});
+      }
+      KillPoint("run-files");  // the run's files recorded, its outcome not yet
     }
-    KillPoint("run-files");  // the run's files recorded, its outcome not yet
-  }
-  if (run_id != 0) {
-    Status fs = db_->FinishRun(run_id, row);
+    Status fs = db_->FinishRun(ctx.run_id, row);
     if (!fs.ok()) {
       LogError("could not record the run in the database", {{"error", fs.ToString()}});
       if (s.ok()) s = fs;
@@ -308,6 +408,59 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
   return result;
 }
 
+SyncEngine::UpdateSlot::UpdateSlot(SyncEngine* engine, const CancelFlag* cancel) : engine_(engine) {
+  CancelFlag::Hook wake(cancel, [engine] {
+    std::lock_guard<std::mutex> lock(engine->update_mu_);
+    engine->update_cv_.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(engine_->update_mu_);
+  engine_->update_cv_.wait(lock, [&] {
+    return engine_->updating_ < kMaxUpdatesAtOnce || (cancel != nullptr && cancel->load());
+  });
+  if (engine_->updating_ >= kMaxUpdatesAtOnce) return;
+  ++engine_->updating_;
+  held_ = true;
+}
+
+SyncEngine::UpdateSlot::~UpdateSlot() {
+  if (!held_) return;
+  {
+    std::lock_guard<std::mutex> lock(engine_->update_mu_);
+    --engine_->updating_;
+  }
+  engine_->update_cv_.notify_all();  // shared with ContentClaim
+}
+
+SyncEngine::ContentClaim::ContentClaim(SyncEngine* engine, const std::string& sha256,
+                                       const CancelFlag* cancel)
+    : engine_(engine), sha256_(sha256) {
+  CancelFlag::Hook wake(cancel, [engine] {
+    std::lock_guard<std::mutex> lock(engine->update_mu_);
+    engine->update_cv_.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(engine_->update_mu_);
+  engine_->update_cv_.wait(lock, [&] {
+    return !engine_->claimed_.count(sha256_) || (cancel != nullptr && cancel->load());
+  });
+  held_ = engine_->claimed_.insert(sha256_).second;
+}
+
+SyncEngine::ContentClaim::~ContentClaim() {
+  if (!held_) return;
+  {
+    std::lock_guard<std::mutex> lock(engine_->update_mu_);
+    engine_->claimed_.erase(sha256_);
+  }
+  engine_->update_cv_.notify_all();
+}
+
+Status SyncEngine::BeginRecording(RunContext* ctx) {
+  SA_RETURN_IF_ERROR(db_->EnsureRepo(ctx->repo).status());
+  SA_ASSIGN_OR_RETURN(ctx->run_id, db_->BeginRun(ctx->repo, options_.trigger, ctx->active_revision,
+                                                 ctx->started_at_ms));
+  return Status::OK();
+}
+
 namespace {
 
 // One poll of a source, in its health record.
@@ -335,6 +488,7 @@ Status SyncEngine::PrepareSources(const RepoConfig& repo, RunContext* ctx) {
   so.cancel = &ctx->stop;
   so.ca_file = options_.ca_file;
   so.limiter = &limiter_;
+  so.connections = &connections_;
   so.env = env_;
   so.state_dir = options_.state_dir;
   ctx->held = DbHeldContent(db_);
@@ -347,7 +501,13 @@ Status SyncEngine::PrepareSources(const RepoConfig& repo, RunContext* ctx) {
 Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
   SA_RETURN_IF_ERROR(PrepareSources(repo, ctx));
   const SourceOptions& so = ctx->source_options;
-  SA_ASSIGN_OR_RETURN(auto known, db_->SourceHealth(ctx->repo));
+  const RepoPassState* pass_state = KnownState(ctx->repo);
+  std::vector<SourceHealthRow> known;
+  if (pass_state != nullptr) {
+    known = pass_state->health;
+  } else if (!pass_) {
+    SA_ASSIGN_OR_RETURN(known, db_->SourceHealth(ctx->repo));
+  }
   for (const std::string& url : ctx->urls) ctx->health[url].url = url;
   for (SourceHealthRow& row : known) {
     if (ctx->health.count(row.url)) ctx->health[row.url] = std::move(row);
@@ -363,6 +523,12 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
     return ha.throughput_bps > hb.throughput_bps;
   });
 
+  // Each poll holds one of connections_total while it runs.
+  if (!budget_.Acquire(&ctx->stop)) return Status::Cancelled("poll " + ctx->repo, "stop requested");
+  struct Release {
+    ConnectionBudget* budget;
+    ~Release() { budget->Release(); }
+  } release{&budget_};
   // The first source that answers wins; the others are fallbacks.
   Status last_error;
   for (const std::string& url : order) {
@@ -371,7 +537,14 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
       last_error = source.status();
       continue;
     }
-    SA_ASSIGN_OR_RETURN(auto prev, db_->GetPollState(ctx->repo, url));
+    std::optional<PollState> prev;
+    if (pass_state != nullptr) {
+      for (const auto& [source, state] : pass_state->polls) {
+        if (source == url) prev = state;
+      }
+    } else if (!pass_) {
+      SA_ASSIGN_OR_RETURN(prev, db_->GetPollState(ctx->repo, url));
+    }
     PollValidators validators;
     bool have_prev =
         prev.has_value() && !ctx->active_revision.empty() && prev->revision == ctx->active_revision;
@@ -442,14 +615,18 @@ void SyncEngine::FindMirrors(const RepoConfig& repo, RunContext* ctx) {
       options_.retry);
 }
 
-void SyncEngine::SaveHealth(RunContext* ctx) {
-  if (ctx->health.empty()) return;
+std::vector<SourceHealthRow> SyncEngine::HealthRows(RunContext* ctx) {
   if (ctx->sources) {
     for (SourceHealthRow& row : ctx->sources->Snapshot()) ctx->health[row.url] = std::move(row);
   }
   std::vector<SourceHealthRow> rows;
   for (auto& [url, row] : ctx->health) rows.push_back(row);
-  Status s = db_->SaveSourceHealth(ctx->repo, rows);
+  return rows;
+}
+
+void SyncEngine::SaveHealth(RunContext* ctx) {
+  if (ctx->health.empty()) return;
+  Status s = db_->SaveSourceHealth(ctx->repo, HealthRows(ctx));
   if (!s.ok()) {
     LogWarning("could not record source health", {{"repo", ctx->repo}, {"error", s.ToString()}});
   }
@@ -461,9 +638,10 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   SA_RETURN_IF_ERROR(Poll(repo, ctx));
   KillPoint("polled");
 
+  // Unchanged: in a pass, old revisions are collected once at its end (EndPass).
   if (ctx->poll.not_modified) {
     ctx->unchanged = true;
-    CollectOrWarn(ctx->repo, ctx->active_revision);
+    if (!pass_) CollectOrWarn(ctx->repo, ctx->active_revision);
     return Status::OK();
   }
   PollState poll{ctx->poll.validators.etag, ctx->poll.validators.last_modified, ctx->poll.revision,
@@ -471,10 +649,16 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
   if (ctx->poll.revision == ctx->active_revision &&
       ctx->mirror->HasTree(ctx->repo, ctx->active_revision)) {
     ctx->unchanged = true;
-    SA_RETURN_IF_ERROR(db_->SetPollState(ctx->repo, ctx->source_url, poll));
-    CollectOrWarn(ctx->repo, ctx->active_revision);
+    ctx->record_poll = poll;
+    if (!pass_) CollectOrWarn(ctx->repo, ctx->active_revision);
     return Status::OK();
   }
+
+  // From here on the run may write: it is recorded as running first, so
+  // that one killed part way is found and closed as interrupted.
+  SA_RETURN_IF_ERROR(BeginRecording(ctx));
+  UpdateSlot slot(this, &ctx->stop);
+  if (!slot.held()) return Status::Cancelled("sync " + ctx->repo, "stop requested");
 
   // The manifest: checked by the source and validated before any disk write.
   SA_ASSIGN_OR_RETURN(RevisionListing listing, ctx->source->FetchRevision(ctx->poll));
@@ -798,6 +982,16 @@ Status SyncEngine::Transfer(RunContext* ctx) {
         own = ctx->source->Fork();
         source = own.get();
       }
+      ContentClaim claim(this, f.sha256, &ctx->stop);
+      if (!claim.held()) return;  // stopped
+      if (ctx->store->SizeOf(f.sha256).has_value()) {
+        // Another repository's run stored it while this one waited.
+        std::lock_guard<std::mutex> lock(mu);
+        ctx->counters.bytes_reused += f.size;
+        ctx->counters.files_reused++;
+        progress.Add(f.size);
+        continue;
+      }
       const ContentRef content = ContentOf(ctx->manifest, entry);
       std::string origin = source->ContentLocation(content);
       uint64_t last_recorded = 0;
@@ -929,6 +1123,10 @@ Status SyncEngine::Collect(const std::string& repo, const std::string& keep_targ
   for (const auto& t : trees) {
     if (!keep.count(t)) SA_RETURN_IF_ERROR(mirror.RemoveTree(repo, t));
   }
+  return pass_ ? Status::OK() : SweepObjects();
+}
+
+Status SyncEngine::SweepObjects() {
   ObjectStore store(env_, options_.state_dir);
   SA_ASSIGN_OR_RETURN(auto unreferenced, db_->UnreferencedObjects());
   for (const auto& sha : unreferenced) {

@@ -18,15 +18,21 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "common/bandwidth/rate_limiter.h"
 #include "common/base/cancel.h"
 #include "common/base/status.h"
 #include "common/config/config.h"
 #include "common/db/state_db.h"
+#include "common/http/http_client.h"
 #include "common/source/source.h"
 #include "common/sync/object_fetcher.h"
 #include "common/sync/verifier.h"
@@ -83,8 +89,19 @@ class SyncEngine {
   // for 7 days or whose object is in the store already, and marks runs left open by a dead process
   // as interrupted.
   Status Init();
-  // Syncs one repository; never throws; records the run.
+  // Syncs one repository; never throws; records the run. May be called
+  // from several threads at once.
   RepoSyncResult SyncRepo(const RepoConfig& repo);
+
+  // A pass over many repositories: BeginPass reads what the database knows
+  // of every repository at once and does the node-wide housekeeping every
+  // run would do (staging left by killed runs, Hub API ids of older
+  // revisions). Within a pass, runs that end at their poll are recorded in
+  // batched transactions, and unchanged runs leave collection of old
+  // revisions to EndPass, which records what is left of the batch.
+  // Call both from one thread, around the SyncRepo calls.
+  Status BeginPass();
+  Status EndPass();
   // Records a failed run of repo that could not start because the node
   // refused (Init or the run lock failed, e.g. on a planted symlink), so that
   // `status` reports why instead of the last good run. Best effort.
@@ -107,7 +124,46 @@ class SyncEngine {
 
  private:
   struct RunContext;
-  Status Reconcile(const std::string& repo);
+  struct Pass {
+    std::map<std::string, RepoPassState> known;  // read-only during the pass
+    std::mutex mu;
+    std::vector<FinishedRun> finished;  // guarded by mu; not yet written
+  };
+  // One of the few repositories that may transfer at once, waited for.
+  class UpdateSlot {
+   public:
+    UpdateSlot(SyncEngine* engine, const CancelFlag* cancel);
+    ~UpdateSlot();
+    bool held() const { return held_; }
+
+   private:
+    SyncEngine* engine_;
+    bool held_ = false;
+  };
+
+  // Contents being fetched by a run of this process, by sha256: two
+  // repositories that need the same content at once share one partial
+  // file, so the second waits for the first and then finds it stored.
+  class ContentClaim {
+   public:
+    ContentClaim(SyncEngine* engine, const std::string& sha256, const CancelFlag* cancel);
+    ~ContentClaim();
+    bool held() const { return held_; }
+
+   private:
+    SyncEngine* engine_;
+    std::string sha256_;
+    bool held_ = false;
+  };
+
+  Status Reconcile(const std::string& repo, bool clean_staging);
+  Status ReconcileInPass(const std::string& repo, RunContext* ctx);
+  const RepoPassState* KnownState(const std::string& repo) const;
+  // Makes the run's sync_runs row, once it goes past its poll.
+  Status BeginRecording(RunContext* ctx);
+  void AddFinishedRun(FinishedRun run);
+  Status FlushFinishedRuns(std::vector<FinishedRun> runs);
+  std::vector<SourceHealthRow> HealthRows(RunContext* ctx);
   void BackfillHubIds(const std::string& repo, ObjectStore* store);
   Status ExpirePartials();
   Status RunStages(const RepoConfig& repo, RunContext* ctx);
@@ -123,7 +179,11 @@ class SyncEngine {
   Status Transfer(RunContext* ctx);
   Result<std::vector<LocalCandidate>> Candidates(RunContext* ctx, const ManifestEntry& entry);
   static std::vector<RunFileRow> RunFiles(const RunContext& ctx);
+  // Removes repo's revisions beyond keep_revisions and, outside a pass,
+  // unreferenced objects (a pass sweeps objects once at its end, when no
+  // run can be planning to reuse one).
   Status Collect(const std::string& repo, const std::string& keep_target);
+  Status SweepObjects();
   // Collect, with a failure logged (the served revision stays live).
   void CollectOrWarn(const std::string& repo, const std::string& keep_target);
 
@@ -132,7 +192,14 @@ class SyncEngine {
   SyncEngineOptions options_;
   SourceFactory factory_;
   RateLimiter limiter_;      // shared by every transfer of the process
-  ConnectionBudget budget_;  // connections_total
+  ConnectionBudget budget_;  // connections_total: polls and transfers
+  // Kept-alive connections handed from one repository's sources to the next.
+  SharedConnections connections_;
+  std::unique_ptr<Pass> pass_;  // set between BeginPass and EndPass
+  std::mutex update_mu_;
+  std::condition_variable update_cv_;
+  int updating_ = 0;                         // guarded by update_mu_
+  std::unordered_set<std::string> claimed_;  // guarded by update_mu_ (ContentClaim)
 };
 
 }  // namespace sync_agent

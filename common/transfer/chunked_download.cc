@@ -62,11 +62,14 @@ std::optional<Record> ReadRecord(Env* env, const std::string& path) {
 }  // namespace
 
 bool ConnectionBudget::Acquire(const CancelFlag* cancel) {
+  // A stop wakes the wait (the hook is made before mu_ is taken; see Hook).
+  CancelFlag::Hook wake(cancel, [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  });
   std::unique_lock<std::mutex> lock(mu_);
-  while (free_ <= 0) {
-    if (cancel != nullptr && cancel->load()) return false;
-    cv_.wait_for(lock, std::chrono::milliseconds(100));
-  }
+  cv_.wait(lock, [&] { return free_ > 0 || (cancel != nullptr && cancel->load()); });
+  if (free_ <= 0) return false;
   --free_;
   return true;
 }

@@ -190,6 +190,26 @@ TEST(CancelFlagTest, AWaitEndsWhenAnAncestorIsCancelledFromAnotherThread) {
   EXPECT_TRUE(root2.WaitFor(std::chrono::milliseconds(0)) == false);
 }
 
+TEST(CancelFlagTest, AHookRunsOnceWhenAnAncestorIsCancelledAndNotAfterItIsGone) {
+  CancelFlag root;
+  CancelFlag child(&root);
+  int calls = 0;
+  int gone_calls = 0;
+  CancelFlag::Hook hook(&child, [&] { ++calls; });
+  {
+    CancelFlag::Hook gone(&child, [&] { ++gone_calls; });
+  }
+  CancelFlag::Hook inert(nullptr, [&] { ++calls; });
+  EXPECT_EQ(calls, 0);
+  root.Cancel();
+  root.Cancel();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(gone_calls, 0);
+  // On a flag cancelled already, the hook runs at once.
+  CancelFlag::Hook late(&child, [&] { ++calls; });
+  EXPECT_EQ(calls, 2);
+}
+
 TEST(CancelFlagTest, AnUncancelledWaitLastsUntilItsDeadline) {
   CancelFlag flag;
   EXPECT_TRUE(flag.WaitUntil(std::chrono::steady_clock::now()));
