@@ -1051,3 +1051,96 @@ TEST_F(StateDbTest, TwoWritersTakeTurns) {
 
 }  // namespace
 }  // namespace sync_agent
+
+namespace sync_agent {
+namespace {
+
+FinishedRun Check(const std::string& repo, RunOutcome outcome, const std::string& revision,
+                  int64_t at_ms, const std::string& source = "http://origin/") {
+  FinishedRun run;
+  run.row.repo = repo;
+  run.row.trigger = "daemon";
+  run.row.outcome = outcome;
+  run.row.from_revision = revision;
+  run.row.to_revision = outcome == RunOutcome::kUnchanged ? revision : "";
+  run.row.source = source;
+  run.row.started_at_ms = at_ms;
+  run.row.finished_at_ms = at_ms + 5;
+  if (outcome == RunOutcome::kFailed) run.row.error = "network: connect refused";
+  return run;
+}
+
+TEST_F(StateDbTest, ConsecutiveUnchangedChecksShareOneRunRow) {
+  ASSERT_TRUE(db_->RecordFinishedRuns({Check(kRepo, RunOutcome::kUnchanged, "r1", 1000),
+                                       Check("other/repo", RunOutcome::kUnchanged, "r9", 1000)})
+                  .ok());
+  ASSERT_TRUE(db_->RecordFinishedRuns({Check(kRepo, RunOutcome::kUnchanged, "r1", 2000)}).ok());
+  ASSERT_TRUE(db_->RecordFinishedRuns({Check(kRepo, RunOutcome::kUnchanged, "r1", 3000)}).ok());
+  auto runs = db_->RecentRuns(kRepo, 0);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].checks, 3u);
+  EXPECT_EQ((*runs)[0].first_started_at_ms, 1000);
+  EXPECT_EQ((*runs)[0].started_at_ms, 3000);
+  EXPECT_EQ((*runs)[0].finished_at_ms, 3005);
+  // A failure, another revision or another source starts a new row.
+  ASSERT_TRUE(db_->RecordFinishedRuns({Check(kRepo, RunOutcome::kFailed, "r1", 4000),
+                                       Check(kRepo, RunOutcome::kUnchanged, "r1", 5000),
+                                       Check(kRepo, RunOutcome::kUnchanged, "r2", 6000),
+                                       Check(kRepo, RunOutcome::kUnchanged, "r2", 7000, "m/")})
+                  .ok());
+  runs = db_->RecentRuns(kRepo, 0);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 5u);
+  EXPECT_EQ((*runs)[0].source, "m/");
+  EXPECT_EQ((*runs)[1].from_revision, "r2");
+  EXPECT_EQ((*runs)[2].checks, 1u);
+  EXPECT_EQ((*runs)[2].first_started_at_ms, 5000);  // a row of one run: its own start
+  EXPECT_EQ((*runs)[3].outcome, RunOutcome::kFailed);
+  EXPECT_EQ((*runs)[3].error, "network: connect refused");
+  auto other = db_->RecentRuns("other/repo", 0);
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other->size(), 1u);
+  EXPECT_EQ((*other)[0].checks, 1u);
+}
+
+TEST_F(StateDbTest, FinishedRunsRecordHealthAndPollStateAndRefuseAnUpdate) {
+  FinishedRun run = Check(kRepo, RunOutcome::kUnchanged, "r1", 1000);
+  SourceHealthRow h;
+  h.url = "http://origin/";
+  h.requests = 7;
+  h.last_ok_at_ms = 1005;
+  run.health = {h};
+  run.poll_state = {{"http://origin/", PollState{"\"e1\"", "", "r1", Sha('p')}}};
+  ASSERT_TRUE(db_->RecordFinishedRuns({run}).ok());
+  auto health = db_->SourceHealth(kRepo);
+  ASSERT_TRUE(health.ok());
+  ASSERT_EQ(health->size(), 1u);
+  EXPECT_EQ((*health)[0].requests, 7u);
+  auto poll = db_->GetPollState(kRepo, "http://origin/");
+  ASSERT_TRUE(poll.ok() && poll->has_value());
+  EXPECT_EQ((*poll)->etag, "\"e1\"");
+
+  auto pass = db_->LoadPassState();
+  ASSERT_TRUE(pass.ok());
+  ASSERT_EQ(pass->count(kRepo), 1u);
+  const RepoPassState& p = pass->at(kRepo);
+  EXPECT_EQ(p.active_revision, "");
+  ASSERT_EQ(p.polls.size(), 1u);
+  EXPECT_EQ(p.polls[0].first, "http://origin/");
+  EXPECT_EQ(p.polls[0].second.revision, "r1");
+  ASSERT_EQ(p.health.size(), 1u);
+  EXPECT_EQ(p.health[0].requests, 7u);
+
+  FinishedRun updated = Check(kRepo, RunOutcome::kUnchanged, "r2", 2000);
+  updated.row.outcome = RunOutcome::kUpdated;
+  Status s = db_->RecordFinishedRuns({Check("x/y", RunOutcome::kUnchanged, "r1", 1), updated});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  // The transaction is all or nothing.
+  auto none = db_->RecentRuns("x/y", 0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+}  // namespace
+}  // namespace sync_agent

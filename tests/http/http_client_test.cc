@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -669,6 +670,63 @@ TEST(HttpClientTest, FormatHttpDate) {
   EXPECT_EQ(FormatHttpDate(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
   EXPECT_EQ(FormatHttpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
   EXPECT_EQ(FormatHttpDate(1795575845), "Wed, 25 Nov 2026 03:04:05 GMT");
+}
+
+}  // namespace
+}  // namespace sync_agent
+
+namespace sync_agent {
+namespace {
+
+TEST(SharedConnectionsTest, ClientsThatComeOneAfterAnotherUseOneConnection) {
+  testing::ScriptedServer server([](const std::string&, int, int) {
+    return testing::Respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  SharedConnections shared(4);
+  HttpClientOptions o;
+  o.shared = &shared;
+  for (int i = 0; i < 5; ++i) {
+    HttpClient client(o);  // one per repository's source, as in a pass
+    auto r = client.Fetch(Req(server.Url("/org/r" + std::to_string(i) + "/latest")), 100);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->second, "ok");
+  }
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(shared.opened(), 1u);
+  EXPECT_EQ(shared.idle(), 1u);
+}
+
+TEST(SharedConnectionsTest, AConnectionTheServerClosedOrThatIsOverTheCapIsNotKept) {
+  testing::ScriptedServer server([](const std::string&, int, int) {
+    return testing::Respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                            /*close_after=*/true);
+  });
+  SharedConnections shared(4);
+  HttpClientOptions o;
+  o.shared = &shared;
+  for (int i = 0; i < 3; ++i) {
+    HttpClient client(o);
+    auto r = client.Fetch(Req(server.Url("/x")), 100);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  EXPECT_EQ(server.connections(), 3);
+  EXPECT_EQ(shared.idle(), 0u);
+
+  // Four clients at once, a pool that keeps two: two are closed on return.
+  testing::ScriptedServer alive([](const std::string&, int, int) {
+    return testing::Respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  SharedConnections small(2);
+  o.shared = &small;
+  {
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (int i = 0; i < 4; ++i) {
+      clients.push_back(std::make_unique<HttpClient>(o));
+      ASSERT_TRUE(clients.back()->Fetch(Req(alive.Url("/x")), 100).ok());
+    }
+  }
+  EXPECT_EQ(alive.connections(), 4);
+  EXPECT_EQ(small.idle(), 2u);
 }
 
 }  // namespace
