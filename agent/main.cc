@@ -1,5 +1,7 @@
 // sync-agent: keeps mirror nodes' copies of model repositories in sync with
 // an origin. This file only dispatches to a command.
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -30,6 +32,10 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A pass runs dozens of threads (a poller per connection, transfers);
+  // glibc would give each its own malloc arena and keep what they freed,
+  // which roughly doubles the peak RSS for no speed the agent can measure.
+  mallopt(M_ARENA_MAX, 4);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
     std::fputs(kUsage, stderr);

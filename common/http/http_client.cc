@@ -58,6 +58,7 @@ std::string MethodName(const HttpRequest& request) {
 
 // The sink receives the body in pieces of up to this size.
 constexpr size_t kBodyPieceBytes = 1 << 20;
+constexpr int64_t kSmallBodyPieceBytes = 16 << 10;
 // Chunked bodies are read from the socket this much at a time before decoding.
 constexpr size_t kRawReadBytes = 256 << 10;
 // Largest read while a bandwidth cap is in force.
@@ -639,7 +640,15 @@ Status HttpClient::Impl::ReadBody(Connection& conn, const Poco::Net::HTTPRespons
     *complete = true;
     return Status::OK();
   }
-  if (body_buf.empty()) body_buf.resize(kBodyPieceBytes);
+  // Pieces of up to kBodyPieceBytes; a small body (a pointer, a config
+  // file) needs no more than its length, which keeps many clients small.
+  size_t piece = kBodyPieceBytes;
+  const int64_t length = resp.getContentLength64();
+  if (length >= 0) {
+    piece = static_cast<size_t>(
+        std::clamp<int64_t>(length, kSmallBodyPieceBytes, static_cast<int64_t>(kBodyPieceBytes)));
+  }
+  if (body_buf.size() < piece) body_buf.resize(piece);
   PieceBuffer pieces(&body_buf, sink);
   Status st;
   try {
