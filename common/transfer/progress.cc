@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 
 #include "common/base/log.h"
@@ -12,6 +13,12 @@ namespace {
 
 constexpr auto kTerminalInterval = std::chrono::seconds(1);
 constexpr double kSpeedWeight = 0.3;
+
+// Repositories of a pass transfer at once, but the terminal has one status
+// line: the transfer that claimed it draws it (naming how many others run)
+// until it ends, and then the next one to look claims it.
+std::atomic<const TransferProgress*> g_line_owner{nullptr};
+std::atomic<int> g_on_terminal{0};
 
 }  // namespace
 
@@ -36,7 +43,9 @@ TransferProgress::TransferProgress(std::string repo, uint64_t total_bytes, bool 
       terminal_(terminal),
       interval_(terminal ? std::chrono::duration_cast<std::chrono::milliseconds>(kTerminalInterval)
                          : log_interval),
-      thread_([this] { Loop(); }) {}
+      thread_([this] { Loop(); }) {
+  if (terminal_) g_on_terminal.fetch_add(1);
+}
 
 TransferProgress::~TransferProgress() {
   {
@@ -45,7 +54,13 @@ TransferProgress::~TransferProgress() {
   }
   cv_.notify_all();
   thread_.join();
-  if (terminal_ && drew_) std::fputs("\r\033[K", stderr);
+  if (terminal_) {
+    g_on_terminal.fetch_sub(1);
+    const TransferProgress* self = this;
+    if (g_line_owner.compare_exchange_strong(self, nullptr) && drew_) {
+      std::fputs("\r\033[K", stderr);
+    }
+  }
 }
 
 void TransferProgress::Loop() {
@@ -63,7 +78,14 @@ void TransferProgress::Loop() {
     last_done = d;
     std::string text = Describe(d, total_, speed);
     if (terminal_) {
-      std::fprintf(stderr, "\r\033[K%s: %s", repo_.c_str(), text.c_str());
+      const TransferProgress* none = nullptr;
+      if (g_line_owner.load() != this && !g_line_owner.compare_exchange_strong(none, this)) {
+        continue;  // another transfer's line
+      }
+      const int others = g_on_terminal.load() - 1;
+      std::string more =
+          others > 0 ? " (+" + std::to_string(others) + " more repositories transferring)" : "";
+      std::fprintf(stderr, "\r\033[K%s: %s%s", repo_.c_str(), text.c_str(), more.c_str());
       std::fflush(stderr);
       drew_ = true;
     } else {
