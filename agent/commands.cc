@@ -111,13 +111,18 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   SyncEngine engine(env, db, EngineOptions(config, trigger, signals->stop_flag()));
   // A node that refuses to run (a symlink planted in state_dir) says so in
   // the run record of every repository it would have synced.
+  std::vector<const RepoConfig*> todo;
+  for (const RepoConfig& repo : config.repos) {
+    if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
+    todo.push_back(&repo);
+  }
+  if (!only_repo.empty() && todo.empty()) {
+    PrintError("repository " + only_repo + " is not in " + config.path);
+    return kExitUsage;
+  }
   auto refuse = [&](const Status& why) {
     PrintError(why.ToString());
-    for (const RepoConfig& repo : config.repos) {
-      if (only_repo.empty() || repo.name == only_repo || repo.local_name() == only_repo) {
-        engine.RecordRefusedRun(repo, why);
-      }
-    }
+    engine.RecordRefusedRuns(todo, why);
     return kExitFailed;
   };
   RunLock lock;
@@ -131,15 +136,6 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   }
   s = engine.Init();
   if (!s.ok()) return refuse(s);
-  std::vector<const RepoConfig*> todo;
-  for (const RepoConfig& repo : config.repos) {
-    if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
-    todo.push_back(&repo);
-  }
-  if (!only_repo.empty() && todo.empty()) {
-    PrintError("repository " + only_repo + " is not in " + config.path);
-    return kExitUsage;
-  }
   s = engine.BeginPass();
   if (!s.ok()) return refuse(s);
   // Repositories are polled at once by up to connections_total workers;

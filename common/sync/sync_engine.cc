@@ -172,21 +172,20 @@ Status SyncEngine::ExpirePartials() {
   return Status::OK();
 }
 
-void SyncEngine::RecordRefusedRun(const RepoConfig& repo, const Status& why) {
-  const std::string name = repo.local_name();
-  Status s = db_->EnsureRepo(name).status();
-  auto id = s.ok() ? db_->BeginRun(name, options_.trigger, "") : Result<int64_t>(s);
-  if (id.ok()) {
-    RunRow row;
-    row.outcome = RunOutcome::kFailed;
-    row.error = why.ToString();
-    s = db_->FinishRun(*id, row);
-  } else {
-    s = id.status();
+void SyncEngine::RecordRefusedRuns(const std::vector<const RepoConfig*>& repos, const Status& why) {
+  std::vector<FinishedRun> runs;
+  const int64_t now = NowMs();
+  for (const RepoConfig* repo : repos) {
+    FinishedRun run;
+    run.row.repo = repo->local_name();
+    run.row.trigger = options_.trigger;
+    run.row.started_at_ms = now;
+    run.row.finished_at_ms = now;
+    run.row.outcome = RunOutcome::kFailed;
+    run.row.error = why.ToString();
+    runs.push_back(std::move(run));
   }
-  if (!s.ok()) {
-    LogError("could not record the run in the database", {{"repo", name}, {"error", s.ToString()}});
-  }
+  FlushFinishedRuns(std::move(runs));
 }
 
 void SyncEngine::BackfillHubIds(const std::string& repo, ObjectStore* store) {

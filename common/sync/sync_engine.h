@@ -102,10 +102,11 @@ class SyncEngine {
   // Call both from one thread, around the SyncRepo calls.
   Status BeginPass();
   Status EndPass();
-  // Records a failed run of repo that could not start because the node
-  // refused (Init or the run lock failed, e.g. on a planted symlink), so that
-  // `status` reports why instead of the last good run. Best effort.
-  void RecordRefusedRun(const RepoConfig& repo, const Status& why);
+  // Records a failed run of each repository that could not start because
+  // the node refused (Init, BeginPass or the run lock failed, e.g. on a
+  // planted symlink), so that `status` reports why instead of the last good
+  // run. One transaction; best effort.
+  void RecordRefusedRuns(const std::vector<const RepoConfig*>& repos, const Status& why);
 
   // Repairs what a verify found wrong in repo (the problems of other
   // repositories are ignored): removes stored objects that do not hash to
