@@ -23,6 +23,7 @@
 #include "common/http/http_text.h"
 #include "common/publish/git_publisher.h"
 #include "common/publish/publisher.h"
+#include "common/sync/org_follow.h"
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
 #include "common/sync/sync_engine.h"
@@ -128,9 +129,12 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   }
   s = engine.Init();
   if (!s.ok()) return refuse(s);
-  int failed = 0;
+  // The repositories organisation globs follow, discovered now (org_follow.h).
+  const OrgExpansion expanded =
+      ExpandOrgFollows(env, config, db, &engine, signals->stop_flag(), NowMs());
+  int failed = expanded.failed() ? 1 : 0;
   int done = 0;
-  for (const RepoConfig& repo : config.repos) {
+  for (const RepoConfig& repo : expanded.repos) {
     if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
     if (signals->stop_requested()) break;
     RepoSyncResult r = engine.SyncRepo(repo);
@@ -153,7 +157,7 @@ Result<std::unique_ptr<StateDb>> OpenDatabase(const Config& config) {
 // A sync with nothing configured would exit 0 and mirror nothing, which looks
 // like success to a timer; say so instead.
 bool HasRepos(const Config& config, const std::string& path) {
-  if (!config.repos.empty()) return true;
+  if (!config.repos.empty() || !config.orgs.empty()) return true;
   PrintError(path +
              ": no [[repo]] is configured, so there is nothing to sync; add a [[repo]] "
              "table with a name and its sources (see the README's configuration section)");
@@ -474,8 +478,13 @@ int CmdVerify(const std::vector<std::string>& args) {
     PrintError(s.message());
     return s.code() == Status::Code::kBusy ? kExitBusy : kExitFailed;
   }
+  auto configured = ConfiguredAndFollowedRepos(db->get(), *config);
+  if (!configured.ok()) {
+    PrintError(configured.status().ToString());
+    return kExitFailed;
+  }
   std::vector<std::string> repos;
-  for (const RepoConfig& rc : config->repos) {
+  for (const RepoConfig& rc : *configured) {
     if (only.empty() || rc.name == only || rc.local_name() == only)
       repos.push_back(rc.local_name());
   }
@@ -517,7 +526,7 @@ int CmdVerify(const std::vector<std::string>& args) {
     SyncEngine engine(Env::Default(), db->get(),
                       EngineOptions(*config, "repair", signals.stop_flag()));
     std::vector<std::string> fixed;
-    for (const RepoConfig& rc : config->repos) {
+    for (const RepoConfig& rc : *configured) {
       const std::string name = rc.local_name();
       bool has = std::any_of(report->problems.begin(), report->problems.end(),
                              [&](const VerifyProblem& p) { return p.repo == name; });

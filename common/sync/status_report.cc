@@ -9,6 +9,8 @@
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
 #include "common/mirror/mirror_tree.h"
+#include "common/sync/org_follow.h"
+#include "common/sync/org_follow_status.h"
 
 namespace sync_agent {
 namespace {
@@ -208,7 +210,9 @@ std::string BehindText(const StatusReport& rep, const RepoStatus& r) {
 
 bool StatusReport::healthy() const {
   return std::none_of(repos.begin(), repos.end(),
-                      [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); });
+                      [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); }) &&
+         std::none_of(orgs.begin(), orgs.end(),
+                      [](const OrgFollowStatus& o) { return o.failing(); });
 }
 
 StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
@@ -226,6 +230,8 @@ StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
     Classify(&r, rep);
     rep.repos.push_back(std::move(r));
   }
+  Status s = AnnotateOrgFollows(nullptr, config, &rep);
+  (void)s;  // without a database it cannot fail
   return rep;
 }
 
@@ -236,8 +242,11 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
   rep.repos.clear();
   rep.sync_running = sync_running;
   SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
+  // With the repositories organisation globs follow.
+  SA_ASSIGN_OR_RETURN(const std::vector<RepoConfig> configured,
+                      ConfiguredAndFollowedRepos(db, config));
   std::vector<std::string> names;
-  for (const auto& rc : config.repos) names.push_back(rc.local_name());
+  for (const auto& rc : configured) names.push_back(rc.local_name());
   for (const auto& s : summaries) {
     if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
   }
@@ -246,7 +255,7 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
     RepoStatus r;
     r.name = name;
     r.configured = false;
-    for (const RepoConfig& rc : config.repos) {
+    for (const RepoConfig& rc : configured) {
       if (rc.local_name() != name) continue;
       r.configured = true;
       r.kind = rc.source->kind();
@@ -275,6 +284,8 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
     }
     rep.repos.push_back(std::move(r));
   }
+  rep.orgs.clear();
+  SA_RETURN_IF_ERROR(AnnotateOrgFollows(db, config, &rep));
   if (!detail_repo.empty() && rep.repos.empty()) {
     return Status::NotFound("repository " + detail_repo,
                             "not in the config and never synced on this node");
@@ -308,14 +319,16 @@ SignatureSummary SummarizeSignature(const RepoStatus& r) {
 
 std::string FormatStatusText(const StatusReport& rep, bool detail) {
   std::string o;
-  if (rep.repos.empty()) {
+  if (rep.repos.empty() && rep.orgs.empty()) {
     o += "no repositories configured in " + rep.config_path + "\n";
     return o;
   }
   for (const auto& r : rep.repos) {
     std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
     if (!r.configured) state += " (not in config)";
+    if (r.missing_since_ms != 0) state += " (missing upstream)";
     o += r.name + ": " + state + "\n";
+    o += OrgFollowRepoText(rep, r);
     if (r.active && r.db_behind) {
       o += "  active revision: " + r.active->revision + " (served";
       if (r.active->file_count > 0) {
@@ -394,6 +407,7 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
       }
     }
   }
+  o += OrgFollowsText(rep);
   return o;
 }
 
@@ -415,6 +429,7 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     o += ",\"stale\":" + std::string(r.stale ? "true" : "false");
     o += ",\"failing\":" + std::string(r.failing ? "true" : "false");
     o += ",\"problem\":" + (r.problem.empty() ? std::string("null") : JsonQuote(r.problem));
+    o += OrgFollowRepoJson(r);
     if (r.active) {
       o += ",\"active_revision\":" + JsonQuote(r.active->revision);
       o += ",\"activated_at\":" +
@@ -522,7 +537,7 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     }
     o += "}";
   }
-  o += "]}\n";
+  o += "]" + OrgFollowsJson(rep) + "}\n";
   return o;
 }
 

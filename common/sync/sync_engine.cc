@@ -936,6 +936,10 @@ Status SyncEngine::Collect(const std::string& repo, const std::string& keep_targ
   for (const auto& t : trees) {
     if (!keep.count(t)) SA_RETURN_IF_ERROR(mirror.RemoveTree(repo, t));
   }
+  return CollectUnreferencedObjects();
+}
+
+Status SyncEngine::CollectUnreferencedObjects() {
   ObjectStore store(env_, options_.state_dir);
   SA_ASSIGN_OR_RETURN(auto unreferenced, db_->UnreferencedObjects());
   for (const auto& sha : unreferenced) {
@@ -943,6 +947,17 @@ Status SyncEngine::Collect(const std::string& repo, const std::string& keep_targ
     KillPoint("collect-object");  // the file is gone, the database still lists it
     SA_RETURN_IF_ERROR(db_->RemoveObject(sha));
   }
+  return Status::OK();
+}
+
+Status SyncEngine::RemoveRepository(const std::string& local_name) {
+  MirrorTree mirror(env_, options_.mirror_root);
+  // Served view first: once the rows are gone nothing would name the trees.
+  SA_RETURN_IF_ERROR(mirror.RemoveRepository(local_name));
+  SA_RETURN_IF_ERROR(db_->DeleteRepo(local_name));
+  SA_RETURN_IF_ERROR(CollectUnreferencedObjects());
+  LogInfo("removed a repository its origin no longer lists (prune_missing)",
+          {{"repo", local_name}});
   return Status::OK();
 }
 
