@@ -831,8 +831,9 @@ Reply ListRequest(const State& state, const Target& target, const Caller& caller
   if (!cursor_hex.empty() && !Unhex(cursor_hex, &after)) {
     return HubError(400, "", "Invalid cursor");
   }
-  const size_t page_size = std::min<size_t>(std::max<size_t>(1, state.options.list_page_size),
-                                            std::min<size_t>(limit, kMaxListPage));
+  // With limit, the first limit repositories are the whole answer.
+  const size_t page_size = limit != SIZE_MAX ? std::min<size_t>(limit, kMaxListPage)
+                                             : std::max<size_t>(1, state.options.list_page_size);
   Reply reply;
   reply.body = "[";
   size_t listed = 0;
