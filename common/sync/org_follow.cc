@@ -44,7 +44,7 @@ Result<std::vector<std::string>> Discover(const OrgFollowConfig& org, SourceOpti
                                           size_t max_repos, std::string* asked) {
   SA_ASSIGN_OR_RETURN(options.authorization, ResolveAuthorization(org.repo));
   const std::vector<std::string> urls = org.repo.source->urls();
-  std::string errors;
+  std::vector<Status> errors;
   for (const std::string& url : urls) {
     if (asked->empty()) *asked = url;
     auto listed = org.repo.source->ListOrganisation(url, org.org, options, max_repos);
@@ -52,10 +52,13 @@ Result<std::vector<std::string>> Discover(const OrgFollowConfig& org, SourceOpti
       *asked = url;
       return listed;
     }
-    errors += (errors.empty() ? "" : "; ") + listed.status().ToString();
+    errors.push_back(listed.status());
   }
-  return Status::Network("discovery of " + org.glob(),
-                         errors + " (the repositories already followed are kept and synced)");
+  const std::string context = "discovery of " + org.glob();
+  if (errors.size() == 1) return errors[0].WithContext(context);
+  std::string all;
+  for (const Status& e : errors) all += (all.empty() ? "" : "; ") + e.message();
+  return Status::Network(context, "no source answered: " + all);
 }
 
 }  // namespace
@@ -105,7 +108,7 @@ OrgExpansion ExpandOrgFollows(Env* env, const Config& config, StateDb* db, SyncE
     std::vector<OrgRepoRow> rows;  // the glob's rows after this discovery
     if (!listed.ok()) {
       d.status = listed.status();
-      follow.error = d.status.ToString();
+      follow.error = d.status.message();
       Status saved = db->SaveOrgDiscovery(follow, nullptr);
       if (!saved.ok()) LogWarning("could not record a discovery", {{"error", saved.ToString()}});
       for (const auto& [repo, row] : known) {
@@ -114,7 +117,7 @@ OrgExpansion ExpandOrgFollows(Env* env, const Config& config, StateDb* db, SyncE
       LogError("could not list the repositories of an organisation; keeping those already followed",
                {{"glob", d.glob},
                 {"followed", std::to_string(rows.size())},
-                {"error", d.status.ToString()}});
+                {"error", d.status.message()}});
     } else {
       follow.ok_at_ms = now_ms;
       d.listed = listed->size();

@@ -73,7 +73,8 @@ std::string OrgFollowsText(const StatusReport& rep) {
   for (const OrgFollowStatus& g : rep.orgs) {
     std::string urls;
     for (const std::string& u : g.urls) urls += (urls.empty() ? "" : ", ") + u;
-    o += "organisation " + g.glob + ": " + (g.failing() ? "DISCOVERY FAILING" : "ok") + "\n";
+    o += "organisation " + g.glob + ": " +
+         (g.failing() ? "DISCOVERY FAILING" : (g.stale() ? "NEVER DISCOVERED" : "ok")) + "\n";
     o += "  origin:          " + g.kind + " " + urls + "\n";
     o += "  follows:         " + std::to_string(g.followed) + " repositories";
     if (g.missing > 0) o += ", " + std::to_string(g.missing) + " missing upstream";

@@ -212,7 +212,7 @@ bool StatusReport::healthy() const {
   return std::none_of(repos.begin(), repos.end(),
                       [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); }) &&
          std::none_of(orgs.begin(), orgs.end(),
-                      [](const OrgFollowStatus& o) { return o.failing(); });
+                      [](const OrgFollowStatus& o) { return o.failing() || o.stale(); });
 }
 
 StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {

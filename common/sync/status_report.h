@@ -66,6 +66,8 @@ struct OrgFollowStatus {
   size_t followed = 0;               // repositories it follows (missing ones too)
   size_t missing = 0;
   bool failing() const { return last && !last->error.empty(); }
+  // Never discovered yet: like a repository never synced, not healthy.
+  bool stale() const { return !last; }
 };
 
 struct StatusReport {

@@ -292,6 +292,14 @@ TEST_F(PublishOrgFollowTest, ABadOrMissingIndexChangesNothingAndSaysSo) {
   EXPECT_THAT(st.out, HasSubstr("organisation acme/*: ok"));
 }
 
+TEST_F(PublishOrgFollowTest, BeforeTheFirstPassTheOrganisationIsNotHealthy) {
+  WriteOrgConfig("file://" + pub_);
+  ProcessResult st = Status();
+  EXPECT_EQ(st.exit_code, 1) << st.out;
+  EXPECT_THAT(st.out, HasSubstr("organisation acme/*: NEVER DISCOVERED\n"));
+  EXPECT_THAT(st.out, HasSubstr("never (the next sync lists the organisation)"));
+}
+
 TEST_F(PublishOrgFollowTest, ConfigMistakesAreUsageErrors) {
   WriteFile(config_, Top() + "[[repo]]\nname = \"acme/llm*\"\nsources = [\"file://" + pub_ +
                          "\"]\n[[repo]]\nname = \"acme/*\"\ngit = \"file://" + pub_ + "\"\n");
