@@ -26,6 +26,7 @@
 #include "common/http/http_text.h"
 #include "common/publish/git_publisher.h"
 #include "common/publish/publisher.h"
+#include "common/sync/org_follow.h"
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
 #include "common/sync/sync_engine.h"
@@ -116,10 +117,6 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
     if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
     todo.push_back(&repo);
   }
-  if (!only_repo.empty() && todo.empty()) {
-    PrintError("repository " + only_repo + " is not in " + config.path);
-    return kExitUsage;
-  }
   auto refuse = [&](const Status& why) {
     PrintError(why.ToString());
     engine.RecordRefusedRuns(todo, why);
@@ -136,6 +133,18 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   }
   s = engine.Init();
   if (!s.ok()) return refuse(s);
+  // The repositories organisation globs follow, discovered now (org_follow.h).
+  const OrgExpansion expanded =
+      ExpandOrgFollows(env, config, db, &engine, signals->stop_flag(), NowMs());
+  todo.clear();
+  for (const RepoConfig& repo : expanded.repos) {
+    if (!only_repo.empty() && repo.name != only_repo && repo.local_name() != only_repo) continue;
+    todo.push_back(&repo);
+  }
+  if (!only_repo.empty() && todo.empty()) {
+    PrintError("repository " + only_repo + " is not in " + config.path);
+    return kExitUsage;
+  }
   s = engine.BeginPass();
   if (!s.ok()) return refuse(s);
   // Repositories are polled at once by up to connections_total workers;
@@ -143,7 +152,7 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
   // repositories transfer at once (SyncEngine).
   const auto began = std::chrono::steady_clock::now();
   std::atomic<size_t> next{0};
-  std::atomic<int> failed{0};
+  std::atomic<int> failed{expanded.failed() ? 1 : 0};
   std::atomic<int> updated{0};
   auto work = [&] {
     while (!signals->stop_requested()) {
@@ -183,7 +192,7 @@ Result<std::unique_ptr<StateDb>> OpenDatabase(const Config& config) {
 // A sync with nothing configured would exit 0 and mirror nothing, which looks
 // like success to a timer; say so instead.
 bool HasRepos(const Config& config, const std::string& path) {
-  if (!config.repos.empty()) return true;
+  if (!config.repos.empty() || !config.orgs.empty()) return true;
   PrintError(path +
              ": no [[repo]] is configured, so there is nothing to sync; add a [[repo]] "
              "table with a name and its sources (see the README's configuration section)");
@@ -504,8 +513,13 @@ int CmdVerify(const std::vector<std::string>& args) {
     PrintError(s.message());
     return s.code() == Status::Code::kBusy ? kExitBusy : kExitFailed;
   }
+  auto configured = ConfiguredAndFollowedRepos(db->get(), *config);
+  if (!configured.ok()) {
+    PrintError(configured.status().ToString());
+    return kExitFailed;
+  }
   std::vector<std::string> repos;
-  for (const RepoConfig& rc : config->repos) {
+  for (const RepoConfig& rc : *configured) {
     if (only.empty() || rc.name == only || rc.local_name() == only)
       repos.push_back(rc.local_name());
   }
@@ -547,7 +561,7 @@ int CmdVerify(const std::vector<std::string>& args) {
     SyncEngine engine(Env::Default(), db->get(),
                       EngineOptions(*config, "repair", signals.stop_flag()));
     std::vector<std::string> fixed;
-    for (const RepoConfig& rc : config->repos) {
+    for (const RepoConfig& rc : *configured) {
       const std::string name = rc.local_name();
       bool has = std::any_of(report->problems.begin(), report->problems.end(),
                              [&](const VerifyProblem& p) { return p.repo == name; });

@@ -1,5 +1,6 @@
 #include "common/config/config.h"
 
+#include <fnmatch.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -54,11 +55,19 @@ constexpr const char* kTopLevelKeys[] = {"state_dir",
                                          "trusted_keys",
                                          "manifest_max_files",
                                          "manifest_max_bytes",
+                                         "prune_missing",
+                                         "org_max_repos",
                                          "repo"};
 // The [[repo]] keys of the core (the name first); each source kind adds its own.
 constexpr const char* kRepoCoreKeys[] = {
     "name",         "authorization",     "token", "token_env", "token_file",
     "trusted_keys", "accept_rollback_to"};
+// Keys only an organisation table ("ORG/*") has: globs on repository names,
+// the followed hub repositories' file globs, and what a missing one becomes.
+constexpr const char* kOrgKeys[] = {"include_files", "exclude_files", "prune_missing"};
+// An organisation table's keys that a kind reads under another name.
+constexpr std::pair<const char*, const char*> kOrgKindKeys[] = {{"include", "include_files"},
+                                                                {"exclude", "exclude_files"}};
 constexpr const char* kScheduleKeys[] = {"from", "to", "limit"};
 constexpr const char* kCredentialKeys[] = {"authorization", "token", "token_env", "token_file"};
 
@@ -207,6 +216,8 @@ class ConfigValidator {
           GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
 
       SA_RETURN_IF_ERROR(GetTrustedKeys(root, "", &config.trusted_keys));
+      SA_RETURN_IF_ERROR(GetBool(root, "prune_missing", "", &config.prune_missing));
+      SA_RETURN_IF_ERROR(GetInt(root, "org_max_repos", 1, 10000000, &config.org_max_repos));
       SA_RETURN_IF_ERROR(
           GetOptionalInt(root, "serve_max_connections", 1, 1000000, &config.serve_max_connections));
       SA_RETURN_IF_ERROR(GetOptionalInt(root, "serve_max_connections_per_address", 0, 1000000,
@@ -220,7 +231,7 @@ class ConfigValidator {
     }();
     if (!top.ok()) errors.push_back(top);
     if (const toml::node* node = root.get("repo")) {
-      GetRepos(*node, config.trusted_keys, &config.repos, &errors);
+      GetRepos(*node, config, &config.repos, &config.orgs, &errors);
     }
     if (errors.size() == 1) return errors[0];
     if (!errors.empty()) {
@@ -401,9 +412,10 @@ class ConfigValidator {
     return Status::OK();
   }
 
-  // Each [[repo]]'s first mistake goes to errors; the valid ones to out.
-  void GetRepos(const toml::node& node, const std::vector<std::string>& trusted_keys,
-                std::vector<RepoConfig>* out, std::vector<Status>* errors) const {
+  // Each [[repo]]'s first mistake goes to errors; the valid ones to out, or
+  // to orgs for an organisation table ("ORG/*").
+  void GetRepos(const toml::node& node, const Config& config, std::vector<RepoConfig>* out,
+                std::vector<OrgFollowConfig>* orgs, std::vector<Status>* errors) const {
     const toml::array* array = node.as_array();
     // An empty array ("repo = []") is not an array of tables to toml++, but it is zero repos.
     if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
@@ -414,6 +426,8 @@ class ConfigValidator {
     for (const toml::node& element : *array) {
       const toml::table& table = *element.as_table();
       RepoConfig repo;
+      OrgFollowConfig org;
+      bool is_org = false;
       Status s = [&]() -> Status {
         SA_RETURN_IF_ERROR(CheckKnownKeys(table, RepoKeys(), "[[repo]]"));
 
@@ -422,15 +436,32 @@ class ConfigValidator {
         const auto* name_value = name->as_string();
         if (name_value == nullptr) return TypeError("name", "[[repo]]", *name, "a string");
         repo.name = name_value->get();
-        if (!IsValidRepoName(repo.name)) {
+        SA_ASSIGN_OR_RETURN(is_org, IsOrgGlob(*name, repo.name));
+        if (!is_org && !IsValidRepoName(repo.name)) {
           return Error(name->source(),
                        "[[repo]] name " + JsonQuote(repo.name) +
                            " is not of the form org/name (each part 1-96 characters of "
                            "[A-Za-z0-9._-], not starting with '.')");
         }
+        if (!is_org) {
+          for (const char* key : kOrgKeys) {
+            if (!table.contains(key)) continue;
+            return Error(table.get(key)->source(),
+                         "[[repo]] " + JsonQuote(repo.name) + " \"" + key +
+                             "\" is only for an organisation table (name = \"ORG/*\"); remove it");
+          }
+        }
         SA_RETURN_IF_ERROR(GetCredentials(table, &repo));
-        SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name));
-        SA_RETURN_IF_ERROR(GetTrust(table, trusted_keys, &repo));
+        SA_ASSIGN_OR_RETURN(repo.source, GetSourceSpec(table, repo.name, is_org));
+        if (is_org && !repo.source->ListsOrganisations()) {
+          return Error(name->source(), "[[repo]] " + JsonQuote(repo.name) + ": a " +
+                                           std::string(repo.source->kind()) +
+                                           " source cannot list an organisation's repositories; "
+                                           "\"ORG/*\" works with \"hub\" or \"sources\" "
+                                           "(publish roots), else name each repository");
+        }
+        SA_RETURN_IF_ERROR(GetTrust(table, config.trusted_keys, &repo));
+        if (is_org) SA_RETURN_IF_ERROR(GetOrgSettings(table, config, repo, &org));
         // A model and a dataset may share a name; two of either may not.
         auto [it, inserted] = first_line.emplace(repo.local_name(), name->source().begin.line);
         if (!inserted) {
@@ -440,12 +471,87 @@ class ConfigValidator {
         }
         return Status::OK();
       }();
-      if (s.ok()) {
-        out->push_back(std::move(repo));
-      } else {
+      if (!s.ok()) {
         errors->push_back(std::move(s));
+      } else if (is_org) {
+        org.repo = std::move(repo);
+        org.line = static_cast<int>(table.source().begin.line);
+        orgs->push_back(std::move(org));
+      } else {
+        out->push_back(std::move(repo));
       }
     }
+  }
+
+  // Whether name is an organisation glob "ORG/*"; any other '*' (or '?',
+  // '[') in a name is an error that says what a glob may be.
+  Result<bool> IsOrgGlob(const toml::node& node, const std::string& name) const {
+    if (name.find_first_of("*?[") == std::string::npos) return false;
+    const size_t slash = name.find('/');
+    const std::string org = name.substr(0, slash);
+    const std::string rest = slash == std::string::npos ? "" : name.substr(slash + 1);
+    if (slash != std::string::npos && rest == "*" && IsValidOrgName(org)) return true;
+    std::string why;
+    if (slash == std::string::npos || org.find_first_of("*?[") != std::string::npos) {
+      why =
+          "the organisation cannot be a glob; \"ORG/*\" follows every repository of one "
+          "organisation: write one [[repo]] per organisation";
+    } else if (!IsValidOrgName(org)) {
+      why = "the organisation " + JsonQuote(org) + " is not 1-96 characters of [A-Za-z0-9._-]";
+    } else {
+      why = "only \"" + org +
+            "/*\" is a glob name; to follow some of its repositories write "
+            "name = \"" +
+            org + "/*\" and include = [" + JsonQuote(rest) + "]";
+    }
+    return Error(node.source(), "[[repo]] name " + JsonQuote(name) + ": " + why);
+  }
+
+  // include, exclude (globs on repository names) and prune_missing of an
+  // organisation table.
+  Status GetOrgSettings(const toml::table& table, const Config& config, const RepoConfig& repo,
+                        OrgFollowConfig* org) const {
+    const std::string label = "[[repo]] " + JsonQuote(repo.name);
+    org->org = repo.name.substr(0, repo.name.find('/'));
+    org->prune_missing = config.prune_missing;
+    SA_RETURN_IF_ERROR(GetBool(table, "prune_missing", label, &org->prune_missing));
+    for (const char* key : {"include", "exclude"}) {
+      std::vector<std::string>& globs = std::string(key) == "include" ? org->include : org->exclude;
+      const toml::node* node = table.get(key);
+      if (node == nullptr) continue;
+      const toml::array* array = node->as_array();
+      if (array == nullptr) {
+        return TypeError(key, label, *node, "an array of globs on repository names");
+      }
+      for (const toml::node& element : *array) {
+        const auto* value = element.as_string();
+        if (value == nullptr) return TypeError(key, label, element, "an array of strings");
+        const std::string& g = value->get();
+        if (g.empty() || HasControlOrSpace(g)) {
+          return Error(element.source(), label + " " + key + " glob " + JsonQuote(g) +
+                                             " is empty or has a space or control character");
+        }
+        const size_t slash = g.find('/');
+        if (slash != std::string::npos &&
+            (g.compare(0, slash, org->org) != 0 || g.find('/', slash + 1) != std::string::npos)) {
+          return Error(element.source(), label + " " + key + " glob " + JsonQuote(g) +
+                                             " can never match: a glob with '/' matches \"" +
+                                             org->org + "/NAME\", one without matches NAME");
+        }
+        globs.push_back(g);
+      }
+    }
+    return Status::OK();
+  }
+
+  Status GetBool(const toml::table& table, const char* key, const std::string& label,
+                 bool* out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return Status::OK();
+    const auto* value = node->as_boolean();
+    if (value == nullptr) return TypeError(key, label, *node, "true or false");
+    *out = value->get();
+    return Status::OK();
   }
 
   Status GetInt(const toml::table& root, const char* key, int min, int max, int* out) const {
@@ -570,12 +676,20 @@ class ConfigValidator {
   // A [[repo]] table lent to a source kind, with this file's error spelling.
   class TomlRepoTable final : public RepoTable {
    public:
-    TomlRepoTable(const ConfigValidator& v, const toml::table& table, const std::string& name)
-        : v_(v), table_(table), name_(name), label_("[[repo]] " + JsonQuote(name)) {}
+    // In an organisation table the kind's keys include and exclude are
+    // include_files and exclude_files (org_keys).
+    TomlRepoTable(const ConfigValidator& v, const toml::table& table, const std::string& name,
+                  bool org_keys)
+        : v_(v),
+          table_(table),
+          name_(name),
+          label_("[[repo]] " + JsonQuote(name)),
+          org_keys_(org_keys) {}
     const std::string& repo_name() const override { return name_; }
     std::string label() const override { return label_; }
-    bool Has(std::string_view key) const override { return table_.contains(key); }
+    bool Has(std::string_view key) const override { return table_.contains(Key(key)); }
     Status GetString(std::string_view key, std::string* out) const override {
+      key = Key(key);
       const toml::node* node = table_.get(key);
       if (node == nullptr) return Status::OK();
       const auto* value = node->as_string();
@@ -587,6 +701,7 @@ class ConfigValidator {
       return Status::OK();
     }
     Status GetStringArray(std::string_view key, std::vector<std::string>* out) const override {
+      key = Key(key);
       const toml::node* node = table_.get(key);
       if (node == nullptr) return Status::OK();
       const toml::array* array = node->as_array();
@@ -601,21 +716,30 @@ class ConfigValidator {
       return Status::OK();
     }
     Status Error(std::string_view key, std::string_view detail) const override {
-      const toml::node* node = table_.get(key);
+      const toml::node* node = table_.get(Key(key));
       return v_.Error(node != nullptr ? node->source() : table_.source(), detail);
     }
     Status ElementError(std::string_view key, size_t i, std::string_view detail) const override {
-      const toml::node* node = table_.get(key);
+      const toml::node* node = table_.get(Key(key));
       const toml::array* array = node != nullptr ? node->as_array() : nullptr;
       if (array == nullptr || i >= array->size()) return Error(key, detail);
       return v_.Error((*array)[i].source(), detail);
     }
 
    private:
+    std::string_view Key(std::string_view key) const {
+      if (!org_keys_) return key;
+      for (const auto& [kind_key, table_key] : kOrgKindKeys) {
+        if (key == kind_key) return table_key;
+      }
+      return key;
+    }
+
     const ConfigValidator& v_;
     const toml::table& table_;
     const std::string& name_;
     const std::string label_;
+    const bool org_keys_;
   };
 
   // Every [[repo]] key: the core's and each kind's.
@@ -628,13 +752,17 @@ class ConfigValidator {
       }
     }
     keys.insert(keys.end(), std::begin(kRepoCoreKeys) + 1, std::end(kRepoCoreKeys));
+    keys.insert(keys.end(), std::begin(kOrgKeys), std::end(kOrgKeys));
     return keys;
   }
 
   // The kind whose selector the table has parses its keys; keys of other
   // kinds are refused, naming the kinds they belong to.
+  // In an organisation table (org), include and exclude are the core's
+  // globs on names and include_files and exclude_files the kind's include
+  // and exclude.
   Result<std::shared_ptr<const SourceSpec>> GetSourceSpec(const toml::table& table,
-                                                          const std::string& name) const {
+                                                          const std::string& name, bool org) const {
     const std::string label = "[[repo]] " + JsonQuote(name);
     const auto& kinds = BuiltinSourceKinds();
     std::vector<std::pair<const SourceKind*, const toml::node*>> chosen;
@@ -664,7 +792,14 @@ class ConfigValidator {
     const SourceKind* kind = chosen[0].first;
     const std::vector<std::string> own = kind->keys();
     for (const auto& [key, value] : table) {
-      const std::string k(key.str());
+      const std::string given(key.str());
+      std::string k = given;
+      if (org) {
+        if (k == "include" || k == "exclude" || k == "prune_missing") continue;
+        for (const auto& [kind_key, table_key] : kOrgKindKeys) {
+          if (k == table_key) k = kind_key;
+        }
+      }
       if (std::find(own.begin(), own.end(), k) != own.end()) continue;
       if (std::find(std::begin(kRepoCoreKeys), std::end(kRepoCoreKeys), k) !=
           std::end(kRepoCoreKeys)) {
@@ -678,10 +813,10 @@ class ConfigValidator {
         owners += (owners.empty() ? "" : " or ") + std::string(other->description());
         adds += (adds.empty() ? "" : " or ") + JsonQuote(other->selector());
       }
-      return Error(value.source(), label + " " + JsonQuote(k) + " belongs to " + owners + "; add " +
-                                       adds + " or remove it");
+      return Error(value.source(), label + " " + JsonQuote(given) + " belongs to " + owners +
+                                       "; add " + adds + " or remove it");
     }
-    TomlRepoTable view(*this, table, name);
+    TomlRepoTable view(*this, table, name, org);
     return kind->Parse(view);
   }
 
@@ -731,6 +866,18 @@ Result<Config> LoadConfig(const std::string& path) {
     return Status::IOError("cannot read config file " + path, s.message());
   }
   return ParseConfig(*text, path);
+}
+
+bool OrgRepoSelected(const OrgFollowConfig& org, const std::string& repo) {
+  const std::string short_name = repo.substr(repo.find('/') + 1);
+  auto matches = [&](const std::vector<std::string>& globs) {
+    return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
+      const std::string& subject = g.find('/') == std::string::npos ? short_name : repo;
+      return ::fnmatch(g.c_str(), subject.c_str(), 0) == 0;
+    });
+  };
+  if (!org.include.empty() && !matches(org.include)) return false;
+  return !matches(org.exclude);
 }
 
 Result<std::string> ResolveAuthorization(const RepoConfig& repo) {

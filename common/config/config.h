@@ -49,6 +49,34 @@ struct RepoConfig {
   std::string accept_rollback_to;
 };
 
+// A [[repo]] table whose name is "ORG/*": every repository of an
+// organisation that its hub or publish roots list (expanded each pass by
+// common/sync/org_follow.h). README.md, "Following an organisation".
+struct OrgFollowConfig {
+  std::string org;
+  // The settings of every repository it follows: name "ORG/*" here, each
+  // expanded copy gets "ORG/NAME". For a hub, include_files and
+  // exclude_files are the copies' file globs (HubRepoSettings include and
+  // exclude).
+  RepoConfig repo;
+  // Globs (fnmatch) on repository names: one without '/' matches NAME, one
+  // with '/' matches ORG/NAME. Empty include: every repository.
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  // Remove a followed repository that its origin no longer lists (its
+  // served tree, its rows, then its unreferenced objects); false keeps it,
+  // marked missing.
+  bool prune_missing = false;
+  int line = 0;  // of its [[repo]] table, for messages
+  // How the database and status name it: "ORG/*", or "datasets/ORG/*" for
+  // a hub's datasets (the served path of the glob).
+  std::string glob() const { return repo.local_name(); }
+};
+
+// Whether the organisation table follows repo ("ORG/NAME") by its include
+// and exclude globs.
+bool OrgRepoSelected(const OrgFollowConfig& org, const std::string& repo);
+
 // The Authorization header value for a repository's sources ("" for none):
 // authorization as is, or "Bearer " and the token from the config, the
 // environment variable or the file (read now; trailing newlines dropped).
@@ -95,6 +123,13 @@ struct Config {
   std::optional<std::chrono::milliseconds> serve_request_timeout;
   std::optional<std::chrono::milliseconds> serve_keep_alive_timeout;
   std::vector<RepoConfig> repos;
+  // [[repo]] tables named "ORG/*", in file order. A repository that a
+  // [[repo]] in repos names is not followed by a glob (the explicit table
+  // wins).
+  std::vector<OrgFollowConfig> orgs;
+  bool prune_missing = false;  // the default of each organisation table
+  // At most this many repositories per organisation listing.
+  int org_max_repos = 100000;
 };
 
 // Parses TOML text. path is used in messages only.

@@ -170,6 +170,24 @@ struct PartialTransfer {
   int64_t updated_at_ms = 0;
 };
 
+// (0010) An organisation glob's last discovery (table org_follows).
+struct OrgFollowRow {
+  std::string glob;         // "ORG/*" or "datasets/ORG/*"
+  std::string listing_url;  // what was asked
+  int64_t checked_at_ms = 0;
+  int64_t ok_at_ms = 0;  // last success; 0: never
+  std::string error;     // "" when the last discovery answered
+};
+
+// (0010) A repository an organisation glob follows (table org_repos).
+struct OrgRepoRow {
+  std::string glob;
+  std::string repo;  // as served ("ORG/NAME", "datasets/ORG/NAME")
+  std::string name;  // "ORG/NAME"
+  int64_t first_seen_ms = 0;
+  int64_t missing_since_ms = 0;  // 0 while the origin lists it
+};
+
 struct RepoSummary {
   std::string name;
   std::optional<RevisionRow> active;
@@ -299,6 +317,24 @@ class StateDb {
   Result<std::optional<PartialTransfer>> GetPartial(const std::string& sha256);
   Status RemovePartial(const std::string& sha256);
   Result<std::vector<PartialTransfer>> ListPartials();
+
+  // Organisation globs (schema 0010; implemented in state_db_orgs.cc).
+  // Every glob's last discovery, sorted by glob.
+  Result<std::vector<OrgFollowRow>> OrgFollows();
+  // The repositories globs follow, sorted by glob and repo.
+  Result<std::vector<OrgRepoRow>> OrgRepos();
+  // Records a discovery of follow.glob (the row replaced; a failed one, with
+  // follow.error set, keeps the previous ok_at_ms) and, when repos is not
+  // null, replaces the glob's followed repositories by *repos. One
+  // transaction.
+  Status SaveOrgDiscovery(const OrgFollowRow& follow, const std::vector<OrgRepoRow>* repos);
+  // Forgets every glob not in globs, with its followed rows (their
+  // repositories stay, as unconfigured ones).
+  Status ForgetOrgFollowsExcept(const std::vector<std::string>& globs);
+  // Deletes the repository and everything recorded of it (revisions, files,
+  // runs, poll state, health, verifications, followed rows). Objects stay
+  // in the objects table until collected (UnreferencedObjects). Unknown: OK.
+  Status DeleteRepo(const std::string& name);
 
   // Everything `status` shows, per repository known to the database, sorted by
   // name, read from one consistent snapshot.

@@ -119,4 +119,25 @@ Result<std::vector<HubTreeFile>> ParseHubTreePage(
   return files;
 }
 
+Result<std::vector<std::string>> ParseHubRepoListPage(const std::string& text,
+                                                      const std::string& context,
+                                                      const std::string& url) {
+  SA_ASSIGN_OR_RETURN(auto entries, ParseJsonAs<Poco::JSON::Array>(
+                                        text, "repository list page from " + url, "array"));
+  std::vector<std::string> ids;
+  ids.reserve(entries->size());
+  for (size_t i = 0; i < entries->size(); ++i) {
+    Object::Ptr e = entries->getObject(static_cast<unsigned>(i));
+    const std::string what = "repository list entry " + std::to_string(i) + " from " + url;
+    if (e.isNull()) return Status::InvalidArgument(context, what + " is not an object");
+    std::string id = StringField(e, "id");
+    if (id.empty()) id = StringField(e, "modelId");
+    if (id.empty()) {
+      return Status::InvalidArgument(context, what + " has no \"id\" (\"org/name\")");
+    }
+    ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
 }  // namespace sync_agent

@@ -41,4 +41,13 @@ Result<std::vector<HubTreeFile>> ParseHubTreePage(
     const std::string& text, const std::string& context, const std::string& url,
     const std::function<bool(const std::string& path)>& selected);
 
+// One page of GET /api/{models|datasets}?author={org}: a JSON array of
+// repository objects, each named by "id" ("org/name"; a model's legacy
+// "modelId" when "id" is absent). The ids in page order; an entry without
+// either is an error naming the entry and url. Ids are returned as given:
+// the caller checks them against the organisation it asked for.
+Result<std::vector<std::string>> ParseHubRepoListPage(const std::string& text,
+                                                      const std::string& context,
+                                                      const std::string& url);
+
 }  // namespace sync_agent

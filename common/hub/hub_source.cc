@@ -43,6 +43,21 @@ std::string Header(const HttpResponse& r, const std::string& name) {
   return it == r.headers.end() ? "" : it->second;
 }
 
+// The absolute URL of the page after resp's (its Link rel="next"), "" after
+// the last page; a next page on another origin is refused.
+Result<std::string> NextPage(const HttpResponse& resp, const std::string& origin,
+                             const std::string& context, const std::string& whose) {
+  std::string next = LinkWithRel(Header(resp, "link"), "next");
+  if (!next.empty() && next.find("://") == std::string::npos) {
+    next = origin + (next.front() == '/' ? "" : "/") + next;  // a relative link
+  }
+  if (!next.empty() && OriginOf(next) != origin) {
+    return Status::InvalidArgument(
+        context, whose + " next page " + next + " is not on the hub; not followed");
+  }
+  return next;
+}
+
 // The wait a 429 or 503 asks for: Retry-After, or the t= of an IETF
 // RateLimit header (huggingface.co sends `"api";r=0;t=55`), else 1 s.
 uint64_t RetryAfterSeconds(const HttpResponse& r) {
@@ -374,15 +389,7 @@ Result<RevisionListing> HubSource::FetchRevision(const PollResult& poll) {
       }
       m.files.push_back(std::move(f));
     }
-    std::string next = LinkWithRel(Header(resp, "link"), "next");
-    if (!next.empty() && next.find("://") == std::string::npos) {
-      next = origin + (next.front() == '/' ? "" : "/") + next;  // a relative link
-    }
-    if (!next.empty() && OriginOf(next) != origin) {
-      return Status::InvalidArgument(
-          Context(), "the tree's next page " + next + " is not on the hub; not followed");
-    }
-    url = next;
+    SA_ASSIGN_OR_RETURN(url, NextPage(resp, origin, Context(), "the tree's"));
   }
   std::sort(m.files.begin(), m.files.end(),
             [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
@@ -506,6 +513,60 @@ Status HubSource::FetchContentRanges(const ContentRef& content,
 }
 
 // --- The hub kind -------------------------------------------------------------
+
+Result<std::vector<std::string>> HubSource::ListAuthorRepos(const std::string& org,
+                                                            size_t max_repos) {
+  const std::string context = "hub " + settings_.hub + " " + settings_.type + "s of " + org;
+  const std::string origin = OriginOf(settings_.hub);
+  std::string url = settings_.hub +
+                    (settings_.type == "dataset" ? "/api/datasets" : "/api/models") +
+                    "?author=" + PercentEncode(org);
+  std::vector<std::string> ids;
+  for (size_t page = 0; !url.empty(); ++page) {
+    if (page == kMaxTreePages) {
+      return Status::InvalidArgument(
+          context, "the listing has more than " + std::to_string(kMaxTreePages) + " pages");
+    }
+    HttpRequest req;
+    req.url = url;
+    req.max_body_bytes = options_.manifest_limits.max_bytes;
+    std::string body;
+    auto resp = SendToHub(req, nullptr, &body);
+    if (!resp.ok()) {
+      if (resp.status().code() == Status::Code::kInvalidArgument) {
+        return Status::InvalidArgument(context,
+                                       "a page of " + url + " is larger than manifest_max_bytes (" +
+                                           std::to_string(options_.manifest_limits.max_bytes) +
+                                           "); raise manifest_max_bytes if it is right");
+      }
+      return resp.status().WithContext(context);
+    }
+    if (resp->status != 200) return HubError(context, url, *resp, "the list of " + org);
+    SA_ASSIGN_OR_RETURN(std::vector<std::string> listed, ParseHubRepoListPage(body, context, url));
+    for (std::string& id : listed) {
+      if (ids.size() == max_repos) {
+        return Status::InvalidArgument(
+            context, "the hub lists more than " + std::to_string(max_repos) + " " + settings_.type +
+                         "s of " + org +
+                         " (org_max_repos); raise org_max_repos if the organisation is that "
+                         "large");
+      }
+      ids.push_back(std::move(id));
+    }
+    SA_ASSIGN_OR_RETURN(url, NextPage(*resp, origin, context, "the listing's"));
+  }
+  return ids;
+}
+
+Result<std::vector<std::string>> HubSpec::ListOrganisation(const std::string& url,
+                                                           const std::string& org,
+                                                           const SourceOptions& options,
+                                                           size_t max_repos) const {
+  HubRepoSettings s = settings_;
+  s.hub = url;
+  HubSource source(org + "/*", std::move(s), options);
+  return source.ListAuthorRepos(org, max_repos);
+}
 
 Result<std::unique_ptr<Source>> HubSpec::Make(const std::string& url, const std::string& repo,
                                               const SourceOptions& options) const {

@@ -70,6 +70,11 @@ class HubSource final : public Source {
   // LFS files from the CDN; regular files are small and come from the spool.
   bool ChunksHelp(const ContentRef& content) const override;
   std::unique_ptr<Source> Fork() const override;
+  // The ids ("org/name") GET /api/{models|datasets}?author={org} lists,
+  // following the Link rel="next" pages to the end: at most max_repos
+  // (more is kInvalidArgument naming org_max_repos), each page at most
+  // manifest_max_bytes. The ids are as the hub gave them (unchecked).
+  Result<std::vector<std::string>> ListAuthorRepos(const std::string& org, size_t max_repos);
 
  private:
   // "/api/models/org/name" or "/api/datasets/org/name".
@@ -117,6 +122,11 @@ class HubSpec final : public SourceSpec {
   std::string ServedPath(const std::string& repo) const override {
     return settings_.type == "dataset" ? "datasets/" + repo : repo;
   }
+  // GET /api/{models|datasets}?author=ORG (HubSource::ListAuthorRepos).
+  bool ListsOrganisations() const override { return true; }
+  Result<std::vector<std::string>> ListOrganisation(const std::string& url, const std::string& org,
+                                                    const SourceOptions& options,
+                                                    size_t max_repos) const override;
   const HubRepoSettings& settings() const { return settings_; }
 
  private:

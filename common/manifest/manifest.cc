@@ -291,6 +291,8 @@ bool IsValidRepoName(std::string_view name) {
          IsValidNameComponent(name.substr(slash + 1), 96);
 }
 
+bool IsValidOrgName(std::string_view org) { return IsValidNameComponent(org, 96); }
+
 bool IsValidRevisionId(std::string_view id) { return IsValidNameComponent(id, 128); }
 
 std::string CheckRelativePath(std::string_view path, const ManifestLimits& limits) {
@@ -628,6 +630,67 @@ Result<RevisionSignatures> ParseRevisionSignatures(std::string_view json) {
     sigs.signatures.push_back(std::move(sig));
   }
   return sigs;
+}
+
+std::string SerializeOrgIndex(const OrgIndex& index) {
+  std::string out = "{\n";
+  out += "  \"format\": " + std::to_string(index.format) + ",\n";
+  out += "  \"org\": " + JsonQuote(index.org) + ",\n";
+  out += "  \"updated\": " + JsonQuote(index.updated) + ",\n";
+  out += "  \"repos\": [";
+  for (size_t i = 0; i < index.repos.size(); i++) {
+    out += i == 0 ? "\n" : ",\n";
+    out += "    {\"name\": " + JsonQuote(index.repos[i]) + "}";
+  }
+  out += index.repos.empty() ? "]\n" : "\n  ]\n";
+  out += "}\n";
+  return out;
+}
+
+Result<OrgIndex> ParseOrgIndex(std::string_view json, const std::string& org,
+                               const std::string& what_in, size_t max_repos, uint64_t max_bytes) {
+  const std::string what = "organisation index " + what_in;
+  if (json.size() > max_bytes) {
+    return Status::InvalidArgument(
+        what, "is " + std::to_string(json.size()) + " bytes, larger than manifest_max_bytes (" +
+                  std::to_string(max_bytes) + "); raise manifest_max_bytes if it is right");
+  }
+  // Counted before parsing: a hostile index costs one scan, not a DOM.
+  if (CountTopLevelArrayElements(json, "repos", max_repos + 1) > max_repos) {
+    return Status::InvalidArgument(what, "lists more than " + std::to_string(max_repos) +
+                                             " repositories (org_max_repos); raise "
+                                             "org_max_repos if the organisation is that large");
+  }
+  SA_ASSIGN_OR_RETURN(Object::Ptr obj, ParseObject(json, what));
+  SA_RETURN_IF_ERROR(CheckKnownKeys(obj, {"format", "org", "updated", "repos"}, what));
+  OrgIndex index;
+  SA_ASSIGN_OR_RETURN(uint64_t format, GetUnsigned(obj, "format", what));
+  SA_RETURN_IF_ERROR(CheckFormat(what, format, kOrgIndexFormat));
+  index.format = static_cast<int>(format);
+  SA_ASSIGN_OR_RETURN(index.org, GetString(obj, "org", what));
+  SA_ASSIGN_OR_RETURN(index.updated, GetString(obj, "updated", what, false));
+  if (index.org != org) {
+    return Status::InvalidArgument(
+        what, "describes organisation " + JsonQuote(index.org) + ", expected " + JsonQuote(org));
+  }
+  if (!obj->has("repos") || !obj->isArray("repos")) {
+    return Malformed(what, "\"repos\" is missing or not an array");
+  }
+  Poco::JSON::Array::Ptr list = obj->getArray("repos");
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < list->size(); i++) {
+    const std::string rwhat = what + " repos[" + std::to_string(i) + "]";
+    if (!list->isObject(i)) return Malformed(rwhat, "is not an object");
+    Object::Ptr entry = list->getObject(i);
+    SA_RETURN_IF_ERROR(CheckKnownKeys(entry, {"name"}, rwhat));
+    SA_ASSIGN_OR_RETURN(std::string name, GetString(entry, "name", rwhat));
+    if (!IsValidRepoName(name) || name.compare(0, org.size() + 1, org + "/") != 0) {
+      return Malformed(rwhat, "name " + JsonQuote(name) + " is not of the form " + org + "/<name>");
+    }
+    if (!seen.insert(name).second) return Malformed(rwhat, "lists " + name + " a second time");
+    index.repos.push_back(std::move(name));
+  }
+  return index;
 }
 
 std::string PublishedObjectPath(std::string_view sha256) {

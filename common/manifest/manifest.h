@@ -120,6 +120,26 @@ std::string SerializeRevisionSignatures(const RevisionSignatures& sigs);
 // signatures themselves are not checked here (common/trust does).
 Result<RevisionSignatures> ParseRevisionSignatures(std::string_view json);
 
+// The list of an organisation's repositories in a publish root,
+// "<publish-root>/<org>/index.json" (schema/org_index.md): written by
+// `sync-agent publish`, read by nodes that follow "org/*".
+inline constexpr int kOrgIndexFormat = 1;
+inline constexpr const char* kOrgIndexName = "index.json";
+struct OrgIndex {
+  int format = kOrgIndexFormat;
+  std::string org;
+  std::string updated;             // ISO-8601 UTC, when it was written
+  std::vector<std::string> repos;  // "org/name", sorted, each once
+};
+std::string SerializeOrgIndex(const OrgIndex& index);
+// what names the document in errors (its URL or path). kInvalidArgument
+// for a malformed index, one whose org is not org, a repository name that
+// is not "<org>/<name>" or listed twice, more than max_repos repositories
+// (counted before the JSON is parsed) or more than max_bytes of text;
+// kUnsupported for another format.
+Result<OrgIndex> ParseOrgIndex(std::string_view json, const std::string& org,
+                               const std::string& what, size_t max_repos, uint64_t max_bytes);
+
 // What a node accepts of a manifest (config keys manifest_max_files and
 // manifest_max_bytes). Both are checked before the JSON is parsed, so a
 // hostile manifest costs at most max_bytes of memory and one scan.
@@ -145,6 +165,8 @@ Result<RevisionPointer> ParsePointer(std::string_view json);
 
 // "org/name": two components of [A-Za-z0-9._-], not starting with '.', at most 96 bytes each.
 bool IsValidRepoName(std::string_view name);
+// One component of a repository name: the "org" of "org/name".
+bool IsValidOrgName(std::string_view org);
 // [A-Za-z0-9._-], 1 to 128 bytes, not starting with '.'.
 bool IsValidRevisionId(std::string_view id);
 // Empty on success, else why the path is not acceptable.

@@ -223,6 +223,18 @@ Result<std::vector<std::string>> MirrorTree::ListTrees(const std::string& repo) 
   return out;
 }
 
+Status MirrorTree::RemoveRepository(const std::string& repo) {
+  auto served = ActiveRevision(repo);
+  if (served.ok()) {
+    SA_RETURN_IF_ERROR(env_->RemoveFileAt(LinkAt(repo)));
+    SA_RETURN_IF_ERROR(env_->SyncDirAt(LinkAt(repo).Parent()));
+  } else if (!served.status().IsNotFound()) {
+    return served.status();
+  }
+  SA_RETURN_IF_ERROR(CleanStaging(repo));
+  return env_->RemoveTreeAt(TreesAt(repo));
+}
+
 Status MirrorTree::CleanStaging(const std::string& repo) {
   SA_RETURN_IF_ERROR(env_->RemoveTreeAt(StagingAt(repo)));
   // Temporary links of a swap killed before its rename.

@@ -68,6 +68,11 @@ class MirrorTree {
   Status RemoveTree(const std::string& repo, const std::string& revision);
   // Revisions with a tree on disk.
   Result<std::vector<std::string>> ListTrees(const std::string& repo) const;
+  // Stops serving repo and removes everything of it under the mirror root:
+  // its link (only if it is ours, as ActiveRevision reads it; anything else
+  // there is refused and left alone), then its trees and staging. Nothing
+  // there: OK. The caller holds the run lock.
+  Status RemoveRepository(const std::string& repo);
   // Removes leftovers of interrupted assemblies and swaps (a new link not
   // yet renamed over the served one). The caller holds the run lock.
   Status CleanStaging(const std::string& repo);

@@ -1,9 +1,5 @@
 #include "common/publish/publisher.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -14,36 +10,14 @@
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
+#include "common/publish/org_index_writer.h"
+#include "common/publish/publish_lock.h"
 #include "common/trust/revision_trust.h"
 
 namespace sync_agent {
 namespace {
 
 constexpr uint32_t kDirMode = 0755;  // published trees are served by nginx's workers
-
-// Holds an exclusive flock on a file for the lifetime of the object.
-class PublishLock {
- public:
-  PublishLock() = default;
-  PublishLock(const PublishLock&) = delete;
-  PublishLock& operator=(const PublishLock&) = delete;
-  ~PublishLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status Acquire(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return PosixError("open lock " + path, errno);
-    int rc;
-    do {
-      rc = ::flock(fd_, LOCK_EX);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return PosixError("lock " + path, errno);
-    return Status::OK();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct ScannedFile {
   std::string rel;
@@ -234,6 +208,8 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
       ContentFingerprint(history.front()) == ContentFingerprint(m)) {
     result.unchanged = true;
     result.manifest = history.front();
+    // An index written by an older publisher (or never) is brought up to date.
+    SA_RETURN_IF_ERROR(WriteOrgIndex(env, opt.out_root, OrgOf(opt.repo)));
     return result;
   }
   SA_RETURN_IF_ERROR(AddDeltaInfo(env, repo_dir, history, opt.deltas, &m, &result.delta_stats));
@@ -293,6 +269,9 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
   }
   SA_RETURN_IF_ERROR(
       WriteFileAtomically(env, pointer_path, SerializePointer(pointer), 0644, mtime_ns));
+  // After the pointer: a node that finds the repository in the index finds
+  // its latest revision too.
+  SA_RETURN_IF_ERROR(WriteOrgIndex(env, opt.out_root, OrgOf(opt.repo)));
   return result;
 }
 

@@ -311,6 +311,35 @@ Result<std::unique_ptr<Source>> PublishRootSpec::Make(const std::string& url,
   return std::unique_ptr<Source>(std::move(source));
 }
 
+Result<std::vector<std::string>> PublishRootSpec::ListOrganisation(const std::string& url,
+                                                                   const std::string& org,
+                                                                   const SourceOptions& options,
+                                                                   size_t max_repos) const {
+  // A source "of" the organisation: its files are "<root>/<org>/<rel>".
+  SA_ASSIGN_OR_RETURN(auto source, MakePublishRootSource(url, org, options));
+  const std::string where = source->Location(kOrgIndexName);
+  const uint64_t max_bytes = options.manifest_limits.max_bytes;
+  auto text = source->ReadSmallFile(kOrgIndexName, max_bytes);
+  if (!text.ok()) {
+    const Status& s = text.status();
+    if (s.IsNotFound()) {
+      return Status::NotFound("organisation index " + where,
+                              "does not exist; publish a repository of " + org +
+                                  " with this sync-agent (`sync-agent publish` writes " + org +
+                                  "/index.json), or name each repository in a [[repo]]");
+    }
+    if (s.code() == Status::Code::kInvalidArgument) {
+      return Status::InvalidArgument("organisation index " + where,
+                                     "is larger than manifest_max_bytes (" +
+                                         std::to_string(max_bytes) +
+                                         "); raise manifest_max_bytes if it is right");
+    }
+    return s.WithContext("organisation index " + where);
+  }
+  SA_ASSIGN_OR_RETURN(OrgIndex index, ParseOrgIndex(*text, org, where, max_repos, max_bytes));
+  return std::move(index.repos);
+}
+
 std::vector<SpecField> PublishRootSpec::Describe() const {
   return {};  // status lists each source with its health already
 }

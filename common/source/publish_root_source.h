@@ -121,6 +121,11 @@ class PublishRootSpec final : public SourceSpec {
                                        const SourceOptions& options) const override;
   std::vector<SpecField> Describe() const override;
   bool CarriesRevisionSignatures() const override { return true; }
+  // "<root>/<org>/index.json" (schema/org_index.md).
+  bool ListsOrganisations() const override { return true; }
+  Result<std::vector<std::string>> ListOrganisation(const std::string& url, const std::string& org,
+                                                    const SourceOptions& options,
+                                                    size_t max_repos) const override;
 
  private:
   std::vector<std::string> roots_;

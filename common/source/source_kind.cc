@@ -7,6 +7,15 @@
 
 namespace sync_agent {
 
+Result<std::vector<std::string>> SourceSpec::ListOrganisation(const std::string& url,
+                                                              const std::string& org,
+                                                              const SourceOptions& /*options*/,
+                                                              size_t /*max_repos*/) const {
+  return Status::Unsupported("source " + url, std::string("a ") + kind() +
+                                                  " source cannot list the repositories of " + org +
+                                                  "; name each repository in a [[repo]]");
+}
+
 // NormalizeAbsolutePath: turns an absolute path into its canonical spelling: no repeated slashes,
 // no
 // "." components, no trailing slash (except for "/" itself). ".." is refused

@@ -43,6 +43,19 @@ class SourceSpec {
   // Whether its sources serve revision signatures (Source::
   // FetchRevisionSignatures), so that trusted_keys can apply to it.
   virtual bool CarriesRevisionSignatures() const { return false; }
+  // Following an organisation ([[repo]] name = "ORG/*"): whether the kind
+  // can list an organisation's repositories (publish roots by their
+  // ORG/index.json, hubs by their API).
+  virtual bool ListsOrganisations() const { return false; }
+  // The repositories ("org/name", in the order listed) of org at the source
+  // at url (one of urls()), as it lists them now. At most max_repos (more is
+  // kInvalidArgument naming org_max_repos); each answer read is bounded by
+  // options.manifest_limits.max_bytes. Errors name the URL and what to do.
+  // Reads only; kUnsupported for kinds that do not list organisations.
+  virtual Result<std::vector<std::string>> ListOrganisation(const std::string& url,
+                                                            const std::string& org,
+                                                            const SourceOptions& options,
+                                                            size_t max_repos) const;
 };
 
 // A [[repo]] table as the config core lends it to a kind. Errors name the

@@ -10,6 +10,8 @@
 #include "common/base/time_util.h"
 #include "common/fs/env.h"
 #include "common/mirror/mirror_tree.h"
+#include "common/sync/org_follow.h"
+#include "common/sync/org_follow_status.h"
 
 namespace sync_agent {
 namespace {
@@ -209,7 +211,9 @@ std::string BehindText(const StatusReport& rep, const RepoStatus& r) {
 
 bool StatusReport::healthy() const {
   return std::none_of(repos.begin(), repos.end(),
-                      [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); });
+                      [](const RepoStatus& r) { return r.configured && (r.stale || r.failing); }) &&
+         std::none_of(orgs.begin(), orgs.end(),
+                      [](const OrgFollowStatus& o) { return o.failing() || o.stale(); });
 }
 
 namespace {
@@ -236,6 +240,8 @@ StatusReport EmptyStatusReport(Env* env, const Config& config, int64_t now_ms) {
     Classify(&r, rep);
     rep.repos.push_back(std::move(r));
   }
+  Status s = AnnotateOrgFollows(nullptr, config, &rep);
+  (void)s;  // without a database it cannot fail
   return rep;
 }
 
@@ -245,11 +251,13 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
   StatusReport rep = ReportHeader(config, now_ms);
   rep.sync_running = sync_running;
   SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
-  // Configured repositories first, in config order, then those only in the
-  // database; maps keep this linear in the number of repositories.
+  // Configured and followed repositories first, in config order, then those
+  // only in the database; maps keep this linear in the number of repositories.
+  SA_ASSIGN_OR_RETURN(const std::vector<RepoConfig> followed,
+                      ConfiguredAndFollowedRepos(db, config));
   std::vector<std::string> names;
   std::unordered_map<std::string, const RepoConfig*> configured;
-  for (const auto& rc : config.repos) {
+  for (const auto& rc : followed) {
     if (configured.emplace(rc.local_name(), &rc).second) names.push_back(rc.local_name());
   }
   std::unordered_map<std::string, RepoSummary*> known;
@@ -291,6 +299,8 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
     }
     rep.repos.push_back(std::move(r));
   }
+  rep.orgs.clear();
+  SA_RETURN_IF_ERROR(AnnotateOrgFollows(db, config, &rep));
   if (!detail_repo.empty() && rep.repos.empty()) {
     return Status::NotFound("repository " + detail_repo,
                             "not in the config and never synced on this node");
@@ -343,6 +353,7 @@ namespace {
 std::string StateWord(const RepoStatus& r) {
   std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
   if (!r.configured) state += " (not in config)";
+  if (r.missing_since_ms != 0) state += " (missing upstream)";
   return state;
 }
 
@@ -384,7 +395,7 @@ std::string CompactLine(const StatusReport& rep, const RepoStatus& r) {
 
 std::string FormatStatusText(const StatusReport& rep, bool detail) {
   std::string o;
-  if (rep.repos.empty()) {
+  if (rep.repos.empty() && rep.orgs.empty()) {
     o += "no repositories configured in " + rep.config_path + "\n";
     return o;
   }
@@ -393,10 +404,11 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     for (const auto& r : rep.repos) o += CompactLine(rep, r);
     o += "\n(one line per repository above " + std::to_string(kCompactStatusAbove) +
          "; `sync-agent status ORG/NAME` shows one in full)\n";
-    return o;
+    return o + OrgFollowsText(rep);
   }
   for (const auto& r : rep.repos) {
     o += r.name + ": " + StateWord(r) + "\n";
+    o += OrgFollowRepoText(rep, r);
     if (r.active && r.db_behind) {
       o += "  active revision: " + r.active->revision + " (served";
       if (r.active->file_count > 0) {
@@ -478,6 +490,7 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
       }
     }
   }
+  o += OrgFollowsText(rep);
   return o;
 }
 
@@ -503,6 +516,7 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     o += ",\"stale\":" + std::string(r.stale ? "true" : "false");
     o += ",\"failing\":" + std::string(r.failing ? "true" : "false");
     o += ",\"problem\":" + (r.problem.empty() ? std::string("null") : JsonQuote(r.problem));
+    o += OrgFollowRepoJson(r);
     if (r.active) {
       o += ",\"active_revision\":" + JsonQuote(r.active->revision);
       o += ",\"activated_at\":" +
@@ -610,7 +624,7 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     }
     o += "}";
   }
-  o += "]}\n";
+  o += "]" + OrgFollowsJson(rep) + "}\n";
   return o;
 }
 

@@ -42,13 +42,32 @@ struct RepoStatus {
   SavingTotals saving;                         // over all updates
   std::optional<VerificationRow> last_verify;  // the latest `sync-agent verify` of it
   std::vector<SourceHealthRow> sources;        // what the agent learnt of each source
-  bool stale = false;                          // no successful check within stale_after
-  bool failing = false;                        // the last run failed or was interrupted
-  std::string problem;                         // one line for humans when stale or failing
+  // Followed by an organisation glob (org_follow_status.h): the glob, and
+  // since when its origin no longer lists it (0: it does). A missing one is
+  // kept and served but not polled, so it is not reported stale.
+  std::string followed_by;
+  int64_t missing_since_ms = 0;
+  bool stale = false;    // no successful check within stale_after
+  bool failing = false;  // the last run failed or was interrupted
+  std::string problem;   // one line for humans when stale or failing
   // Details, only for a single-repository report.
   std::vector<RevisionRow> revisions;
   std::vector<RunRow> runs;
   std::vector<RunFileRow> last_update_files;  // how each file of the last update came
+};
+
+// An organisation glob of the config and its last discovery.
+struct OrgFollowStatus {
+  std::string glob;
+  std::string kind;               // its source kind
+  std::vector<std::string> urls;  // its sources
+  bool prune_missing = false;
+  std::optional<OrgFollowRow> last;  // nullopt: never discovered
+  size_t followed = 0;               // repositories it follows (missing ones too)
+  size_t missing = 0;
+  bool failing() const { return last && !last->error.empty(); }
+  // Never discovered yet: like a repository never synced, not healthy.
+  bool stale() const { return !last; }
 };
 
 struct StatusReport {
@@ -59,7 +78,8 @@ struct StatusReport {
   int64_t stale_after_ms = 0;
   bool sync_running = false;
   std::vector<RepoStatus> repos;
-  bool healthy() const;  // no repository stale or failing
+  std::vector<OrgFollowStatus> orgs;
+  bool healthy() const;  // no repository stale or failing, no discovery failing
 };
 
 // detail_repo: when not empty, only that repository, with revisions and runs.

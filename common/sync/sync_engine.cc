@@ -1136,4 +1136,15 @@ Status SyncEngine::SweepObjects() {
   return Status::OK();
 }
 
+Status SyncEngine::RemoveRepository(const std::string& local_name) {
+  MirrorTree mirror(env_, options_.mirror_root);
+  // Served view first: once the rows are gone nothing would name the trees.
+  SA_RETURN_IF_ERROR(mirror.RemoveRepository(local_name));
+  SA_RETURN_IF_ERROR(db_->DeleteRepo(local_name));
+  SA_RETURN_IF_ERROR(SweepObjects());
+  LogInfo("removed a repository its origin no longer lists (prune_missing)",
+          {{"repo", local_name}});
+  return Status::OK();
+}
+
 }  // namespace sync_agent

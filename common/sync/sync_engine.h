@@ -123,6 +123,13 @@ class SyncEngine {
   };
   Result<RepairResult> Repair(const RepoConfig& repo, const std::vector<VerifyProblem>& problems);
 
+  // Removes a repository from the node (prune_missing): its served link and
+  // trees (MirrorTree::RemoveRepository), then its database rows, then the
+  // stored objects no remaining revision references; objects other
+  // repositories list stay. Killed half way, the next call finishes it. The
+  // caller holds the run lock.
+  Status RemoveRepository(const std::string& local_name);
+
  private:
   struct RunContext;
   struct Pass {

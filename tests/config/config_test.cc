@@ -183,14 +183,14 @@ intreval       = "5m"
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"interval\"?"));
   EXPECT_THAT(
       s.message(),
-      HasSubstr(
-          "(known keys: state_dir, mirror_root, interval, stale_after, "
-          "keep_revisions, log_format, http_timeout, connections_per_file, "
-          "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
-          "progress_interval, retry_attempts, serve_max_connections, "
-          "serve_max_connections_per_address, serve_request_timeout, "
-          "serve_keep_alive_timeout, http_low_speed_limit, "
-          "http_low_speed_time, trusted_keys, manifest_max_files, manifest_max_bytes, repo)"));
+      HasSubstr("(known keys: state_dir, mirror_root, interval, stale_after, "
+                "keep_revisions, log_format, http_timeout, connections_per_file, "
+                "connections_total, bandwidth_limit, bandwidth_schedule, ca_file, "
+                "progress_interval, retry_attempts, serve_max_connections, "
+                "serve_max_connections_per_address, serve_request_timeout, "
+                "serve_keep_alive_timeout, http_low_speed_limit, "
+                "http_low_speed_time, trusted_keys, manifest_max_files, manifest_max_bytes, "
+                "prune_missing, org_max_repos, repo)"));
 }
 
 TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
@@ -451,7 +451,8 @@ source = ["http://origin.example.net/models"]
   EXPECT_THAT(s.message(), HasSubstr("did you mean \"sources\"?"));
   EXPECT_THAT(s.message(), HasSubstr("(known keys: name, sources, git, ref, hub, type, include, "
                                      "exclude, authorization, token, token_env, token_file, "
-                                     "trusted_keys, accept_rollback_to)"));
+                                     "trusted_keys, accept_rollback_to, include_files, "
+                                     "exclude_files, prune_missing)"));
 }
 
 TEST(ConfigTest, SubTableInRepoIsAnUnknownKey) {
@@ -841,6 +842,99 @@ TEST(LoadConfigTest, OversizedFileIsRejected) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
   EXPECT_THAT(r.status().message(), HasSubstr("larger than"));
+}
+
+// ---------------------------------------------------------------- organisation globs
+
+constexpr const char* kTop = "state_dir = \"/var/lib/sa\"\nmirror_root = \"/srv/m\"\n";
+
+TEST(ConfigTest, OrgGlobWithHubAndPublishRoots) {
+  Result<Config> r = ParseConfig(std::string(kTop) + R"(prune_missing = true
+org_max_repos = 500
+[[repo]]
+name = "acme/*"
+hub = "https://huggingface.co"
+include = ["llm-*", "acme/tok*"]
+exclude = ["*-old"]
+include_files = ["*.json"]
+exclude_files = ["*.bin"]
+[[repo]]
+name = "acme/*"
+hub = "https://huggingface.co"
+type = "dataset"
+prune_missing = false
+[[repo]]
+name = "beta/*"
+sources = ["http://origin.example.net/models", "file:///data/pub"]
+[[repo]]
+name = "acme/llm-7b"
+sources = ["http://origin.example.net/models"]
+)",
+                                 kPath);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->prune_missing);
+  EXPECT_EQ(r->org_max_repos, 500);
+  ASSERT_EQ(r->repos.size(), 1u);
+  ASSERT_EQ(r->orgs.size(), 3u);
+  const OrgFollowConfig& models = r->orgs[0];
+  EXPECT_EQ(models.org, "acme");
+  EXPECT_EQ(models.glob(), "acme/*");
+  EXPECT_TRUE(models.prune_missing);  // the top level's
+  EXPECT_EQ(models.include, (std::vector<std::string>{"llm-*", "acme/tok*"}));
+  EXPECT_EQ(models.exclude, (std::vector<std::string>{"*-old"}));
+  const auto& hub = dynamic_cast<const HubSpec&>(*models.repo.source).settings();
+  EXPECT_EQ(hub.include, (std::vector<std::string>{"*.json"}));  // include_files
+  EXPECT_EQ(hub.exclude, (std::vector<std::string>{"*.bin"}));
+  EXPECT_EQ(r->orgs[1].glob(), "datasets/acme/*");
+  EXPECT_FALSE(r->orgs[1].prune_missing);
+  EXPECT_EQ(r->orgs[2].repo.source->urls().size(), 2u);
+
+  // Names: without '/' the NAME, with '/' ORG/NAME.
+  EXPECT_TRUE(OrgRepoSelected(models, "acme/llm-7b"));
+  EXPECT_TRUE(OrgRepoSelected(models, "acme/tokenizer"));
+  EXPECT_FALSE(OrgRepoSelected(models, "acme/llm-7b-old"));   // excluded
+  EXPECT_FALSE(OrgRepoSelected(models, "acme/other"));        // not included
+  EXPECT_TRUE(OrgRepoSelected(r->orgs[2], "beta/anything"));  // no include: all
+}
+
+TEST(ConfigTest, OrgGlobMistakesSayWhatToWrite) {
+  auto org = [](const std::string& body) { return std::string(kTop) + "[[repo]]\n" + body; };
+  Status s = ParseError(org("name = \"acme/*\"\ngit = \"https://example.net/x.git\"\n"));
+  EXPECT_THAT(s.message(), HasSubstr(":4: [[repo]] \"acme/*\": a git source cannot list an "
+                                     "organisation's repositories"));
+  s = ParseError(org("name = \"*/*\"\nhub = \"https://huggingface.co\"\n"));
+  EXPECT_THAT(s.message(), HasSubstr("the organisation cannot be a glob"));
+  s = ParseError(org("name = \"*\"\nhub = \"https://huggingface.co\"\n"));
+  EXPECT_THAT(s.message(), HasSubstr("the organisation cannot be a glob"));
+  s = ParseError(org("name = \"acme/llm*\"\nhub = \"https://huggingface.co\"\n"));
+  EXPECT_THAT(s.message(), HasSubstr("only \"acme/*\" is a glob name"));
+  EXPECT_THAT(s.message(), HasSubstr("include = [\"llm*\"]"));
+  s =
+      ParseError(org("name = \"acme/llm-7b\"\nhub = \"https://huggingface.co\"\n"
+                     "include_files = [\"*.json\"]\n"));
+  EXPECT_THAT(s.message(),
+              HasSubstr(":6: [[repo]] \"acme/llm-7b\" \"include_files\" is only for an "
+                        "organisation table"));
+  s = ParseError(org("name = \"acme/llm-7b\"\nsources = [\"file:///p\"]\nprune_missing = true\n"));
+  EXPECT_THAT(s.message(), HasSubstr("\"prune_missing\" is only for an organisation table"));
+  s = ParseError(org("name = \"acme/*\"\nsources = [\"file:///p\"]\ninclude_files = [\"a\"]\n"));
+  EXPECT_THAT(s.message(), HasSubstr("\"include_files\" belongs to a hub repository"));
+  s =
+      ParseError(org("name = \"acme/*\"\nhub = \"https://huggingface.co\"\n"
+                     "include = [\"other/x\"]\n"));
+  EXPECT_THAT(s.message(), HasSubstr("include glob \"other/x\" can never match"));
+  s =
+      ParseError(org("name = \"acme/*\"\nhub = \"https://huggingface.co\"\n"
+                     "prune_missing = \"yes\"\n"));
+  EXPECT_THAT(s.message(), HasSubstr("\"prune_missing\" in [[repo]] \"acme/*\" must be true or "
+                                     "false, not a string"));
+  s =
+      ParseError(org("name = \"acme/*\"\nhub = \"https://h.example\"\n[[repo]]\n"
+                     "name = \"acme/*\"\nsources = [\"file:///p\"]\n"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("duplicate [[repo]] name \"acme/*\" (first defined on line 4)"));
+  s = ParseError(std::string(kTop) + "org_max_repos = 0\n");
+  EXPECT_THAT(s.message(), HasSubstr("\"org_max_repos\" must be between 1 and"));
 }
 
 }  // namespace

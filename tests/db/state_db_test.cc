@@ -1049,6 +1049,69 @@ TEST_F(StateDbTest, TwoWritersTakeTurns) {
   EXPECT_EQ(runs->size(), 10u);
 }
 
+// ---------------------------------------------------------------- organisation globs (0010)
+
+TEST_F(StateDbTest, OrgDiscoveriesReplaceTheFollowedRowsAndAFailureKeepsThem) {
+  OrgFollowRow ok{"acme/*", "https://hub/api/models?author=acme", 100, 100, ""};
+  std::vector<OrgRepoRow> rows = {{"acme/*", "acme/a", "acme/a", 100, 0},
+                                  {"acme/*", "acme/b", "acme/b", 100, 150}};
+  ASSERT_TRUE(db_->SaveOrgDiscovery(ok, &rows).ok());
+  // A failure: the error is recorded, ok_at and the followed rows stay.
+  OrgFollowRow failed{"acme/*", "https://hub/api/models?author=acme", 200, 0, "hub down"};
+  ASSERT_TRUE(db_->SaveOrgDiscovery(failed, nullptr).ok());
+  auto follows = db_->OrgFollows();
+  ASSERT_TRUE(follows.ok()) << follows.status().ToString();
+  ASSERT_EQ(follows->size(), 1u);
+  EXPECT_EQ((*follows)[0].checked_at_ms, 200);
+  EXPECT_EQ((*follows)[0].ok_at_ms, 100);
+  EXPECT_EQ((*follows)[0].error, "hub down");
+  auto kept = db_->OrgRepos();
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ((*kept)[1].missing_since_ms, 150);
+  // A success replaces the rows and clears the error.
+  std::vector<OrgRepoRow> now = {{"acme/*", "acme/c", "acme/c", 300, 0}};
+  ASSERT_TRUE(db_->SaveOrgDiscovery({"acme/*", "u", 300, 300, ""}, &now).ok());
+  follows = db_->OrgFollows();
+  ASSERT_TRUE(follows.ok());
+  EXPECT_EQ((*follows)[0].error, "");
+  EXPECT_EQ((*follows)[0].ok_at_ms, 300);
+  kept = db_->OrgRepos();
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].repo, "acme/c");
+  // A glob no longer configured is forgotten with its rows.
+  ASSERT_TRUE(db_->ForgetOrgFollowsExcept({"beta/*"}).ok());
+  EXPECT_TRUE(db_->OrgFollows()->empty());
+  EXPECT_TRUE(db_->OrgRepos()->empty());
+}
+
+TEST_F(StateDbTest, DeleteRepoRemovesItsRowsAndFreesOnlyItsObjects) {
+  PutObjects("abc");
+  Record("r1", {Entry("a", 10, 'a'), Entry("shared", 10, 'c')}, "acme/gone");
+  Record("r1", {Entry("b", 10, 'b'), Entry("shared", 10, 'c')}, "acme/stays");
+  ASSERT_TRUE(db_->ActivateRevision("acme/gone", "r1", 1).ok());
+  ASSERT_TRUE(db_->ActivateRevision("acme/stays", "r1", 1).ok());
+  ASSERT_TRUE(db_->BeginRun("acme/gone", "once", "").ok());
+  VerificationRow v;
+  v.repo = "acme/gone";
+  ASSERT_TRUE(db_->RecordVerification(v).ok());
+  std::vector<OrgRepoRow> rows = {{"acme/*", "acme/gone", "acme/gone", 1, 2}};
+  ASSERT_TRUE(db_->SaveOrgDiscovery({"acme/*", "u", 2, 2, ""}, &rows).ok());
+  EXPECT_TRUE(Unreferenced().empty());
+
+  ASSERT_TRUE(db_->DeleteRepo("acme/gone").ok());
+  auto names = db_->RepoNames();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"acme/stays"});
+  EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM sync_runs"), 0);
+  EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM verifications"), 0);
+  EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM org_repos"), 0);
+  // Its own object is free; the shared one is still listed by the other.
+  EXPECT_EQ(Unreferenced(), std::vector<std::string>{Sha('a')});
+  EXPECT_TRUE(db_->DeleteRepo("acme/never").ok());
+}
+
 }  // namespace
 }  // namespace sync_agent
 

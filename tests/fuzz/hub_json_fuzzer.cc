@@ -1,5 +1,6 @@
 // The hub API's JSON answers (common/hub/hub_json): the input is read as a
-// revision's repository info and as a tree page. Invariants: a parsed sha or
+// revision's repository info, as a tree page and as a page of a repository
+// list (every id it gives is non-empty). Invariants: a parsed sha or
 // blob is 40 lowercase hex and an LFS sha256 64; files come in page order;
 // a selection only drops files (what a page with every file selected gives,
 // filtered, is what the selection gives); errors are kInvalidArgument.
@@ -60,6 +61,15 @@ void CheckTree(const std::string& text) {
   }
 }
 
+void CheckRepoList(const std::string& text) {
+  auto ids = ParseHubRepoListPage(text, "hub acme", kUrl);
+  if (!ids.ok()) {
+    SA_FUZZ_CHECK(ids.status().code() == Status::Code::kInvalidArgument);
+    return;
+  }
+  for (const std::string& id : *ids) SA_FUZZ_CHECK(!id.empty());
+}
+
 }  // namespace
 }  // namespace sync_agent
 
@@ -67,5 +77,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(sync_agent::fuzz::AsText(data, size));
   sync_agent::CheckInfo(text);
   sync_agent::CheckTree(text);
+  sync_agent::CheckRepoList(text);
   return 0;
 }

@@ -35,6 +35,7 @@ namespace {
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
 constexpr size_t kMaxExpandedTreePage = 50;  // the Hub's page size when expand=true
+constexpr size_t kMaxListPage = 1000;        // the Hub's largest page of a repository list
 
 std::string Hex(std::string_view raw) {
   std::string out;
@@ -538,6 +539,22 @@ std::string TreeEntryJson(const RepoRecord& repo, const CommitRecord& commit,
   return out;
 }
 
+// The query of target without its cursor, and the cursor after: for the
+// Link of the next page.
+std::string NextPageLink(const State& state, const Target& target, const std::string& cursor) {
+  std::string query;
+  size_t start_item = 0;
+  while (start_item < target.raw_query.size()) {
+    size_t amp = target.raw_query.find('&', start_item);
+    if (amp == std::string::npos) amp = target.raw_query.size();
+    std::string item = target.raw_query.substr(start_item, amp - start_item);
+    if (!item.empty() && !StartsWith(item, "cursor=")) query += item + "&";
+    start_item = amp + 1;
+  }
+  query += "cursor=" + Hex(cursor);
+  return "<" + state.hub_url + target.raw_path + "?" + query + ">; rel=\"next\"";
+}
+
 // GET /api/{type}s/{repo}/tree/{rev}[/{path}]: one page, and a Link to the next.
 Reply TreePage(const State& state, const Target& target, const RepoRecord& repo,
                const CommitRecord& commit, const std::string& dir) {
@@ -567,18 +584,7 @@ Reply TreePage(const State& state, const Target& target, const RepoRecord& repo,
   }
   reply.body += "]";
   if (end < entries.size()) {
-    std::string query;
-    size_t start_item = 0;
-    while (start_item < target.raw_query.size()) {
-      size_t amp = target.raw_query.find('&', start_item);
-      if (amp == std::string::npos) amp = target.raw_query.size();
-      std::string item = target.raw_query.substr(start_item, amp - start_item);
-      if (!item.empty() && !StartsWith(item, "cursor=")) query += item + "&";
-      start_item = amp + 1;
-    }
-    query += "cursor=" + Hex(entries[end - 1].path);
-    reply.headers.emplace_back(
-        "Link", "<" + state.hub_url + target.raw_path + "?" + query + ">; rel=\"next\"");
+    reply.headers.emplace_back("Link", NextPageLink(state, target, entries[end - 1].path));
   }
   return reply;
 }
@@ -806,6 +812,59 @@ std::optional<Reply> Throttle(State& state, bool api) {
   return std::nullopt;
 }
 
+// GET /api/{type}s[?author=ORG][&limit=N]: the repositories the caller may
+// see (private ones with their token only), ordered by id, a page of
+// Options::list_page_size at most (the Hub's 1000) with a Link to the next;
+// limit=N returns at most N in all, as on the Hub.
+Reply ListRequest(const State& state, const Target& target, const Caller& caller) {
+  const RepoType type = target.segments[1] == "models" ? RepoType::kModel : RepoType::kDataset;
+  const std::string author = AsciiLower(QueryValue(target, "author"));
+  size_t limit = SIZE_MAX;
+  const std::string limit_text = QueryValue(target, "limit");
+  if (!limit_text.empty()) {
+    uint64_t n = 0;
+    if (!ParseDecimal(limit_text, &n)) return HubError(400, "", "Invalid limit");
+    limit = static_cast<size_t>(n);
+  }
+  const std::string cursor_hex = QueryValue(target, "cursor");
+  std::string after;
+  if (!cursor_hex.empty() && !Unhex(cursor_hex, &after)) {
+    return HubError(400, "", "Invalid cursor");
+  }
+  // With limit, the first limit repositories are the whole answer.
+  const size_t page_size = limit != SIZE_MAX ? std::min<size_t>(limit, kMaxListPage)
+                                             : std::max<size_t>(1, state.options.list_page_size);
+  Reply reply;
+  reply.body = "[";
+  size_t listed = 0;
+  std::string last;
+  bool more = false;
+  for (const auto& [key, repo] : state.repos) {
+    const auto& [repo_type, id] = key;
+    if (repo_type != type || (!cursor_hex.empty() && id <= after)) continue;
+    if (repo.private_token && caller.token != *repo.private_token) continue;
+    const std::string org = id.substr(0, id.find('/'));
+    if (!author.empty() && AsciiLower(org) != author) continue;
+    if (listed == page_size) {
+      more = limit == SIZE_MAX;  // with limit, the first N are all there is
+      break;
+    }
+    if (listed++ > 0) reply.body += ',';
+    reply.body += "{\"_id\":" + JsonQuote(repo.object_id) + ",\"id\":" + JsonQuote(id);
+    if (type == RepoType::kModel) reply.body += ",\"modelId\":" + JsonQuote(id);
+    reply.body += ",\"author\":" + JsonQuote(org);
+    reply.body += std::string(",\"private\":") + (repo.private_token ? "true" : "false");
+    reply.body +=
+        ",\"gated\":" + (repo.gate_token ? JsonQuote(repo.gate_mode) : std::string("false"));
+    reply.body += ",\"likes\":0,\"downloads\":0,\"tags\":[]";
+    reply.body += ",\"createdAt\":" + JsonQuote(IsoTime(repo.created)) + "}";
+    last = id;
+  }
+  reply.body += "]";
+  if (more) reply.headers.emplace_back("Link", NextPageLink(state, target, last));
+  return reply;
+}
+
 // GET /api/{type}s/{repo}[/revision/{rev}] and /api/{type}s/{repo}/tree/{rev}[/{path}].
 Reply ApiRequest(State& state, const Target& target, const Caller& caller) {
   const auto& segments = target.segments;
@@ -947,6 +1006,9 @@ Reply AnswerHub(State& state, const Target& target, const Caller& caller) {
   if (segments.size() >= 6 && segments[1] == "resolve-cache" &&
       (segments[2] == "models" || segments[2] == "datasets")) {
     return ResolveCacheRequest(state, target, caller);
+  }
+  if (segments.size() == 2 && (segments[1] == "models" || segments[1] == "datasets")) {
+    return ListRequest(state, target, caller);
   }
   if (segments.size() >= 3 && (segments[1] == "models" || segments[1] == "datasets")) {
     return ApiRequest(state, target, caller);
@@ -1218,6 +1280,16 @@ void HubServer::CutOffNextDownload(const std::string& key, size_t n) {
 void HubServer::TruncateSiblings(std::optional<size_t> max_listed) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->siblings_limit = max_listed;
+}
+
+void HubServer::SetListPageSize(size_t n) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->options.list_page_size = n;
+}
+
+void HubServer::DeleteRepo(const std::string& repo, RepoType type) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->repos.erase({type, repo});
 }
 
 void HubServer::SetTreePageSize(size_t n) {

@@ -18,6 +18,14 @@
 //       (Options::tree_page_size, at most 50 with expand, as on the Hub); a
 //       further page is named by `Link: <absolute url with cursor=...>;
 //       rel="next"`. The cursor is opaque.
+//   GET /api/{models|datasets}[?author={org}][&limit={n}]
+//       The repositories the caller may see (a private one only with its
+//       token), of author org when given (compared without case, as on the
+//       Hub), ordered by id: {"_id", "id", "modelId" (models), "author",
+//       "private", "gated", "likes", "downloads", "tags", "createdAt"}. At
+//       most Options::list_page_size per answer (the Hub's 1000), with
+//       `Link: <absolute url with cursor=...>; rel="next"` while more
+//       follow; limit=n answers the first n (at most 1000) and no Link.
 //   POST /api/{models|datasets}/{repo}/paths-info/{rev}
 //       The tree entries (as above, lastCommit with expand) of the paths in
 //       a JSON body {"paths": [...], "expand": bool} (@huggingface/hub) or a
@@ -99,6 +107,8 @@ class HubServer {
     // Entries per tree page. The Hub answers 1000 per page (50 with expand=true,
     // which caps any page size set here).
     size_t tree_page_size = 1000;
+    // Repositories per page of GET /api/models (and datasets).
+    size_t list_page_size = 1000;
     // How long a redirect's signed CDN URL stays valid.
     std::chrono::seconds cdn_url_lifetime{3600};
     // Resolve of a regular file answers a relative 307 to its resolve-cache
@@ -161,6 +171,10 @@ class HubServer {
   // The commit branch points at; "" if none.
   std::string Head(const std::string& repo, RepoType type, const std::string& branch) const;
 
+  // Deletes the repository (every branch, tag and commit), as deleting it on
+  // the Hub does: it is no longer listed and its API answers RepoNotFound.
+  void DeleteRepo(const std::string& repo, RepoType type);
+
   // Access. Tokens are compared with the "Bearer <token>" of requests.
 
   // Only requests with this token see the repository (info, tree and
@@ -187,6 +201,7 @@ class HubServer {
   // Info answers list at most max_listed siblings; nullopt lists them all.
   void TruncateSiblings(std::optional<size_t> max_listed);
   void SetTreePageSize(size_t n);  // as Options::tree_page_size; 0 counts as 1
+  void SetListPageSize(size_t n);  // as Options::list_page_size; 0 counts as 1
 
   // The request log of both listeners, in arrival order.
   std::vector<Request> requests() const;
