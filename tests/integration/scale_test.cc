@@ -134,6 +134,21 @@ class ScaleTest : public AgentFixture {
   std::vector<std::vector<std::string>> revisions_;  // [repository][generation]
 };
 
+// The strace counter sees a sleep (so that "no sleep" can fail) and hands
+// back the traced program's exit code and output.
+TEST(SyscallCounterTest, SeesASleepAndKeepsTheProgramsExitCodeAndOutput) {
+  if (!StraceAvailable()) GTEST_SKIP() << "strace is missing or may not trace here";
+  SyscallCounts counts = CountSyscalls({"/bin/sh", "-c", "sleep 0.01; echo out; exit 3"});
+  ASSERT_EQ(counts.error, "");
+  EXPECT_EQ(counts.result.exit_code, 3);
+  EXPECT_EQ(counts.result.out, "out\n");
+  EXPECT_GE(counts.Calls("nanosleep") + counts.Calls("clock_nanosleep"), 1u) << counts.Top(20);
+  EXPECT_GE(counts.Calls("execve"), 2u) << counts.Top(20);  // sh, then sleep
+  uint64_t sum = 0;
+  for (const auto& [name, n] : counts.calls) sum += n;
+  EXPECT_EQ(sum, counts.total);
+}
+
 // What the generator writes is what `sync-agent publish` writes for the same
 // files (ids and times aside), and a node syncs and verifies it.
 TEST_F(ScaleTest, GeneratedRootIsWhatPublishWritesAndANodeVerifies) {
