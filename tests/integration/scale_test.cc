@@ -205,6 +205,11 @@ TEST_F(ScaleTest, GeneratedRootIsWhatPublishWritesAndANodeVerifies) {
   EXPECT_EQ(ServedGeneration(1, &why), 1) << why;
   EXPECT_EQ(UpdatedSince(0),
             gen_->RepoName(0) + "\n" + gen_->RepoName(1) + "\n" + gen_->RepoName(1));
+
+  // The wholeness check the other tests rely on sees a file too many.
+  WriteFile(ServedPath(0) + "/stray.txt", "not published");
+  EXPECT_EQ(ServedGeneration(0, &why), -1);
+  EXPECT_NE(why.find("does not hold exactly"), std::string::npos) << why;
 }
 
 // Issue 12's test: 1,000 repositories through nginx. The no-change pass asks
