@@ -214,8 +214,8 @@ TEST_F(ScaleTest, GeneratedRootIsWhatPublishWritesAndANodeVerifies) {
 
 // Issue 12's test: 1,000 repositories through nginx. The no-change pass asks
 // nginx for nothing but each repository's pointer, on fewer connections than
-// there are repositories (today every repository opens its own connection,
-// so this fails until connections are kept alive across repositories); a
+// there are repositories (before the concurrent pass of issue 12 every
+// repository opened its own connection, and only that assertion failed); a
 // change to 3 repositories updates exactly those 3 and touches no other tree.
 TEST_F(ScaleTest, ThousandRepositoriesNoChangePassPollsPointersOnSharedConnections) {
   constexpr size_t kRepos = 1000;
@@ -424,7 +424,21 @@ TEST_F(ScaleTest, SigkillDuringAPassThatUpdatesManyLeavesEveryTreeWhole) {
     std::string why;
     EXPECT_EQ(ServedGeneration(i, &why), changed.count(i) ? 1 : 0) << why;
   }
-  EXPECT_EQ(CountUpdatedSince(runs_before), changed_count);
+  // The database agrees with the served trees. (Not every update need have
+  // its own 'updated' run: a run killed after its swap but before its record
+  // was written leaves the next pass finding the repository current.)
+  auto repos = ParseJson(Status({"--json"}).out)->getArray("repos");
+  ASSERT_EQ(repos->size(), kRepos);
+  for (size_t k = 0; k < repos->size(); ++k) {
+    auto r = repos->getObject(static_cast<unsigned>(k));
+    const std::string name = r->getValue<std::string>("name");
+    size_t i = std::stoul(name.substr(name.rfind('-') + 1));
+    ASSERT_EQ(gen_->RepoName(i), name);
+    const std::string latest = revisions_[i].back();
+    EXPECT_EQ(r->getValue<std::string>("active_revision"), latest) << name;
+    EXPECT_EQ(r->getValue<std::string>("served_revision"), latest) << name;
+    EXPECT_FALSE(r->getValue<bool>("database_behind")) << name;
+  }
   ProcessResult verify = RunAgent({"verify", "--config", config_});
   EXPECT_EQ(verify.exit_code, 0) << verify.out.substr(0, 4000) << verify.err.substr(0, 4000);
   ProcessResult status = Status();
@@ -438,18 +452,18 @@ TEST_F(ScaleTest, SigkillDuringAPassThatUpdatesManyLeavesEveryTreeWhole) {
 TEST_F(ScaleTest, NoChangePassNeitherSleepsNorSpendsMoreThanABoundedWorkPerRepository) {
   if (!StraceAvailable()) GTEST_SKIP() << "strace is missing or may not trace here";
   constexpr size_t kRepos = 50;
-  // What one unchanged repository may cost in system calls: a system call
-  // takes one to a few microseconds here, so 200 keep a repository's own work
-  // around a millisecond at most, the "few milliseconds beyond its HTTP round
-  // trip" issue 12 allows. That pays for the pointer's conditional GET (on a
-  // kept-alive connection: a write, a read or two and the polls around them),
-  // a share of the batched database writes, a look at the served link and
-  // the threads' hand-offs. Measured on the pass before issue 12 (still one
-  // repository after another): about 140 a repository, most of them SQLite's
-  // fcntl locks and pwrites for several transactions each, and openat/close
-  // of the O_NOFOLLOW walks. A sleep is one call but many milliseconds, so
-  // sleeps are asserted apart.
-  constexpr uint64_t kMaxSyscallsPerRepository = 200;
+  // What one unchanged repository may cost in system calls, beyond a run's
+  // fixed cost: the pointer's conditional GET on a kept-alive connection (a
+  // write, a read or two and the polls around them), its share of the
+  // batched database writes, a look at its served link, and the hand-offs
+  // between workers. The concurrent pass of issue 12 takes about 18 (main at
+  // 4c28f5c); the pass before it took about 140 (a thread, a connection and
+  // several SQLite transactions with their fcntl locks and pwrites per
+  // repository, plus a 50 ms sleep). 60 leaves room for an implementation's
+  // own bookkeeping and still fails on a return to per-repository work of
+  // that kind. A sleep is one call but many milliseconds, so sleeps are
+  // asserted apart.
+  constexpr uint64_t kMaxSyscallsPerRepository = 60;
   Generate(kRepos);
   WriteScaleConfig(StartNginx());
   ProcessResult first = Once();
@@ -465,9 +479,6 @@ TEST_F(ScaleTest, NoChangePassNeitherSleepsNorSpendsMoreThanABoundedWorkPerRepos
   const uint64_t sleeps = all.Calls("nanosleep") + all.Calls("clock_nanosleep");
   const uint64_t per_repository =
       all.total > one.total ? (all.total - one.total) / (kRepos - 1) : 0;
-  GTEST_SKIP() << "waits for the concurrent pass (issue 12); today: " << sleeps << " sleeps, "
-               << per_repository << " system calls per repository (" << all.total << " for "
-               << kRepos << " repositories, " << one.total << " for one); most: " << all.Top(8);
   EXPECT_EQ(sleeps, 0u) << "a no-change pass slept; most frequent calls: " << all.Top(12);
   EXPECT_LE(per_repository, kMaxSyscallsPerRepository)
       << all.total << " system calls for " << kRepos << " repositories, " << one.total
