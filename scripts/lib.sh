@@ -10,6 +10,7 @@ SA_PACKAGES=(
   librsync-dev libgit2-dev libsqlite3-dev libpoco-dev libxxhash-dev
   libgtest-dev libgmock-dev libssl-dev libtomlplusplus-dev
   nginx curl git git-lfs fcgiwrap sqlite3 systemd ca-certificates
+  strace  # tests/support/syscall_counter: system calls of a pass, counted
   clang libclang-rt-14-dev  # scripts/fuzz: clang with libFuzzer and the sanitizers
 )
 

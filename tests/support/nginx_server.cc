@@ -1,6 +1,7 @@
 #include "tests/support/nginx_server.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -73,7 +74,8 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
     << "events { worker_connections 256; }\n"
     << "http {\n"
     << "  default_type application/octet-stream;\n"
-    << "  log_format sa_test '$request_method $uri $status $body_bytes_sent \"$http_range\"';\n"
+    << "  log_format sa_test '$connection $request_method $uri $status $body_bytes_sent "
+       "\"$http_range\"';\n"
     << "  access_log " << prefix << "/logs/access.log sa_test;\n"
     << "  client_body_temp_path " << prefix << "/tmp/client_body;\n"
     << "  proxy_temp_path " << prefix << "/tmp/proxy;\n"
@@ -138,10 +140,18 @@ std::string BuildConfig(const std::string& prefix, const NginxServer::Options& o
   return c.str();
 }
 
-// Parses `GET /a/b 206 100 "bytes=0-99"`. The URI may contain spaces; the
-// range never contains a raw quote (nginx escapes it), so fields are taken
-// from both ends.
-bool ParseAccessLine(const std::string& line, AccessLogEntry* out) {
+// Parses `7 GET /a/b 206 100 "bytes=0-99"` (the first field is nginx's
+// connection serial number). The URI may contain spaces; the range never
+// contains a raw quote (nginx escapes it), so fields are taken from both ends.
+bool ParseAccessLine(std::string line, AccessLogEntry* out) {
+  size_t connection_sp = line.find(' ');
+  if (connection_sp == std::string::npos || connection_sp == 0) return false;
+  try {
+    out->connection = std::stoull(line.substr(0, connection_sp));
+  } catch (const std::exception&) {
+    return false;
+  }
+  line.erase(0, connection_sp + 1);
   if (line.size() < 2 || line.back() != '"') return false;
   size_t open = line.rfind(" \"");
   if (open == std::string::npos) return false;
@@ -272,6 +282,50 @@ std::vector<AccessLogEntry> NginxServer::ReadAccessLog() const {
     if (ParseAccessLine(line, &entry)) entries.push_back(std::move(entry));
   }
   return entries;
+}
+
+long NginxServer::MarkAccessLog() {
+  const std::string uri = "/.sa-test-mark-" + std::to_string(++marks_);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ADD_FAILURE() << "socket: " << std::strerror(errno);
+    return -1;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool sent = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request =
+        "GET " + uri + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    sent = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(request.size());
+    char buf[4096];
+    while (sent && ::recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+  }
+  ::close(fd);
+  if (!sent) {
+    ADD_FAILURE() << "could not send the log mark to nginx on port " << port_ << ": "
+                  << std::strerror(errno);
+    return -1;
+  }
+  long index = -1;
+  WaitFor(
+      [&] {
+        std::vector<AccessLogEntry> entries = ReadAccessLog();
+        for (size_t i = entries.size(); i-- > 0;) {
+          if (entries[i].uri == uri) {
+            index = static_cast<long>(i);
+            return true;
+          }
+        }
+        return false;
+      },
+      std::chrono::seconds(10));
+  if (index < 0) ADD_FAILURE() << "nginx did not log " << uri << ": " << ErrorLog();
+  return index;
 }
 
 bool NginxServer::WaitForAccessLog(size_t n, std::chrono::milliseconds timeout) const {

@@ -36,6 +36,7 @@ struct AccessLogEntry {
   int status = 0;           // 200, 206, 304, 404, 416, ...
   uint64_t bytes_sent = 0;  // body bytes only ($body_bytes_sent)
   std::string range;        // the request's Range header, "" if none
+  uint64_t connection = 0;  // nginx's serial number of the connection ($connection)
 };
 
 class NginxServer {
@@ -99,6 +100,16 @@ class NginxServer {
   // whether it does.
   bool WaitForAccessLog(size_t n,
                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  // Marks the present point in the access log: requests "/.sa-test-mark-<n>"
+  // itself, on a connection of its own (a 404), and waits until that line is
+  // written. nginx logs a request when it has sent the response, and the
+  // fixture runs one worker, which logs in order: every request whose
+  // response a client had received before the call is above the mark, so the
+  // entries between two marks are exactly what was requested in between.
+  // Returns the mark's index in ReadAccessLog(); fails the test and returns
+  // -1 if the line did not appear within 10 s. Plain HTTP only (not TLS).
+  long MarkAccessLog();
+
   // nginx's error log, for failure messages.
   std::string ErrorLog() const;
 
@@ -117,6 +128,7 @@ class NginxServer {
   std::unique_ptr<TempDir> prefix_;
   std::unique_ptr<BackgroundProcess> process_;
   int port_ = 0;
+  int marks_ = 0;
 };
 
 }  // namespace sync_agent::testing
