@@ -343,9 +343,12 @@ int CmdStatus(const std::vector<std::string>& args) {
     report = std::move(built).value();
   }
   bool detail = !repo.empty();
-  std::string out =
-      parsed.Has("json") ? FormatStatusJson(report, detail) : FormatStatusText(report, detail);
-  std::fputs(out.c_str(), stdout);
+  auto print = [](std::string_view piece) { std::fwrite(piece.data(), 1, piece.size(), stdout); };
+  if (parsed.Has("json")) {
+    WriteStatusJson(report, detail, print);
+  } else {
+    WriteStatusText(report, detail, print);
+  }
   return report.healthy() ? kExitOk : kExitFailed;
 }
 

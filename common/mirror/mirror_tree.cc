@@ -67,16 +67,22 @@ RootedPath MirrorTree::StagingAt(const std::string& repo) const { return Below(S
 
 Result<std::string> MirrorTree::ActiveRevision(const std::string& repo) const {
   std::string link = LinkPath(repo);
-  // By fds: a symlink planted at <root>/<org> is refused, not followed.
-  auto info = env_->LstatAt(LinkAt(repo));
-  if (!info.ok()) return info.status();
-  if (info->type != FileInfo::Type::kSymlink) {
-    return Status::InvalidArgument(
-        "mirror path " + link,
-        "exists and is not managed by sync-agent (not a symlink); move it away so that "
-        "sync-agent can serve this repository there");
+  // By fds: a symlink planted at <root>/<org> is refused, not followed. The
+  // link is read first (one walk, the usual case); only when that fails is
+  // it looked at again to say why.
+  auto read = env_->ReadLinkAt(LinkAt(repo));
+  if (!read.ok()) {
+    auto info = env_->LstatAt(LinkAt(repo));
+    if (!info.ok()) return info.status();
+    if (info->type != FileInfo::Type::kSymlink) {
+      return Status::InvalidArgument(
+          "mirror path " + link,
+          "exists and is not managed by sync-agent (not a symlink); move it away so that "
+          "sync-agent can serve this repository there");
+    }
+    return read.status();
   }
-  SA_ASSIGN_OR_RETURN(std::string target, env_->ReadLinkAt(LinkAt(repo)));
+  std::string target = std::move(read).value();
   // Ours only in exactly the form Swap writes: the fixed prefix and one valid
   // revision id, so that "../.sync-agent/trees/org/name/../../x" is not.
   std::string prefix = UpToRoot(repo) + TreesRel(repo) + "/";

@@ -22,6 +22,13 @@ namespace sync_agent {
 namespace {
 
 constexpr size_t kCopyChunk = 1 << 20;
+// Buffers between receiving and hashing/writing a content: 4 of up to 1 MiB,
+// no larger than the content (a small file must not cost 4 MiB of buffers
+// in each of the many transfers of a pass).
+constexpr size_t kPipeBuffers = 4;
+size_t PipeBufferBytes(uint64_t bytes) {
+  return static_cast<size_t>(std::clamp<uint64_t>(bytes, 16 << 10, 1 << 20));
+}
 // What a part of a multipart/byteranges answer costs beyond its data
 // (boundary, Content-Type, Content-Range), and a request beyond its parts.
 constexpr uint64_t kPartOverhead = 100;
@@ -408,7 +415,7 @@ Status ObjectFetcher::TryDelta(const ObjectFetch& object, const DeltaRef& delta,
   uint64_t copied = 0;
   Status s;
   {
-    PipelinedSink pipe(&dl);  // hashing and writing on a second thread
+    PipelinedSink pipe(&dl, kPipeBuffers, PipeBufferBytes(object.size));  // hashing, writing
     s = pipe.Begin(0);
     if (s.ok()) {
       s = ApplyDelta(
@@ -536,7 +543,7 @@ Status ObjectFetcher::TryRanges(const ObjectFetch& object, const ContentRef& con
   Status s;
   uint64_t local_bytes = 0;
   {
-    PipelinedSink pipe(&dl);
+    PipelinedSink pipe(&dl, kPipeBuffers, PipeBufferBytes(object.size));
     Assembler assembler(plan.local, *old, &pipe, "assemble " + object.first_path);
     s = pipe.Begin(0);
     std::unique_ptr<RangePrefetcher> prefetch;
@@ -657,7 +664,7 @@ Status ObjectFetcher::FetchWhole(const ObjectFetch& object, const ContentRef& co
       s = dl.Begin(offset);  // everything is on disk already; only verify
     } else {
       // Receive on this thread; hash and write on another.
-      PipelinedSink pipe(&dl);
+      PipelinedSink pipe(&dl, kPipeBuffers, PipeBufferBytes(object.size - offset));
       s = source_->FetchContent(content, offset, &pipe);
       // Whatever arrived before a failure is kept, for a retry or the next run.
       Status drained = pipe.Drain();

@@ -265,6 +265,9 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
     known[s.name] = &s;
     if (!configured.count(s.name)) names.push_back(s.name);
   }
+  // Reserved: a RepoStatus is large, and a vector doubling its capacity
+  // over thousands of them would briefly hold one and a half times as many.
+  rep.repos.reserve(detail_repo.empty() ? names.size() : 1);
   for (const auto& name : names) {
     if (!detail_repo.empty() && name != detail_repo) continue;
     RepoStatus r;
@@ -350,6 +353,8 @@ StatusCounts CountStates(const StatusReport& rep) {
 
 namespace {
 
+constexpr size_t kStatusPieceBytes = 64 << 10;
+
 std::string StateWord(const RepoStatus& r) {
   std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
   if (!r.configured) state += " (not in config)";
@@ -393,20 +398,33 @@ std::string CompactLine(const StatusReport& rep, const RepoStatus& r) {
 
 }  // namespace
 
-std::string FormatStatusText(const StatusReport& rep, bool detail) {
+void WriteStatusText(const StatusReport& rep, bool detail, const StatusOut& out) {
   std::string o;
+  // Handed on every kStatusPieceBytes, so that thousands of repositories
+  // never sit in one string.
+  auto flush = [&](size_t at_least) {
+    if (o.size() >= at_least) {
+      out(o);
+      o.clear();
+    }
+  };
   if (rep.repos.empty() && rep.orgs.empty()) {
     o += "no repositories configured in " + rep.config_path + "\n";
-    return o;
+    return flush(0);
   }
   if (rep.repos.size() > 1) o += SummaryText(rep);
   if (rep.repos.size() > kCompactStatusAbove) {
-    for (const auto& r : rep.repos) o += CompactLine(rep, r);
+    for (const auto& r : rep.repos) {
+      o += CompactLine(rep, r);
+      flush(kStatusPieceBytes);
+    }
     o += "\n(one line per repository above " + std::to_string(kCompactStatusAbove) +
          "; `sync-agent status ORG/NAME` shows one in full)\n";
-    return o + OrgFollowsText(rep);
+    o += OrgFollowsText(rep);
+    return flush(0);
   }
   for (const auto& r : rep.repos) {
+    flush(kStatusPieceBytes);
     o += r.name + ": " + StateWord(r) + "\n";
     o += OrgFollowRepoText(rep, r);
     if (r.active && r.db_behind) {
@@ -491,10 +509,10 @@ std::string FormatStatusText(const StatusReport& rep, bool detail) {
     }
   }
   o += OrgFollowsText(rep);
-  return o;
+  flush(0);
 }
 
-std::string FormatStatusJson(const StatusReport& rep, bool detail) {
+void WriteStatusJson(const StatusReport& rep, bool detail, const StatusOut& out) {
   std::string o = "{\"healthy\":" + std::string(rep.healthy() ? "true" : "false");
   o += ",\"sync_running\":" + std::string(rep.sync_running ? "true" : "false");
   o += ",\"now\":" + JsonQuote(Iso(rep.now_ms));
@@ -509,6 +527,10 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
   o += ",\"repos\":[";
   bool first = true;
   for (const auto& r : rep.repos) {
+    if (o.size() >= kStatusPieceBytes) {
+      out(o);
+      o.clear();
+    }
     if (!first) o += ",";
     first = false;
     o += "{\"name\":" + JsonQuote(r.name);
@@ -625,6 +647,18 @@ std::string FormatStatusJson(const StatusReport& rep, bool detail) {
     o += "}";
   }
   o += "]" + OrgFollowsJson(rep) + "}\n";
+  out(o);
+}
+
+std::string FormatStatusText(const StatusReport& rep, bool detail) {
+  std::string o;
+  WriteStatusText(rep, detail, [&](std::string_view piece) { o += piece; });
+  return o;
+}
+
+std::string FormatStatusJson(const StatusReport& rep, bool detail) {
+  std::string o;
+  WriteStatusJson(rep, detail, [&](std::string_view piece) { o += piece; });
   return o;
 }
 

@@ -10,8 +10,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/base/status.h"
@@ -120,5 +122,9 @@ constexpr size_t kCompactStatusAbove = 100;
 // stale ones listed with their problems), then each repository.
 std::string FormatStatusText(const StatusReport& report, bool detail);
 std::string FormatStatusJson(const StatusReport& report, bool detail);
+// The same, handed to out in pieces (of about 64 KiB) as they are made.
+using StatusOut = std::function<void(std::string_view)>;
+void WriteStatusText(const StatusReport& report, bool detail, const StatusOut& out);
+void WriteStatusJson(const StatusReport& report, bool detail, const StatusOut& out);
 
 }  // namespace sync_agent
