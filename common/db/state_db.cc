@@ -1,6 +1,7 @@
 #include "common/db/state_db.h"
 
 #include <chrono>
+#include <functional>
 #include <iterator>
 #include <string_view>
 #include <unordered_map>
@@ -1119,11 +1120,6 @@ Result<std::vector<PartialTransfer>> StateDb::ListPartials() {
 
 Result<std::vector<RepoSummary>> StateDb::Summaries() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  // One read transaction: every summary comes from the same snapshot even
-  // while a sync writes. A query for each figure over all repositories, so
-  // that the cost does not grow with a query per repository.
-  SA_ASSIGN_OR_RETURN(SqliteTransaction txn,
-                      SqliteTransaction::Begin(db_.get(), SqliteTransaction::Kind::kDeferred));
   SA_ASSIGN_OR_RETURN(std::vector<std::string> names, RepoNames());
   std::vector<RepoSummary> summaries(names.size());
   std::unordered_map<std::string, RepoSummary*> by_name;
@@ -1131,10 +1127,20 @@ Result<std::vector<RepoSummary>> StateDb::Summaries() {
     summaries[i].name = names[i];
     by_name[names[i]] = &summaries[i];
   }
-  auto find = [&](const std::string& name) -> RepoSummary* {
+  SA_RETURN_IF_ERROR(FillSummaries([&](const std::string& name) -> RepoSummary* {
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : it->second;
-  };
+  }));
+  return summaries;
+}
+
+Status StateDb::FillSummaries(const std::function<RepoSummary*(const std::string& name)>& find) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  // One read transaction: every summary comes from the same snapshot even
+  // while a sync writes. A query for each figure over all repositories, so
+  // that the cost does not grow with a query per repository.
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn,
+                      SqliteTransaction::Begin(db_.get(), SqliteTransaction::Kind::kDeferred));
   {
     constexpr int kNameColumn = 14;  // after kRevisionColumns
     SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
@@ -1213,8 +1219,7 @@ Result<std::vector<RepoSummary>> StateDb::Summaries() {
       }
     }
   }
-  SA_RETURN_IF_ERROR(txn.Commit());
-  return summaries;
+  return txn.Commit();
 }
 
 // ---------------------------------------------------------------- passes

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -339,6 +340,10 @@ class StateDb {
   // Everything `status` shows, per repository known to the database, sorted by
   // name, read from one consistent snapshot.
   Result<std::vector<RepoSummary>> Summaries();
+  // The same figures written into the summaries find returns (by name;
+  // null: not wanted), so that a caller with its own records of thousands
+  // of repositories needs no second copy of them.
+  Status FillSummaries(const std::function<RepoSummary*(const std::string& name)>& find);
 
   // Passes over many repositories (schema 0009). Every repository's active
   // revision, poll state and source health, in three queries.

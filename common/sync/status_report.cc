@@ -250,27 +250,27 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
                                        bool sync_running) {
   StatusReport rep = ReportHeader(config, now_ms);
   rep.sync_running = sync_running;
-  SA_ASSIGN_OR_RETURN(auto summaries, db->Summaries());
   // Configured and followed repositories first, in config order, then those
-  // only in the database; maps keep this linear in the number of repositories.
+  // only in the database; maps keep this linear in the number of
+  // repositories, and the database's figures are written straight into the
+  // report's records.
   SA_ASSIGN_OR_RETURN(const std::vector<RepoConfig> followed,
                       ConfiguredAndFollowedRepos(db, config));
-  std::vector<std::string> names;
+  SA_ASSIGN_OR_RETURN(std::vector<std::string> known, db->RepoNames());
   std::unordered_map<std::string, const RepoConfig*> configured;
+  std::vector<std::string> names;
   for (const auto& rc : followed) {
     if (configured.emplace(rc.local_name(), &rc).second) names.push_back(rc.local_name());
   }
-  std::unordered_map<std::string, RepoSummary*> known;
-  for (auto& s : summaries) {
-    known[s.name] = &s;
-    if (!configured.count(s.name)) names.push_back(s.name);
+  for (auto& name : known) {
+    if (!configured.count(name)) names.push_back(std::move(name));
   }
-  // Reserved: a RepoStatus is large, and a vector doubling its capacity
-  // over thousands of them would briefly hold one and a half times as many.
+  known.clear();
   rep.repos.reserve(detail_repo.empty() ? names.size() : 1);
+  std::unordered_map<std::string, RepoStatus*> by_name;
   for (const auto& name : names) {
     if (!detail_repo.empty() && name != detail_repo) continue;
-    RepoStatus r;
+    RepoStatus& r = rep.repos.emplace_back();
     r.name = name;
     r.configured = false;
     if (auto it = configured.find(name); it != configured.end()) {
@@ -281,26 +281,22 @@ Result<StatusReport> BuildStatusReport(Env* env, StateDb* db, const Config& conf
       r.carries_signatures = rc.source->CarriesRevisionSignatures();
       r.trusted_keys = rc.trusted_keys.size();
     }
-    if (auto it = known.find(name); it != known.end()) {
-      RepoSummary& s = *it->second;
-      r.active = std::move(s.active);
-      r.last_run = std::move(s.last_run);
-      r.last_success = std::move(s.last_success);
-      r.last_update = std::move(s.last_update);
-      r.saving = s.saving;
-      r.last_verify = std::move(s.last_verify);
-      r.sources = std::move(s.sources);
-    }
+  }
+  for (RepoStatus& r : rep.repos) by_name[r.name] = &r;
+  SA_RETURN_IF_ERROR(db->FillSummaries([&](const std::string& name) -> RepoSummary* {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  }));
+  for (RepoStatus& r : rep.repos) {
     SA_RETURN_IF_ERROR(ReconcileWithServed(env, config.mirror_root, db, &r));
     Classify(&r, rep);
     if (!detail_repo.empty()) {
-      SA_ASSIGN_OR_RETURN(r.revisions, db->ListRevisions(name));
-      SA_ASSIGN_OR_RETURN(r.runs, db->RecentRuns(name, 20));
+      SA_ASSIGN_OR_RETURN(r.revisions, db->ListRevisions(r.name));
+      SA_ASSIGN_OR_RETURN(r.runs, db->RecentRuns(r.name, 20));
       if (r.last_update) {
         SA_ASSIGN_OR_RETURN(r.last_update_files, db->RunFiles(r.last_update->id));
       }
     }
-    rep.repos.push_back(std::move(r));
   }
   rep.orgs.clear();
   SA_RETURN_IF_ERROR(AnnotateOrgFollows(db, config, &rep));

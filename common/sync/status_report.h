@@ -24,26 +24,21 @@ namespace sync_agent {
 
 class Env;
 
-struct RepoStatus {
-  std::string name;
+// The database's figures (name, active, last_run, last_success,
+// last_update, saving, last_verify, sources: RepoSummary) and what the
+// config and the served link add.
+struct RepoStatus : RepoSummary {
   bool configured = true;           // false: in the database but no longer in the config
   std::string kind;                 // the source kind ("publish", "git", "hub"); "" if unconfigured
   std::vector<SpecField> origin;    // its settings, as the kind describes them
   bool carries_signatures = false;  // its kind serves revision signatures
   size_t trusted_keys = 0;          // keys one of which must sign each revision
-  // The revision served, from the symlink when it can be read (then the
-  // database's row for it, if any), else the database's active revision.
-  std::optional<RevisionRow> active;
+  // active (above) is the revision served, from the symlink when it can be
+  // read (then the database's row for it, if any), else the database's.
   std::string served_revision;  // what the symlink names; "" if there is no link
   std::string served_problem;   // why the link could not be read ("" if it could)
   std::string db_revision;      // the database's active revision ("" if none)
   bool db_behind = false;       // the link names another revision than the database
-  std::optional<RunRow> last_run;
-  std::optional<RunRow> last_success;
-  std::optional<RunRow> last_update;           // last run that activated a revision
-  SavingTotals saving;                         // over all updates
-  std::optional<VerificationRow> last_verify;  // the latest `sync-agent verify` of it
-  std::vector<SourceHealthRow> sources;        // what the agent learnt of each source
   // Followed by an organisation glob (org_follow_status.h): the glob, and
   // since when its origin no longer lists it (0: it does). A missing one is
   // kept and served but not polled, so it is not reported stale.
