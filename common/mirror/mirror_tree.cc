@@ -180,6 +180,13 @@ Status MirrorTree::Assemble(const std::string& repo, const Manifest& manifest,
     return env_->SyncDirAt(TreesAt(repo));
   }();
   if (!s.ok()) env_->RemoveTreeAt(staging);
+  // The repository's staging directory, empty now unless another assembly
+  // runs: left behind, thousands of them would cost the next pass's
+  // CleanAllStaging a removal each.
+  if (s.ok()) {
+    auto left = env_->ListDirAt(staging_dir);
+    if (left.ok() && left->empty()) env_->RemoveTreeAt(staging_dir);
+  }
   return s;
 }
 

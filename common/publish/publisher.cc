@@ -209,7 +209,7 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
     result.unchanged = true;
     result.manifest = history.front();
     // An index written by an older publisher (or never) is brought up to date.
-    SA_RETURN_IF_ERROR(WriteOrgIndex(env, opt.out_root, OrgOf(opt.repo)));
+    if (opt.write_org_index) SA_RETURN_IF_ERROR(WriteOrgIndex(env, opt.out_root, OrgOf(opt.repo)));
     return result;
   }
   SA_RETURN_IF_ERROR(AddDeltaInfo(env, repo_dir, history, opt.deltas, &m, &result.delta_stats));
@@ -271,7 +271,7 @@ Result<PublishResult> PublishDirectory(Env* env, const PublishOptions& opt) {
       WriteFileAtomically(env, pointer_path, SerializePointer(pointer), 0644, mtime_ns));
   // After the pointer: a node that finds the repository in the index finds
   // its latest revision too.
-  SA_RETURN_IF_ERROR(WriteOrgIndex(env, opt.out_root, OrgOf(opt.repo)));
+  if (opt.write_org_index) SA_RETURN_IF_ERROR(WriteOrgIndex(env, opt.out_root, OrgOf(opt.repo)));
   return result;
 }
 

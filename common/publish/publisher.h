@@ -30,7 +30,11 @@ struct PublishOptions {
   std::string out_root;          // the publish root
   std::string revision;          // optional: a revision id to use instead of the generated one
   bool allow_unchanged = false;  // publish a new revision even if content did not change
-  DeltaPublishOptions deltas;    // signatures and deltas for large files
+  // Rewrite <out_root>/<org>/index.json after the pointer (schema/org_index.md).
+  // It lists every repository of the organisation, so a tool publishing
+  // thousands at once turns this off and calls WriteOrgIndex once at the end.
+  bool write_org_index = true;
+  DeltaPublishOptions deltas;  // signatures and deltas for large files
   // Optional: recorded in the manifest as the revision's and the files'
   // provenance (publish --git: the commit, tree and blob ids).
   Provenance provenance;

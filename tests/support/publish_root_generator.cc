@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/fs/env.h"
+#include "common/publish/org_index_writer.h"
 #include "common/publish/publisher.h"
 #include "tests/support/test_util.h"
 
@@ -81,6 +82,7 @@ Result<GeneratedRevision> PublishRootGenerator::Publish(size_t index, int genera
   publish.input_dir = input;
   publish.repo = repo;
   publish.out_root = options_.root;
+  publish.write_org_index = false;  // once for all, by WriteOrgIndex
   auto published = PublishDirectory(env, publish);
   Status removed = RemoveTree(env, input);
   if (!published.ok()) {
@@ -106,6 +108,10 @@ Result<GeneratedRevision> PublishRootGenerator::Publish(size_t index, int genera
   out.new_object_bytes = published->bytes_written;
   out.new_objects = published->objects_written;
   return out;
+}
+
+Status PublishRootGenerator::WriteOrgIndex() {
+  return sync_agent::WriteOrgIndex(SharedUnsyncedEnv(), options_.root, options_.org);
 }
 
 }  // namespace sync_agent::testing

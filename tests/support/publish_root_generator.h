@@ -61,6 +61,9 @@ class PublishRootGenerator {
   // Fails (naming the repository) if the publisher does, e.g. when that
   // generation's content equals the latest revision's.
   Result<GeneratedRevision> Publish(size_t index, int generation);
+  // <root>/<org>/index.json, which Publish leaves alone (rewriting it after
+  // each of thousands of repositories would list them all each time).
+  Status WriteOrgIndex();
 
  private:
   Options options_;

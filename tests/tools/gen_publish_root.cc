@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(r->new_object_bytes));
     total += r->pointer_bytes + r->manifest_bytes + r->new_object_bytes;
   }
+  sync_agent::Status index = generator.WriteOrgIndex();
+  if (!index.ok()) {
+    std::fprintf(stderr, "gen_publish_root: %s\n", index.ToString().c_str());
+    return 1;
+  }
   std::printf("total repos=%zu bytes=%llu\n", indices.size(), total);
   return 0;
 }
