@@ -292,8 +292,9 @@ Status SyncEngine::EndPass() {
     batch.swap(pass_->finished);
   }
   Status s = FlushFinishedRuns(std::move(batch));
-  pass_.reset();
-  // Unchanged runs do not collect; a lowered keep_revisions takes effect here.
+  // Unchanged runs do not collect; a lowered keep_revisions takes effect
+  // here (still in the pass, so that Collect leaves the objects to the one
+  // sweep below).
   auto over = db_->ReposWithMoreRevisionsThan(options_.keep_revisions);
   if (over.ok()) {
     for (const std::string& repo : *over) {
@@ -301,6 +302,7 @@ Status SyncEngine::EndPass() {
       if (active.ok() && *active) CollectOrWarn(repo, (*active)->revision);
     }
   }
+  pass_.reset();
   Status swept = SweepObjects();
   if (!swept.ok()) {
     LogWarning("could not remove unreferenced objects", {{"error", swept.ToString()}});
