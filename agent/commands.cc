@@ -27,6 +27,7 @@
 #include "common/publish/git_publisher.h"
 #include "common/publish/publisher.h"
 #include "common/sync/org_follow.h"
+#include "common/sync/pin.h"
 #include "common/sync/run_lock.h"
 #include "common/sync/status_report.h"
 #include "common/sync/sync_engine.h"
@@ -642,6 +643,103 @@ int CmdKeygen(const std::vector<std::string>& args) {
   std::fprintf(stderr, "wrote the private key to %s and the public key to %s.pub\n", path.c_str(),
                path.c_str());
   std::printf("%s\n", key->id().c_str());
+  return kExitOk;
+}
+
+namespace {
+
+// What pin and unpin share: the command line (positional names the
+// arguments it needs), the config and the database.
+struct PinCommand {
+  ParsedArgs parsed;
+  Config config;
+  std::unique_ptr<StateDb> db;
+};
+
+bool OpenPinCommand(const std::string& usage, const std::vector<std::string>& args,
+                    size_t positional, const char* needs, PinCommand* cmd, int* code) {
+  std::vector<OptionSpec> specs = {kConfigOpt, kLogFormatOpt, kHelpOpt};
+  if (!ParseOrExit(usage, args, specs, &cmd->parsed, code)) return false;
+  *code = kExitUsage;
+  if (cmd->parsed.positional.size() != positional) {
+    PrintError(needs);
+    std::fprintf(stderr, "%s\n", usage.c_str());
+    return false;
+  }
+  auto config = LoadConfig(cmd->parsed.Get("config", kDefaultConfigPath));
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return false;
+  }
+  cmd->config = std::move(config).value();
+  if (!ApplyLogFormat(cmd->parsed, cmd->config.log_format)) return false;
+  auto db = OpenDatabase(cmd->config);
+  if (!db.ok()) {
+    PrintError(db.status().ToString());
+    *code = kExitFailed;
+    return false;
+  }
+  cmd->db = std::move(db).value();
+  return true;
+}
+
+}  // namespace
+
+int CmdPin(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent pin ORG/NAME REVISION [--config FILE]\n"
+      "Serves REVISION (a revision the node still holds, or a unique prefix of one)\n"
+      "in place of the current one, in one atomic swap, and keeps it served: later\n"
+      "runs still poll and fetch new revisions but do not serve them until\n"
+      "`sync-agent unpin ORG/NAME`. Exits 1 if the node does not hold REVISION\n"
+      "(the message lists the revisions it holds).";
+  PinCommand cmd;
+  int code;
+  if (!OpenPinCommand(usage, args, 2, "pin needs ORG/NAME and REVISION", &cmd, &code)) return code;
+  const std::string& repo = cmd.parsed.positional[0];
+  auto pinned =
+      PinRevision(Env::Default(), cmd.db.get(), {cmd.config.mirror_root, cmd.config.state_dir},
+                  repo, cmd.parsed.positional[1], NowMs());
+  if (!pinned.ok()) {
+    PrintError(pinned.status().message());
+    return kExitFailed;
+  }
+  LogInfo("pinned",
+          {{"repo", repo},
+           {"revision", pinned->revision},
+           {"was_serving", pinned->was_serving.empty() ? "(none)" : pinned->was_serving}});
+  std::printf("%s pinned to %s", repo.c_str(), pinned->revision.c_str());
+  if (pinned->swapped) {
+    std::printf(" (was serving %s)",
+                pinned->was_serving.empty() ? "nothing" : pinned->was_serving.c_str());
+  } else {
+    std::printf(" (already served)");
+  }
+  std::printf("; runs keep it served until `sync-agent unpin %s`\n", repo.c_str());
+  return kExitOk;
+}
+
+int CmdUnpin(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: sync-agent unpin ORG/NAME [--config FILE]\n"
+      "Removes the pin of ORG/NAME: the next run serves the latest revision again\n"
+      "(without fetching it again if the node holds it already).";
+  PinCommand cmd;
+  int code;
+  if (!OpenPinCommand(usage, args, 1, "unpin needs ORG/NAME", &cmd, &code)) return code;
+  const std::string& repo = cmd.parsed.positional[0];
+  auto removed = Unpin(cmd.db.get(), repo);
+  if (!removed.ok()) {
+    PrintError(removed.status().ToString());
+    return kExitFailed;
+  }
+  if (!*removed) {
+    std::printf("%s was not pinned; nothing changed\n", repo.c_str());
+    return kExitOk;
+  }
+  LogInfo("unpinned", {{"repo", repo}, {"was_pinned_to", (*removed)->revision}});
+  std::printf("%s unpinned (was pinned to %s); the next run serves the latest revision\n",
+              repo.c_str(), (*removed)->revision.c_str());
   return kExitOk;
 }
 

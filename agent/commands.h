@@ -20,5 +20,7 @@ int CmdServe(const std::vector<std::string>& args);
 int CmdOnce(const std::vector<std::string>& args);
 int CmdRun(const std::vector<std::string>& args);
 int CmdStatus(const std::vector<std::string>& args);
+int CmdPin(const std::vector<std::string>& args);
+int CmdUnpin(const std::vector<std::string>& args);
 
 }  // namespace sync_agent

@@ -19,6 +19,8 @@ constexpr const char* kUsage =
     "  run              run as a daemon: sync every interval until SIGTERM\n"
     "  status [REPO]    show each repository's revision, last run and health\n"
     "  verify [REPO]    check served trees and stored objects; --repair fixes them\n"
+    "  pin REPO REV     serve a revision the node holds and keep it served (rollback)\n"
+    "  unpin REPO       let the next run serve the latest revision again\n"
     "\n"
     "Origin commands:\n"
     "  publish DIR      publish a directory as a new revision of a repository\n"
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return sync_agent::CmdServe(rest);
   if (cmd == "keygen") return sync_agent::CmdKeygen(rest);
   if (cmd == "verify") return sync_agent::CmdVerify(rest);
+  if (cmd == "pin") return sync_agent::CmdPin(rest);
+  if (cmd == "unpin") return sync_agent::CmdUnpin(rest);
   // Options before the command, e.g. `sync-agent --config F --once`.
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--once") {

@@ -182,6 +182,15 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const std::string& 
   return db;
 }
 
+Status SqliteDatabase::CopyTo(SqliteDatabase* into) {
+  sqlite3_backup* backup = sqlite3_backup_init(into->db_, "main", db_, "main");
+  if (backup == nullptr) return into->Error(sqlite3_errcode(into->db_), "copy " + path_);
+  int rc = sqlite3_backup_step(backup, -1);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return Error(rc, "copy into " + into->path_);
+  return Status::OK();
+}
+
 Status SqliteDatabase::Error(int rc, std::string_view what) const {
   return SqliteError(rc, path_, what, db_ != nullptr ? sqlite3_errmsg(db_) : nullptr);
 }

@@ -107,6 +107,10 @@ class SqliteDatabase {
   // write access to the directory can still open the database read-only.
   Status KeepWalFiles();
 
+  // Copies the whole main database of this connection into `into` (SQLite's
+  // online backup), replacing what `into` held. Reads only.
+  Status CopyTo(SqliteDatabase* into);
+
   // Rowid of the last successful INSERT on this connection.
   int64_t LastInsertRowId() const;
   // Rows changed by the last INSERT, UPDATE or DELETE on this connection.

@@ -103,7 +103,7 @@ Status EnableWal(SqliteDatabase& db) {
 
 // Applies every embedded migration newer than the database, each in its own
 // transaction that also advances user_version. Returns the resulting version.
-Result<int> ApplyMigrations(SqliteDatabase& db, int version) {
+Result<int> ApplyMigrations(SqliteDatabase& db, int version, bool quiet = false) {
   for (const Migration& m : kMigrations) {
     if (m.version <= version) continue;
     SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(&db));
@@ -121,7 +121,9 @@ Result<int> ApplyMigrations(SqliteDatabase& db, int version) {
     if (!status.ok()) return status.WithContext(context);
     status = txn.Commit();
     if (!status.ok()) return status.WithContext(context);
-    LogInfo("applied state database migration", {{"path", db.path()}, {"migration", m.name}});
+    if (!quiet) {
+      LogInfo("applied state database migration", {{"path", db.path()}, {"migration", m.name}});
+    }
     version = m.version;
   }
   return ReadSchemaVersion(db);
@@ -461,12 +463,32 @@ Result<std::unique_ptr<StateDb>> StateDb::OpenReadOnly(const std::string& path) 
   SA_RETURN_IF_ERROR(db->SetBusyTimeout(kBusyTimeout));
   SA_ASSIGN_OR_RETURN(int version, ReadSchemaVersion(*db));
   SA_RETURN_IF_ERROR(CheckNotNewer(path, version));
+  if (version == 0) {
+    return Status::Unsupported("open state database " + path,
+                               "it has no sync-agent schema (version 0, older than this "
+                               "sync-agent's " +
+                                   std::to_string(LatestSchemaVersion()) +
+                                   "); it is migrated the next time sync-agent syncs");
+  }
   if (version < LatestSchemaVersion()) {
-    return Status::Unsupported(
-        "open state database " + path,
-        "its schema version is " + std::to_string(version) + ", older than this sync-agent's " +
-            std::to_string(LatestSchemaVersion()) +
-            "; it is migrated the next time sync-agent syncs (a read-only open does not migrate)");
+    // Written by an older sync-agent that has not run since the upgrade:
+    // read a copy migrated in memory, leaving the file to the next sync.
+    SA_ASSIGN_OR_RETURN(auto copy,
+                        SqliteDatabase::Open(":memory:", SqliteDatabase::Mode::kReadWriteCreate));
+    Status copied = db->CopyTo(copy.get());
+    if (!copied.ok()) return copied.WithContext("open state database " + path);
+    SA_RETURN_IF_ERROR(copy->Exec("PRAGMA foreign_keys = ON"));
+    Result<int> migrated = ApplyMigrations(*copy, version, /*quiet=*/true);
+    if (!migrated.ok()) {
+      return migrated.status().WithContext("open state database " + path + " (schema version " +
+                                           std::to_string(version) +
+                                           ", migrated in memory for reading)");
+    }
+    SA_RETURN_IF_ERROR(copy->Exec("PRAGMA query_only = ON"));
+    std::unique_ptr<StateDb> state(new StateDb(std::move(copy)));
+    state->schema_version_ = *migrated;
+    state->on_disk_schema_version_ = version;
+    return state;
   }
   std::unique_ptr<StateDb> state(new StateDb(std::move(db)));
   state->schema_version_ = version;
@@ -514,6 +536,50 @@ Result<std::optional<PollState>> StateDb::GetPollState(const std::string& repo,
   state.revision = stmt.ColumnText(2);
   state.pointer_sha256 = stmt.ColumnText(3);
   return std::optional<PollState>(std::move(state));
+}
+
+// ---------------------------------------------------------------- pins
+
+Result<std::optional<PinRow>> StateDb::GetPin(const std::string& repo) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db_->Prepare("SELECT n.revision, n.pinned_at_ms FROM pins n "
+                                   "JOIN repos p ON p.id = n.repo_id WHERE p.name = ?1"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
+  SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+  if (!has_row) return std::optional<PinRow>();
+  return std::optional<PinRow>(PinRow{stmt.ColumnText(0), stmt.ColumnInt64(1)});
+}
+
+Status StateDb::SetPin(const std::string& repo, const std::string& revision, int64_t now_ms) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
+  SA_ASSIGN_OR_RETURN(int64_t repo_id, EnsureRepoId(*db_, repo));
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db_->Prepare("INSERT INTO pins (repo_id, revision, pinned_at_ms) "
+                                   "VALUES (?1, ?2, ?3) ON CONFLICT (repo_id) DO UPDATE SET "
+                                   "revision = excluded.revision, "
+                                   "pinned_at_ms = excluded.pinned_at_ms"));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(1, repo_id));
+  SA_RETURN_IF_ERROR(stmt.BindText(2, revision));
+  SA_RETURN_IF_ERROR(stmt.BindInt64(3, now_ms));
+  SA_RETURN_IF_ERROR(stmt.Run());
+  return txn.Commit();
+}
+
+Result<std::optional<PinRow>> StateDb::ClearPin(const std::string& repo) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_.get()));
+  SA_ASSIGN_OR_RETURN(std::optional<PinRow> pin, GetPin(repo));
+  if (pin) {
+    SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db_->Prepare("DELETE FROM pins WHERE repo_id = "
+                                     "(SELECT id FROM repos WHERE name = ?1)"));
+    SA_RETURN_IF_ERROR(stmt.BindText(1, repo));
+    SA_RETURN_IF_ERROR(stmt.Run());
+  }
+  SA_RETURN_IF_ERROR(txn.Commit());
+  return pin;
 }
 
 Status StateDb::SetPollState(const std::string& repo, const std::string& source,
@@ -1052,6 +1118,15 @@ Result<std::vector<std::string>> StateDb::UnreferencedObjects() {
   }
 }
 
+Result<bool> StateDb::IsContentReferenced(const std::string& sha256) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db_->Prepare("SELECT 1 FROM files f JOIN revisions r ON r.id = f.revision_id "
+                                   "WHERE f.sha256 = ?1 AND r.state != 'collected' LIMIT 1"));
+  SA_RETURN_IF_ERROR(stmt.BindText(1, sha256));
+  return stmt.Step();
+}
+
 Result<std::vector<ObjectRow>> StateDb::AllObjects() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
@@ -1206,6 +1281,25 @@ Status StateDb::FillSummaries(const std::function<RepoSummary*(const std::string
     }
   }
   {
+    // Pins, and the revision fetched last where it is not the served one
+    // (what a pinned repository would serve once unpinned).
+    SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db_->Prepare("SELECT p.name, n.revision, n.pinned_at_ms, "
+                                     "(SELECT r.revision FROM revisions r WHERE r.repo_id = p.id "
+                                     "AND r.state IN ('active', 'retained') "
+                                     "ORDER BY r.fetched_at_ms DESC, r.id DESC LIMIT 1) "
+                                     "FROM pins n JOIN repos p ON p.id = n.repo_id"));
+    while (true) {
+      SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+      if (!has_row) break;
+      RepoSummary* r = find(stmt.ColumnText(0));
+      if (r == nullptr) continue;
+      r->pin = PinRow{stmt.ColumnText(1), stmt.ColumnInt64(2)};
+      std::string newest = stmt.ColumnText(3);
+      if (!r->active || newest != r->active->revision) r->newest_revision = std::move(newest);
+    }
+  }
+  {
     SA_ASSIGN_OR_RETURN(SqliteStatement stmt,
                         db_->Prepare(std::string("SELECT ") + kSourceHealthColumns +
                                      ", p.name FROM source_health h JOIN repos p "
@@ -1230,12 +1324,16 @@ Result<std::map<std::string, RepoPassState>> StateDb::LoadPassState() {
                       SqliteTransaction::Begin(db_.get(), SqliteTransaction::Kind::kDeferred));
   std::map<std::string, RepoPassState> state;
   SA_ASSIGN_OR_RETURN(SqliteStatement repos,
-                      db_->Prepare("SELECT p.name, r.revision FROM repos p LEFT JOIN revisions r "
-                                   "ON r.repo_id = p.id AND r.state = 'active'"));
+                      db_->Prepare("SELECT p.name, r.revision, n.revision, n.pinned_at_ms "
+                                   "FROM repos p LEFT JOIN revisions r "
+                                   "ON r.repo_id = p.id AND r.state = 'active' "
+                                   "LEFT JOIN pins n ON n.repo_id = p.id"));
   while (true) {
     SA_ASSIGN_OR_RETURN(bool has_row, repos.Step());
     if (!has_row) break;
-    state[repos.ColumnText(0)].active_revision = repos.ColumnText(1);
+    RepoPassState& known = state[repos.ColumnText(0)];
+    known.active_revision = repos.ColumnText(1);
+    if (!repos.ColumnIsNull(2)) known.pin = PinRow{repos.ColumnText(2), repos.ColumnInt64(3)};
   }
   SA_ASSIGN_OR_RETURN(
       SqliteStatement polls,

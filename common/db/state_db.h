@@ -137,8 +137,15 @@ struct FinishedRun {
 };
 
 // What a pass needs to know of one repository before polling it.
+// An operator's pin of a repository to one revision (`sync-agent pin`).
+struct PinRow {
+  std::string revision;
+  int64_t pinned_at_ms = 0;
+};
+
 struct RepoPassState {
-  std::string active_revision;                           // "" for none
+  std::string active_revision;  // "" for none
+  std::optional<PinRow> pin;
   std::vector<std::pair<std::string, PollState>> polls;  // by source url
   std::vector<SourceHealthRow> health;
 };
@@ -198,6 +205,8 @@ struct RepoSummary {
   SavingTotals saving;                         // over all updated runs
   std::optional<VerificationRow> last_verify;  // the latest verify of it
   std::vector<SourceHealthRow> sources;        // what the agent learnt of each source
+  std::optional<PinRow> pin;                   // set while an operator pins it
+  std::string newest_revision;                 // the last one fetched, if not the active one
 };
 
 class StateDb {
@@ -213,11 +222,17 @@ class StateDb {
   static Result<std::unique_ptr<StateDb>> Open(const std::string& path);
   // Opens an existing database without migrating or writing (for `status`).
   // kNotFound if the file does not exist; kUnsupported if its schema is newer
-  // or older than this binary's (an older one is migrated by the next Open()).
-  // Every write method fails.
+  // than this binary's or it has none (version 0). One written by an older
+  // sync-agent is read from a copy migrated in memory (the file is migrated
+  // by the next Open()). Every write method fails.
   static Result<std::unique_ptr<StateDb>> OpenReadOnly(const std::string& path);
 
   int SchemaVersion() const;
+  // The file's own version when OpenReadOnly migrated a copy in memory, else
+  // SchemaVersion().
+  int OnDiskSchemaVersion() const {
+    return on_disk_schema_version_ != 0 ? on_disk_schema_version_ : schema_version_;
+  }
   // Changes whenever another connection commits (PRAGMA data_version): a
   // reader keeps what it built from the database until this moves.
   Result<int64_t> DataVersion();
@@ -226,6 +241,12 @@ class StateDb {
   // Repositories.
   Result<int64_t> EnsureRepo(const std::string& name);
   Result<std::vector<std::string>> RepoNames();
+
+  // Pins (table pins). SetPin replaces any pin of the repository; ClearPin
+  // returns the pin it removed, if there was one.
+  Result<std::optional<PinRow>> GetPin(const std::string& repo);
+  Status SetPin(const std::string& repo, const std::string& revision, int64_t now_ms);
+  Result<std::optional<PinRow>> ClearPin(const std::string& repo);
 
   // Poll state per (repo, source).
   Result<std::optional<PollState>> GetPollState(const std::string& repo, const std::string& source);
@@ -300,6 +321,8 @@ class StateDb {
   // first stored_at); removing an absent object or partial is not an error.
   Status PutObject(const ObjectRow& object);
   Result<std::optional<ObjectRow>> GetObject(const std::string& sha256);
+  // True if a file of a revision not collected lists the content.
+  Result<bool> IsContentReferenced(const std::string& sha256);
   Status RemoveObject(const std::string& sha256);
   // A stored object that a file of some revision was listed with under this
   // git blob id (provenance "blob", not a Git LFS pointer), or nullopt.
@@ -366,6 +389,7 @@ class StateDb {
   std::recursive_mutex mu_;
   std::unique_ptr<SqliteDatabase> db_;
   int schema_version_ = 0;
+  int on_disk_schema_version_ = 0;  // 0: the same as schema_version_
 };
 
 }  // namespace sync_agent

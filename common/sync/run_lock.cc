@@ -16,10 +16,11 @@ RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status RunLock::TryAcquire(const std::string& state_dir) {
-  std::string path = state_dir + "/lock";
-  // O_NOFOLLOW: a symlink planted at <state_dir>/lock is refused, so the pid
-  // is never written through it into someone else's file.
+namespace {
+
+// O_NOFOLLOW: a symlink planted at the lock's path is refused, so nothing
+// is ever written through it into someone else's file.
+Result<int> OpenLockFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
   if (fd < 0) {
     int err = errno;
@@ -31,6 +32,14 @@ Status RunLock::TryAcquire(const std::string& state_dir) {
     ::close(fd);
     return RefuseForeignPath(path, "is not a regular file of its own", "lock file");
   }
+  return fd;
+}
+
+}  // namespace
+
+Status RunLock::TryAcquire(const std::string& state_dir) {
+  std::string path = state_dir + "/lock";
+  SA_ASSIGN_OR_RETURN(int fd, OpenLockFile(path));
   int rc;
   do {
     rc = ::flock(fd, LOCK_EX | LOCK_NB);
@@ -67,6 +76,26 @@ bool RunLock::IsHeldByAnyone(const std::string& state_dir) {
   bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   ::close(fd);  // releases the shared lock if we got it
   return held;
+}
+
+SwapLock::~SwapLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+Status SwapLock::Acquire(const std::string& state_dir) {
+  std::string path = state_dir + "/swap.lock";
+  SA_ASSIGN_OR_RETURN(int fd, OpenLockFile(path));
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    ::close(fd);
+    return PosixError("lock " + path, err);
+  }
+  fd_ = fd;
+  return Status::OK();
 }
 
 }  // namespace sync_agent

@@ -28,4 +28,22 @@ class RunLock {
   int fd_ = -1;
 };
 
+// SwapLock: serialises changes of the revision a repository serves (a run's
+// swap, `sync-agent pin`) across processes and threads, so that a pin made
+// while a sync transfers is seen by that sync before it swaps. It is held
+// for a swap's few system calls and database writes; Acquire waits for it.
+// An flock(2) on <state_dir>/swap.lock, one open file per holder.
+class SwapLock {
+ public:
+  SwapLock() = default;
+  ~SwapLock();
+  SwapLock(const SwapLock&) = delete;
+  SwapLock& operator=(const SwapLock&) = delete;
+
+  Status Acquire(const std::string& state_dir);
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace sync_agent

@@ -336,6 +336,7 @@ StatusCounts CountStates(const StatusReport& rep) {
   for (const RepoStatus& r : rep.repos) {
     ++c.repos;
     if (!r.configured) ++c.not_configured;
+    if (r.pin) ++c.pinned;
     if (r.failing) {
       ++c.failing;
     } else if (r.stale) {
@@ -355,6 +356,7 @@ std::string StateWord(const RepoStatus& r) {
   std::string state = r.failing ? "FAILING" : (r.stale ? "STALE" : "ok");
   if (!r.configured) state += " (not in config)";
   if (r.missing_since_ms != 0) state += " (missing upstream)";
+  if (r.pin) state += " (pinned)";
   return state;
 }
 
@@ -365,6 +367,7 @@ std::string SummaryText(const StatusReport& rep) {
   std::string o = std::to_string(c.repos) + " repositories: " + std::to_string(c.ok) + " ok, " +
                   std::to_string(c.failing) + " failing, " + std::to_string(c.stale) + " stale";
   if (c.not_configured > 0) o += " (" + std::to_string(c.not_configured) + " not in config)";
+  if (c.pinned > 0) o += ", " + std::to_string(c.pinned) + " pinned";
   o += "\n";
   for (bool failing : {true, false}) {
     bool any = false;
@@ -376,6 +379,15 @@ std::string SummaryText(const StatusReport& rep) {
     }
   }
   return o + "\n";
+}
+
+std::string PinText(const StatusReport& rep, const RepoStatus& r) {
+  std::string o = "to " + r.pin->revision + " since " + Iso(r.pin->pinned_at_ms) + " (" +
+                  Age(rep.now_ms, r.pin->pinned_at_ms) + ")";
+  if (!r.newest_revision.empty()) {
+    o += "; newest fetched " + r.newest_revision + " is held, not served";
+  }
+  return o + "; `sync-agent unpin " + r.name + "` serves the latest again";
 }
 
 // One line for a repository of a large report.
@@ -439,6 +451,7 @@ void WriteStatusText(const StatusReport& rep, bool detail, const StatusOut& out)
       o += "  active revision: none\n";
     }
     if (!r.served_problem.empty()) o += "  served tree:     " + r.served_problem + "\n";
+    if (r.pin) o += "  pinned:          " + PinText(rep, r) + "\n";
     if (!r.origin.empty()) o += OriginText(r);
     if (r.configured) o += "  signature:       " + SummarizeSignature(r).text + "\n";
     if (r.last_verify) o += "  last verify:     " + VerifyText(*r.last_verify, rep.now_ms) + "\n";
@@ -519,7 +532,8 @@ void WriteStatusJson(const StatusReport& rep, bool detail, const StatusOut& out)
   const StatusCounts c = CountStates(rep);
   o += ",\"summary\":{\"repos\":" + std::to_string(c.repos) + ",\"ok\":" + std::to_string(c.ok) +
        ",\"failing\":" + std::to_string(c.failing) + ",\"stale\":" + std::to_string(c.stale) +
-       ",\"not_configured\":" + std::to_string(c.not_configured) + "}";
+       ",\"not_configured\":" + std::to_string(c.not_configured) +
+       ",\"pinned\":" + std::to_string(c.pinned) + "}";
   o += ",\"repos\":[";
   bool first = true;
   for (const auto& r : rep.repos) {
@@ -545,6 +559,14 @@ void WriteStatusJson(const StatusReport& rep, bool detail, const StatusOut& out)
     auto quoted_or_null = [](const std::string& v) {
       return v.empty() ? std::string("null") : JsonQuote(v);
     };
+    o += ",\"pinned\":";
+    if (r.pin) {
+      o += "{\"revision\":" + JsonQuote(r.pin->revision) +
+           ",\"since\":" + JsonQuote(Iso(r.pin->pinned_at_ms)) +
+           ",\"newest_revision\":" + quoted_or_null(r.newest_revision) + "}";
+    } else {
+      o += "null";
+    }
     o += ",\"served_revision\":" + quoted_or_null(r.served_revision);
     o += ",\"served_problem\":" + quoted_or_null(r.served_problem);
     o += ",\"database_revision\":" + quoted_or_null(r.db_revision);

@@ -106,6 +106,7 @@ struct StatusCounts {
   size_t failing = 0;
   size_t stale = 0;
   size_t not_configured = 0;
+  size_t pinned = 0;  // held at a revision by `sync-agent pin` (counted in the states too)
 };
 StatusCounts CountStates(const StatusReport& report);
 

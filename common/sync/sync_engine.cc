@@ -19,6 +19,8 @@
 #include "common/store/object_store.h"
 #include "common/sync/hub_ids.h"
 #include "common/sync/object_fetcher.h"
+#include "common/sync/pin.h"
+#include "common/sync/run_lock.h"
 #include "common/sync/sync_plan.h"
 #include "common/transfer/progress.h"
 #include "common/trust/revision_trust.h"
@@ -87,6 +89,8 @@ struct SyncEngine::RunContext {
   std::string signed_by;   // the trusted key that signed it ("" when none was required)
   SyncPlan plan;
   std::string active_revision;  // what the symlink named at the start
+  std::optional<PinRow> pin;    // the operator's pin, as the run started
+  std::string held_back;        // fetched (or held) but not served: the repository is pinned
   ObjectStore* store = nullptr;
   MirrorTree* mirror = nullptr;
   bool unchanged = false;
@@ -302,8 +306,10 @@ Status SyncEngine::EndPass() {
       if (active.ok() && *active) CollectOrWarn(repo, (*active)->revision);
     }
   }
+  const bool wrote = pass_->wrote.load();
   pass_.reset();
   Status swept = SweepObjects();
+  if (swept.ok() && wrote) swept = SweepOrphanObjects();
   if (!swept.ok()) {
     LogWarning("could not remove unreferenced objects", {{"error", swept.ToString()}});
   }
@@ -333,6 +339,7 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
     auto served = mirror.ActiveRevision(ctx.repo);
     if (served.ok()) ctx.active_revision = *served;
   }
+  if (s.ok()) s = LoadPin(&ctx);
   result.from_revision = ctx.active_revision;
   if (s.ok()) s = RunStages(repo, &ctx);
   if (s.ok() && ctx.stop.load() && options_.cancel != nullptr && options_.cancel->load()) {
@@ -387,7 +394,14 @@ RepoSyncResult SyncEngine::SyncRepo(const RepoConfig& repo) {
                                                                   start)
                 .count();
   if (s.ok()) {
-    if (ctx.unchanged) {
+    if (!ctx.held_back.empty()) {
+      LogInfo("pinned: keeping the pinned revision served",
+              {{"repo", ctx.repo},
+               {"serving", ctx.active_revision},
+               {"held", ctx.held_back},
+               {"downloaded", FormatBytes(row.bytes_downloaded)},
+               {"unpin with", "sync-agent unpin " + ctx.repo}});
+    } else if (ctx.unchanged) {
       LogInfo("up to date", {{"repo", ctx.repo}, {"revision", ctx.active_revision}});
     } else {
       LogInfo("updated", {{"repo", ctx.repo},
@@ -456,6 +470,7 @@ SyncEngine::ContentClaim::~ContentClaim() {
 }
 
 Status SyncEngine::BeginRecording(RunContext* ctx) {
+  if (pass_) pass_->wrote.store(true);
   SA_RETURN_IF_ERROR(db_->EnsureRepo(ctx->repo).status());
   SA_ASSIGN_OR_RETURN(ctx->run_id, db_->BeginRun(ctx->repo, options_.trigger, ctx->active_revision,
                                                  ctx->started_at_ms));
@@ -547,8 +562,11 @@ Status SyncEngine::Poll(const RepoConfig& repo, RunContext* ctx) {
       SA_ASSIGN_OR_RETURN(prev, db_->GetPollState(ctx->repo, url));
     }
     PollValidators validators;
-    bool have_prev =
-        prev.has_value() && !ctx->active_revision.empty() && prev->revision == ctx->active_revision;
+    // Pinned, the last poll may have seen a revision that is held but not
+    // served: still the last thing seen, so still worth a conditional poll.
+    bool have_prev = prev.has_value() && !ctx->active_revision.empty() &&
+                     (prev->revision == ctx->active_revision ||
+                      (ctx->pin && ctx->mirror->HasTree(ctx->repo, prev->revision)));
     if (have_prev) validators = {prev->etag, prev->last_modified, prev->pointer_sha256};
     auto fetched = (*source)->Poll(have_prev ? &validators : nullptr);
     NotePoll(&ctx->health[url], fetched.status());
@@ -654,6 +672,17 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     if (!pass_) CollectOrWarn(ctx->repo, ctx->active_revision);
     return Status::OK();
   }
+  if (ctx->pin && ctx->mirror->HasTree(ctx->repo, ctx->poll.revision)) {
+    // Pinned, and the origin's revision is held already: nothing to do
+    // until unpinned.
+    SA_ASSIGN_OR_RETURN(auto held, db_->GetRevision(ctx->repo, ctx->poll.revision));
+    if (held && held->state == RevisionState::kRetained) {
+      ctx->unchanged = true;
+      ctx->record_poll = poll;
+      ctx->held_back = ctx->poll.revision;
+      return Status::OK();
+    }
+  }
 
   // From here on the run may write: it is recorded as running first, so
   // that one killed part way is found and closed as interrupted.
@@ -735,15 +764,45 @@ Status SyncEngine::RunStages(const RepoConfig& repo, RunContext* ctx) {
     return Status::Cancelled("sync " + ctx->repo, "stop requested");
   }
   KillPoint("assembled");
-  SA_RETURN_IF_ERROR(ctx->mirror->Swap(ctx->repo, ctx->manifest.revision));
-  KillPoint("swap-done");  // served, the database not yet told (Reconcile, status)
-  SA_RETURN_IF_ERROR(db_->ActivateRevision(ctx->repo, ctx->manifest.revision, NowMs()));
-  KillPoint("activated");
+  {
+    // The pin is read again under the lock that `sync-agent pin` takes: a
+    // pin made while this run transferred holds.
+    SwapLock swap_lock;
+    SA_RETURN_IF_ERROR(swap_lock.Acquire(options_.state_dir));
+    SA_ASSIGN_OR_RETURN(ctx->pin, db_->GetPin(ctx->repo));
+    if (ctx->pin && ctx->pin->revision != ctx->manifest.revision) {
+      SA_RETURN_IF_ERROR(
+          db_->SetRevisionState(ctx->repo, ctx->manifest.revision, RevisionState::kRetained));
+      ctx->held_back = ctx->manifest.revision;
+    } else {
+      SA_RETURN_IF_ERROR(ctx->mirror->Swap(ctx->repo, ctx->manifest.revision));
+      KillPoint("swap-done");  // served, the database not yet told (Reconcile, status)
+      SA_RETURN_IF_ERROR(db_->ActivateRevision(ctx->repo, ctx->manifest.revision, NowMs()));
+      KillPoint("activated");
+    }
+  }
   SA_RETURN_IF_ERROR(db_->SetPollState(ctx->repo, ctx->source_url, poll));
   KillPoint("poll-state");
 
-  CollectOrWarn(ctx->repo, ctx->manifest.revision);
+  CollectOrWarn(ctx->repo, ctx->held_back.empty() ? ctx->manifest.revision : ctx->active_revision);
   KillPoint("collected");
+  return Status::OK();
+}
+
+Status SyncEngine::LoadPin(RunContext* ctx) {
+  if (pass_) {
+    const RepoPassState* known = KnownState(ctx->repo);
+    if (known == nullptr || !known->pin) return Status::OK();  // a pin made mid-pass: at the swap
+  }
+  // Re-read under the swap lock: the pass's snapshot may be older than an unpin.
+  SA_ASSIGN_OR_RETURN(std::string swapped,
+                      ApplyPin(env_, db_, {options_.mirror_root, options_.state_dir}, ctx->repo));
+  if (!swapped.empty()) {
+    LogWarning("served the pinned revision, which the served link did not name",
+               {{"repo", ctx->repo}, {"revision", swapped}, {"was", ctx->active_revision}});
+    ctx->active_revision = swapped;
+  }
+  SA_ASSIGN_OR_RETURN(ctx->pin, db_->GetPin(ctx->repo));
   return Status::OK();
 }
 
@@ -1111,6 +1170,17 @@ Status SyncEngine::Collect(const std::string& repo, const std::string& keep_targ
     keep.insert(live[i].revision);
   }
   keep.insert(keep_target);
+  // Pinned: the pinned revision, and the newest fetched, which an unpin
+  // serves without fetching it again.
+  SA_ASSIGN_OR_RETURN(auto pin, db_->GetPin(repo));
+  if (pin) {
+    keep.insert(pin->revision);
+    const RevisionRow* newest = nullptr;
+    for (const RevisionRow& r : live) {
+      if (newest == nullptr || r.fetched_at_ms > newest->fetched_at_ms) newest = &r;
+    }
+    if (newest != nullptr) keep.insert(newest->revision);
+  }
   MirrorTree mirror(env_, options_.mirror_root);
   for (const auto& r : revisions) {
     if (keep.count(r.revision) || r.state == RevisionState::kCollected) continue;
@@ -1134,6 +1204,55 @@ Status SyncEngine::SweepObjects() {
     SA_RETURN_IF_ERROR(store.Remove(sha));
     KillPoint("collect-object");  // the file is gone, the database still lists it
     SA_RETURN_IF_ERROR(db_->RemoveObject(sha));
+  }
+  return Status::OK();
+}
+
+namespace {
+
+bool IsObjectName(const std::string& name) {
+  if (name.size() != 64) return false;
+  for (char c : name) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status SyncEngine::SweepOrphanObjects() {
+  SA_ASSIGN_OR_RETURN(std::vector<ObjectRow> rows, db_->AllObjects());
+  std::unordered_set<std::string> known;
+  known.reserve(rows.size());
+  for (ObjectRow& r : rows) known.insert(std::move(r.sha256));
+  rows.clear();
+  ObjectStore store(env_, options_.state_dir);
+  const RootedPath root{options_.state_dir, "objects"};
+  auto prefixes = env_->ListDirAt(root);
+  if (prefixes.status().IsNotFound()) return Status::OK();
+  SA_RETURN_IF_ERROR(prefixes.status());
+  uint64_t removed = 0;
+  uint64_t bytes = 0;
+  for (const DirEntry& d : *prefixes) {
+    if (d.name.size() != 2) continue;
+    auto names = env_->ListDirAt(root.Child(d.name));
+    if (!names.ok()) continue;  // not a directory of ours: verify reports it
+    for (const DirEntry& n : *names) {
+      if (!IsObjectName(n.name) || n.name.compare(0, 2, d.name) != 0) continue;
+      if (known.count(n.name)) continue;
+      // Content a revision lists, stored but not recorded: kept for that revision.
+      SA_ASSIGN_OR_RETURN(bool listed, db_->IsContentReferenced(n.name));
+      if (listed) continue;
+      auto info = env_->LstatAt(store.ObjectAt(n.name));
+      if (!info.ok() || info->type != FileInfo::Type::kRegular) continue;
+      SA_RETURN_IF_ERROR(store.Remove(n.name));
+      ++removed;
+      bytes += info->size;
+    }
+  }
+  if (removed > 0) {
+    LogInfo("removed objects that no database row knows",
+            {{"objects", std::to_string(removed)}, {"bytes", FormatBytes(bytes)}});
   }
   return Status::OK();
 }

@@ -136,6 +136,9 @@ class SyncEngine {
     std::map<std::string, RepoPassState> known;  // read-only during the pass
     std::mutex mu;
     std::vector<FinishedRun> finished;  // guarded by mu; not yet written
+    // A run went past its poll: the store may have changed, or a killed
+    // run's objects may be on disk unrecorded (see SweepOrphanObjects).
+    std::atomic<bool> wrote{false};
   };
   // One of the few repositories that may transfer at once, waited for.
   class UpdateSlot {
@@ -166,6 +169,14 @@ class SyncEngine {
 
   Status Reconcile(const std::string& repo, bool clean_staging);
   Status ReconcileInPass(const std::string& repo, RunContext* ctx);
+  // Reads the repository's pin into ctx, first serving the pinned revision
+  // if the served link names another (see common/sync/pin.h).
+  Status LoadPin(RunContext* ctx);
+  // Removes files under <state_dir>/objects named as objects that no row of
+  // the database knows, neither the objects table nor a revision's files (left by a run killed
+  // between storing and recording one, or by a lost database). Only while no run is in flight: a
+  // run stores an object before it records it.
+  Status SweepOrphanObjects();
   const RepoPassState* KnownState(const std::string& repo) const;
   // Makes the run's sync_runs row, once it goes past its poll.
   Status BeginRecording(RunContext* ctx);

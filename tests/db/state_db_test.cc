@@ -1205,5 +1205,81 @@ TEST_F(StateDbTest, FinishedRunsRecordHealthAndPollStateAndRefuseAnUpdate) {
   EXPECT_TRUE(none->empty());
 }
 
+// ---------------------------------------------------------------- pins and older schemas
+
+TEST_F(StateDbTest, PinsAreSetReplacedReadInAPassAndCleared) {
+  Record("r1", {Entry("a", 1, 'a')});
+  ASSERT_TRUE(db_->ActivateRevision(kRepo, "r1", 1).ok());
+  auto none = db_->GetPin(kRepo);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(db_->SetPin(kRepo, "r1", 10).ok());
+  ASSERT_TRUE(db_->SetPin(kRepo, "r2", 20).ok());  // replaces
+  auto pin = db_->GetPin(kRepo);
+  ASSERT_TRUE(pin.ok() && pin->has_value());
+  EXPECT_EQ((*pin)->revision, "r2");
+  EXPECT_EQ((*pin)->pinned_at_ms, 20);
+  auto pass = db_->LoadPassState();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  ASSERT_TRUE((*pass)[kRepo].pin.has_value());
+  EXPECT_EQ((*pass)[kRepo].pin->revision, "r2");
+  auto summaries = db_->Summaries();
+  ASSERT_TRUE(summaries.ok());
+  ASSERT_TRUE((*summaries)[0].pin.has_value());
+  EXPECT_EQ((*summaries)[0].pin->revision, "r2");
+  auto removed = db_->ClearPin(kRepo);
+  ASSERT_TRUE(removed.ok() && removed->has_value());
+  EXPECT_EQ((*removed)->revision, "r2");
+  removed = db_->ClearPin(kRepo);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_FALSE(removed->has_value());
+  pass = db_->LoadPassState();
+  ASSERT_TRUE(pass.ok());
+  EXPECT_FALSE((*pass)[kRepo].pin.has_value());
+}
+
+TEST_F(StateDbTest, ASummaryOfAPinnedRepositoryNamesTheNewestRevisionNotServed) {
+  Record("r1", {Entry("a", 1, 'a')});
+  ASSERT_TRUE(db_->ActivateRevision(kRepo, "r1", 1).ok());
+  Record("r2", {Entry("a", 1, 'b')});
+  ASSERT_TRUE(db_->SetRevisionState(kRepo, "r2", RevisionState::kRetained).ok());
+  ASSERT_TRUE(db_->SetPin(kRepo, "r1", 5).ok());
+  auto summaries = db_->Summaries();
+  ASSERT_TRUE(summaries.ok()) << summaries.status().ToString();
+  EXPECT_EQ((*summaries)[0].newest_revision, "r2");
+}
+
+TEST_F(StateDbTest, OpenReadOnlyReadsAnOlderSchemaFromAMigratedCopyAndLeavesTheFile) {
+  Record("r1", {Entry("a", 1, 'a')});
+  ASSERT_TRUE(db_->ActivateRevision(kRepo, "r1", 1).ok());
+  db_.reset();
+  // Undo the last migration by hand: what the previous release left.
+  {
+    auto raw = RawOpen(path_);
+    ASSERT_NE(raw, nullptr);
+    ASSERT_TRUE(raw->Exec("DROP TABLE pins").ok());
+    ASSERT_TRUE(
+        raw->Exec("PRAGMA user_version = " + std::to_string(StateDb::LatestSchemaVersion() - 1))
+            .ok());
+  }
+  auto ro = StateDb::OpenReadOnly(path_);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  StateDb& db = **ro;
+  EXPECT_EQ(db.SchemaVersion(), StateDb::LatestSchemaVersion());
+  EXPECT_EQ(db.OnDiskSchemaVersion(), StateDb::LatestSchemaVersion() - 1);
+  auto summaries = db.Summaries();
+  ASSERT_TRUE(summaries.ok()) << summaries.status().ToString();
+  ASSERT_EQ(summaries->size(), 1u);
+  ASSERT_TRUE((*summaries)[0].active.has_value());
+  EXPECT_EQ((*summaries)[0].active->revision, "r1");
+  EXPECT_FALSE((*summaries)[0].pin.has_value());
+  // Still read-only: the copy refuses writes as the file would.
+  Status write = db.SetPin(kRepo, "r1", 1);
+  EXPECT_FALSE(write.ok());
+  EXPECT_NE(write.message().find("readonly"), std::string::npos) << write.message();
+  ro->reset();
+  EXPECT_EQ(RawInt(path_, "PRAGMA user_version"), StateDb::LatestSchemaVersion() - 1);
+}
+
 }  // namespace
 }  // namespace sync_agent
