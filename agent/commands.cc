@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
@@ -24,8 +26,10 @@
 #include "common/fs/env.h"
 #include "common/hash/content_hasher.h"
 #include "common/http/http_text.h"
+#include "common/http/static_server.h"
 #include "common/publish/git_publisher.h"
 #include "common/publish/publisher.h"
+#include "common/sync/metrics.h"
 #include "common/sync/org_follow.h"
 #include "common/sync/pin.h"
 #include "common/sync/run_lock.h"
@@ -102,6 +106,83 @@ SyncEngineOptions EngineOptions(const Config& c, const std::string& trigger,
 
 // One pass over every configured repository under the run lock.
 // Returns kExitOk, kExitFailed or kExitBusy.
+// metrics_textfile after a pass; a failure to write it fails no sync.
+void WriteMetricsOrLog(Env* env, StateDb* db, const Config& config) {
+  Status s = WriteMetricsTextfile(env, db, config, NowMs());
+  if (!s.ok()) {
+    LogError("could not write the metrics file (the sync itself is not affected)",
+             {{"key", "metrics_textfile"}, {"error", s.ToString()}});
+  }
+}
+
+// The daemon's GET /metrics on metrics_listen: rendered from the database
+// (a read-only connection of its own) on every scrape.
+class MetricsEndpoint {
+ public:
+  explicit MetricsEndpoint(const Config& config) : config_(config) {}
+  void SetConfig(const Config& config) {
+    std::lock_guard<std::mutex> lock(mu_);
+    config_ = config;
+  }
+  Status Start() {
+    StaticFileServer::Options opt;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      opt.root = config_.state_dir;  // never served: the router answers every request
+      opt.host = config_.metrics_host;
+      opt.port = config_.metrics_port;
+    }
+    opt.max_threads = 2;
+    opt.max_connections = 64;
+    opt.router = [this](const RoutedRequest& r) { return Handle(r); };
+    server_ = std::make_unique<StaticFileServer>(opt);
+    Status s = server_->Start();
+    if (!s.ok()) return s.WithContext("metrics_listen");
+    LogInfo("serving metrics", {{"url", server_->url() + "/metrics"}});
+    return Status::OK();
+  }
+
+ private:
+  std::optional<RoutedResponse> Handle(const RoutedRequest& r) {
+    RoutedResponse resp;
+    resp.content_type = "text/plain; charset=utf-8";
+    std::string path = r.target.substr(0, r.target.find('?'));
+    if (path != "/metrics") {
+      resp.status = 404;
+      resp.body = "not found; metrics are at /metrics\n";
+      return resp;
+    }
+    if (r.method != "GET" && r.method != "HEAD") {
+      resp.status = 405;
+      resp.headers.emplace_back("Allow", "GET, HEAD");
+      resp.body = "only GET and HEAD\n";
+      return resp;
+    }
+    Config config;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      config = config_;
+    }
+    auto text = [&]() -> Result<std::string> {
+      SA_ASSIGN_OR_RETURN(auto db, StateDb::OpenReadOnly(DatabasePath(config)));
+      return RenderMetrics(Env::Default(), db.get(), config, NowMs(),
+                           RunLock::IsHeldByAnyone(config.state_dir));
+    }();
+    if (!text.ok()) {
+      resp.status = 500;
+      resp.body = text.status().ToString() + "\n";
+      return resp;
+    }
+    resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    resp.body = std::move(text).value();
+    return resp;
+  }
+
+  std::mutex mu_;
+  Config config_;
+  std::unique_ptr<StaticFileServer> server_;
+};
+
 int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
             const std::string& only_repo, SignalWatcher* signals) {
   Env* env = Env::Default();
@@ -181,6 +262,7 @@ int SyncAll(const Config& config, StateDb* db, const std::string& trigger,
              {"took", FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - began))}});
   }
+  WriteMetricsOrLog(env, db, config);
   if (signals->stop_requested()) return kExitFailed;
   return failed.load() ? kExitFailed : kExitOk;
 }
@@ -259,6 +341,15 @@ int CmdRun(const std::vector<std::string>& args) {
     PrintError(db.status().ToString());
     return kExitFailed;
   }
+  std::unique_ptr<MetricsEndpoint> metrics;
+  if (config.metrics_port != 0) {
+    metrics = std::make_unique<MetricsEndpoint>(config);
+    Status ms = metrics->Start();
+    if (!ms.ok()) {
+      PrintError(ms.ToString() + " (change metrics_listen in " + path + ")");
+      return kExitFailed;
+    }
+  }
   LogInfo("daemon started", {{"config", path},
                              {"repos", std::to_string(config.repos.size())},
                              {"interval", FormatDuration(config.interval)}});
@@ -288,6 +379,7 @@ int CmdRun(const std::vector<std::string>& args) {
                    {{"state_dir", fresh->state_dir}});
         } else {
           config = std::move(fresh).value();
+          if (metrics) metrics->SetConfig(config);
           LogFormat f;
           if (ParseLogFormat(config.log_format, &f) && !parsed.Has("log-format")) SetLogFormat(f);
           LogInfo("config reloaded", {{"repos", std::to_string(config.repos.size())},

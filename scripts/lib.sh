@@ -11,6 +11,7 @@ SA_PACKAGES=(
   libgtest-dev libgmock-dev libssl-dev libtomlplusplus-dev
   nginx curl git git-lfs fcgiwrap sqlite3 systemd ca-certificates
   strace  # tests/support/syscall_counter: system calls of a pass, counted
+  prometheus  # promtool checks the metrics and the alert rules; a real Prometheus scrapes the daemon
   clang libclang-rt-14-dev  # scripts/fuzz: clang with libFuzzer and the sanitizers
 )
 

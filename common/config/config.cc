@@ -32,6 +32,23 @@ constexpr int64_t kMaxKeepRevisions = 100;
 constexpr std::chrono::milliseconds kMinInterval{1000};
 constexpr std::chrono::milliseconds kMinHttpTimeout{1000};
 
+// "host:port" or "[v6]:port" into its parts; why it is wrong, or "".
+std::string ParseHostPort(const std::string& text, std::string* host, int* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return "must be HOST:PORT, e.g. \"127.0.0.1:9464\"";
+  std::string h = text.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const std::string p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+    return "has no port number after the last ':'";
+  }
+  int n = std::stoi(p);
+  if (n < 1 || n > 65535) return "port must be between 1 and 65535";
+  *host = h;
+  *port = n;
+  return "";
+}
+
 constexpr const char* kTopLevelKeys[] = {"state_dir",
                                          "mirror_root",
                                          "interval",
@@ -57,6 +74,8 @@ constexpr const char* kTopLevelKeys[] = {"state_dir",
                                          "manifest_max_bytes",
                                          "prune_missing",
                                          "org_max_repos",
+                                         "metrics_textfile",
+                                         "metrics_listen",
                                          "repo"};
 // The [[repo]] keys of the core (the name first); each source kind adds its own.
 constexpr const char* kRepoCoreKeys[] = {
@@ -214,6 +233,24 @@ class ConfigValidator {
       }
       SA_RETURN_IF_ERROR(
           GetDuration(root, "progress_interval", kMinInterval, &config.progress_interval));
+      // Prometheus: a file for node_exporter's textfile collector, and an
+      // address where the daemon answers GET /metrics.
+      SA_RETURN_IF_ERROR(GetDirectory(root, "metrics_textfile", &config.metrics_textfile));
+      if (!config.metrics_textfile.empty() && config.metrics_textfile.size() > 5 &&
+          config.metrics_textfile.compare(config.metrics_textfile.size() - 5, 5, ".prom") != 0) {
+        return Error(root.get("metrics_textfile")->source(),
+                     "\"metrics_textfile\" " + JsonQuote(config.metrics_textfile) +
+                         " must end in .prom (node_exporter's textfile collector reads only "
+                         "*.prom files)");
+      }
+      if (const toml::node* node = root.get("metrics_listen")) {
+        const auto* value = node->as_string();
+        if (value == nullptr) return TypeError("metrics_listen", "", *node, "a string (HOST:PORT)");
+        std::string why = ParseHostPort(value->get(), &config.metrics_host, &config.metrics_port);
+        if (!why.empty()) {
+          return Error(node->source(), "\"metrics_listen\" " + JsonQuote(value->get()) + " " + why);
+        }
+      }
 
       SA_RETURN_IF_ERROR(GetTrustedKeys(root, "", &config.trusted_keys));
       SA_RETURN_IF_ERROR(GetBool(root, "prune_missing", "", &config.prune_missing));

@@ -94,6 +94,12 @@ struct Config {
   std::chrono::milliseconds stale_after{15 * 60 * 1000};
   int keep_revisions = 2;            // revisions kept on disk including the active one (>= 1)
   std::string log_format = "plain";  // "plain" or "json"
+  // Prometheus metrics: written atomically after every pass ("" for none),
+  // and served by the daemon at http://metrics_host:metrics_port/metrics
+  // (port 0: not served).
+  std::string metrics_textfile;
+  std::string metrics_host;
+  int metrics_port = 0;
   std::chrono::milliseconds http_timeout{60 * 1000};  // per request I/O timeout
   // A body slower than this many bytes/s on average over http_low_speed_time
   // fails its request (0: no minimum).

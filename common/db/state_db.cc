@@ -1118,6 +1118,24 @@ Result<std::vector<std::string>> StateDb::UnreferencedObjects() {
   }
 }
 
+Result<std::map<std::string, RunTotals>> StateDb::AllRunTotals() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  SA_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT p.name, s.outcome, sum(s.checks), sum(s.bytes_downloaded), "
+                   "sum(s.bytes_reused) FROM sync_runs s JOIN repos p ON p.id = s.repo_id "
+                   "WHERE s.outcome != 'running' GROUP BY s.repo_id, s.outcome"));
+  std::map<std::string, RunTotals> totals;
+  while (true) {
+    SA_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+    if (!has_row) return totals;
+    RunTotals& t = totals[stmt.ColumnText(0)];
+    t.runs[stmt.ColumnText(1)] += static_cast<uint64_t>(stmt.ColumnInt64(2));
+    t.bytes_downloaded += static_cast<uint64_t>(stmt.ColumnInt64(3));
+    t.bytes_reused += static_cast<uint64_t>(stmt.ColumnInt64(4));
+  }
+}
+
 Result<bool> StateDb::IsContentReferenced(const std::string& sha256) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   SA_ASSIGN_OR_RETURN(SqliteStatement stmt,

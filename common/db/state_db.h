@@ -209,6 +209,14 @@ struct RepoSummary {
   std::string newest_revision;                 // the last one fetched, if not the active one
 };
 
+// What every run of a repository added up to (for counters: rows are never
+// removed, and merged unchanged checks count once each).
+struct RunTotals {
+  std::map<std::string, uint64_t> runs;  // by outcome name, "running" excluded
+  uint64_t bytes_downloaded = 0;
+  uint64_t bytes_reused = 0;
+};
+
 class StateDb {
  public:
   ~StateDb();
@@ -323,6 +331,8 @@ class StateDb {
   Result<std::optional<ObjectRow>> GetObject(const std::string& sha256);
   // True if a file of a revision not collected lists the content.
   Result<bool> IsContentReferenced(const std::string& sha256);
+  // RunTotals of every repository, by name, in one query.
+  Result<std::map<std::string, RunTotals>> AllRunTotals();
   Status RemoveObject(const std::string& sha256);
   // A stored object that a file of some revision was listed with under this
   // git blob id (provenance "blob", not a Git LFS pointer), or nullopt.
