@@ -190,7 +190,7 @@ intreval       = "5m"
                 "serve_max_connections_per_address, serve_request_timeout, "
                 "serve_keep_alive_timeout, http_low_speed_limit, "
                 "http_low_speed_time, trusted_keys, manifest_max_files, manifest_max_bytes, "
-                "prune_missing, org_max_repos, repo)"));
+                "prune_missing, org_max_repos, metrics_textfile, metrics_listen, repo)"));
 }
 
 TEST(ConfigTest, UnknownKeyReportsTheFirstInFileOrder) {
