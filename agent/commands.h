@@ -20,5 +20,7 @@ int CmdServe(const std::vector<std::string>& args);
 int CmdOnce(const std::vector<std::string>& args);
 int CmdRun(const std::vector<std::string>& args);
 int CmdStatus(const std::vector<std::string>& args);
+// Download statistics from nginx access logs (agent/stats.cc).
+int CmdStats(const std::vector<std::string>& args);
 
 }  // namespace sync_agent

@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "  run              run as a daemon: sync every interval until SIGTERM\n"
     "  status [REPO]    show each repository's revision, last run and health\n"
     "  verify [REPO]    check served trees and stored objects; --repair fixes them\n"
+    "  stats LOG...     download statistics from nginx access logs (--json, --html)\n"
     "\n"
     "Origin commands:\n"
     "  publish DIR      publish a directory as a new revision of a repository\n"
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return sync_agent::CmdServe(rest);
   if (cmd == "keygen") return sync_agent::CmdKeygen(rest);
   if (cmd == "verify") return sync_agent::CmdVerify(rest);
+  if (cmd == "stats") return sync_agent::CmdStats(rest);
   // Options before the command, e.g. `sync-agent --config F --once`.
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--once") {
