@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "common/base/json_text.h"
@@ -19,6 +20,11 @@ std::string Num(double v, const char* fmt = "%.10g") {
   return b;
 }
 std::string Num(uint64_t v) { return std::to_string(v); }
+// The shortest of %.15g and %.17g that reads back as v exactly.
+std::string ExactNum(double v) {
+  std::string s = Num(v, "%.15g");
+  return std::strtod(s.c_str(), nullptr) == v ? s : Num(v, "%.17g");
+}
 
 template <typename T>
 std::string JsonOr(const std::optional<T>& v) {
@@ -26,7 +32,7 @@ std::string JsonOr(const std::optional<T>& v) {
   if constexpr (std::is_integral_v<T>) {
     return Num(static_cast<uint64_t>(*v));
   } else {
-    return Num(*v);
+    return ExactNum(*v);
   }
 }
 
@@ -273,7 +279,7 @@ std::string StatsJson(const DownloadStats& s, StatsGrouping by) {
   }
   out += ",\n  \"total\": ";
   AppendFiguresJson(&out, s.total());
-  out += ",\n  \"slow_below_bps\": " + Num(s.slow_below());
+  out += ",\n  \"slow_below_bps\": " + ExactNum(s.slow_below());
   const MalformedLines& m = s.malformed();
   out += ",\n  \"malformed\": {\"count\": " + Num(m.count);
   if (m.count > 0) {
