@@ -22,5 +22,7 @@ int CmdRun(const std::vector<std::string>& args);
 int CmdStatus(const std::vector<std::string>& args);
 int CmdPin(const std::vector<std::string>& args);
 int CmdUnpin(const std::vector<std::string>& args);
+// Download statistics from nginx access logs (agent/stats.cc).
+int CmdStats(const std::vector<std::string>& args);
 
 }  // namespace sync_agent

@@ -21,6 +21,7 @@ constexpr const char* kUsage =
     "  verify [REPO]    check served trees and stored objects; --repair fixes them\n"
     "  pin REPO REV     serve a revision the node holds and keep it served (rollback)\n"
     "  unpin REPO       let the next run serve the latest revision again\n"
+    "  stats LOG...     download statistics from nginx access logs (--json, --html)\n"
     "\n"
     "Origin commands:\n"
     "  publish DIR      publish a directory as a new revision of a repository\n"
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return sync_agent::CmdVerify(rest);
   if (cmd == "pin") return sync_agent::CmdPin(rest);
   if (cmd == "unpin") return sync_agent::CmdUnpin(rest);
+  if (cmd == "stats") return sync_agent::CmdStats(rest);
   // Options before the command, e.g. `sync-agent --config F --once`.
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--once") {

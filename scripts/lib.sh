@@ -12,6 +12,9 @@ SA_PACKAGES=(
   nginx curl git git-lfs fcgiwrap sqlite3 systemd ca-certificates
   strace  # tests/support/syscall_counter: system calls of a pass, counted
   prometheus  # promtool checks the metrics and the alert rules; a real Prometheus scrapes the daemon
+  zlib1g-dev  # common/stats reads gzip'd access logs with zlib
+  chromium  # tests/integration/stats_test: the --html report, screenshot headless
+  time  # scripts/bench-stats: wall time and peak RSS (/usr/bin/time)
   clang libclang-rt-14-dev  # scripts/fuzz: clang with libFuzzer and the sanitizers
 )
 
