@@ -18,7 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr const char* kSystemdAnalyze = "/usr/bin/systemd-analyze";
-constexpr const char* kInstalledBinary = "/usr/local/bin/sync-agent";
+constexpr const char* kInstalledBinary = "/usr/bin/sync-agent";
 const std::vector<std::string> kUnits = {"sync-agent.service",        "sync-agent.timer",
                                          "sync-agent-daemon.service", "sync-agent-hub.service",
                                          "sync-agent-verify.service", "sync-agent-verify.timer"};
@@ -51,7 +51,7 @@ std::string Get(const std::multimap<std::string, std::string>& unit, const std::
 }
 
 // Copies the units into dir. verify insists that ExecStart's binary exists, and
-// /usr/local/bin/sync-agent is not installed on a build machine, so it is
+// /usr/bin/sync-agent is not installed on a build machine, so it is
 // replaced by the binary this build produced.
 std::vector<std::string> CopyUnitsForVerify(const testing::TempDir& dir) {
   std::vector<std::string> paths;
@@ -111,12 +111,12 @@ TEST(SystemdUnitsContentTest, OneshotAndDaemonRunTheInstalledBinary) {
   auto oneshot = ReadUnit("sync-agent.service");
   EXPECT_EQ(Get(oneshot, "Service.Type"), "oneshot");
   EXPECT_EQ(Get(oneshot, "Service.ExecStart"),
-            "/usr/local/bin/sync-agent --once --config /etc/sync-agent/sync-agent.toml");
+            "/usr/bin/sync-agent --once --config /etc/sync-agent/sync-agent.toml");
 
   auto daemon = ReadUnit("sync-agent-daemon.service");
   EXPECT_EQ(Get(daemon, "Service.Type"), "simple");
   EXPECT_EQ(Get(daemon, "Service.ExecStart"),
-            "/usr/local/bin/sync-agent run --config /etc/sync-agent/sync-agent.toml");
+            "/usr/bin/sync-agent run --config /etc/sync-agent/sync-agent.toml");
   EXPECT_EQ(Get(daemon, "Service.ExecReload"), "/bin/kill -HUP $MAINPID");
   EXPECT_EQ(Get(daemon, "Service.Restart"), "on-failure");
   EXPECT_NE(Get(daemon, "Service.TimeoutStopSec"), "<unset>");
@@ -126,7 +126,7 @@ TEST(SystemdUnitsContentTest, OneshotAndDaemonRunTheInstalledBinary) {
 TEST(SystemdUnitsContentTest, HubServiceServesTheNodeBehindNginx) {
   auto hub = ReadUnit("sync-agent-hub.service");
   EXPECT_EQ(Get(hub, "Service.ExecStart"),
-            "/usr/local/bin/sync-agent serve --config /etc/sync-agent/sync-agent.toml --listen "
+            "/usr/bin/sync-agent serve --config /etc/sync-agent/sync-agent.toml --listen "
             "127.0.0.1:8081 --x-accel-redirect /_sync_agent_files/");
   // What the shipped nginx example proxies to and redirects into.
   const std::string nginx =
@@ -154,7 +154,7 @@ TEST(SystemdUnitsContentTest, VerifyTimerRepairsWeeklyAndFullyEveryMonth) {
   auto service = ReadUnit("sync-agent-verify.service");
   EXPECT_EQ(Get(service, "Service.Type"), "oneshot");
   EXPECT_EQ(Get(service, "Service.ExecStart"),
-            "/usr/local/bin/sync-agent verify --repair --full-every 30d --config "
+            "/usr/bin/sync-agent verify --repair --full-every 30d --config "
             "/etc/sync-agent/sync-agent.toml");
   EXPECT_EQ(Get(service, "Service.SuccessExitStatus"), "75");
 }
